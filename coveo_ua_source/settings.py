@@ -1,0 +1,52 @@
+"""Defaults and constants of the connector, each with the reason for its value."""
+
+from datetime import timedelta
+from typing import Final
+
+# API roots by region, from Coveo's documentation (see the contract in shared/).
+REGION_ROOTS: Final[dict[str, str]] = {
+    "us": "https://platform.cloud.coveo.com/rest/ua",
+    "eu": "https://platform-eu.cloud.coveo.com/rest/ua",
+    "au": "https://platform-au.cloud.coveo.com/rest/ua",
+    "ca": "https://platform-ca.cloud.coveo.com/rest/ua",
+    "hipaa": "https://platformhipaa.cloud.coveo.com/rest/ua",
+}
+DEFAULT_REGION: Final = "us"
+
+# One export per day keeps each export well under typical org row limits.
+DEFAULT_WINDOW: Final = timedelta(days=1)
+# No lookback by default: UA events are immutable once the settle delay has passed.
+DEFAULT_LOOKBACK: Final = timedelta(0)
+# end_date=None loads up to the last whole hour that is at least this old, because
+# UA events can take a while to become visible to the Read API.
+DEFAULT_SETTLE_DELAY: Final = timedelta(hours=1)
+
+# Seconds before the first status check; it doubles up to POLL_MAX_INTERVAL.
+DEFAULT_POLL_INTERVAL: Final = 5.0
+POLL_MAX_INTERVAL: Final = 60.0
+# How long one export may stay PENDING before ExportTimeoutError (seconds).
+DEFAULT_MAX_WAIT: Final = 3600.0
+
+# Exports built at the same time: overlaps the service's build with our download/load.
+DEFAULT_MAX_CONCURRENT_EXPORTS: Final = 2
+
+# HTTP: per-request timeout (connect, read) in seconds.
+HTTP_TIMEOUT: Final = (10.0, 120.0)
+# Retries of 429, 5xx and connection errors before giving up.
+HTTP_MAX_ATTEMPTS: Final = 6
+HTTP_BACKOFF_BASE: Final = 1.0
+HTTP_BACKOFF_MAX: Final = 60.0
+# Total seconds spent sleeping between retries of one request, at most.
+HTTP_RETRY_BUDGET: Final = 300.0
+# Download chunk size: large enough to keep syscalls rare, small enough for bounded memory.
+DOWNLOAD_CHUNK_BYTES: Final = 1 << 20
+
+# CSV parsing block size for pyarrow's streaming reader (4 MiB measured best, dlt-notes.md).
+CSV_BLOCK_BYTES: Final = 4 << 20
+# A zip member may not decompress to more than this many times its compressed size
+# nor more than ZIP_MAX_MEMBER_BYTES: a guard against zip bombs.
+ZIP_MAX_RATIO: Final = 200
+ZIP_MAX_MEMBER_BYTES: Final = 64 << 30
+
+# Name of the dlt config section: SOURCES__COVEO_UA__ACCESS_TOKEN etc.
+SOURCE_SECTION: Final = "coveo_ua"
