@@ -13,13 +13,16 @@ REGION_ROOTS: Final[dict[str, str]] = {
 }
 DEFAULT_REGION: Final = "us"
 
+# Durations are ISO 8601 strings so that dlt can also take them from config and env vars.
 # One export per day keeps each export well under typical org row limits.
-DEFAULT_WINDOW: Final = timedelta(days=1)
+DEFAULT_WINDOW: Final = "P1D"
 # No lookback by default: UA events are immutable once the settle delay has passed.
-DEFAULT_LOOKBACK: Final = timedelta(0)
+DEFAULT_LOOKBACK: Final = "PT0S"
 # end_date=None loads up to the last whole hour that is at least this old, because
 # UA events can take a while to become visible to the Read API.
-DEFAULT_SETTLE_DELAY: Final = timedelta(hours=1)
+DEFAULT_SETTLE_DELAY: Final = "PT1H"
+# The smallest window a failing export is split down to.
+MIN_SPLIT_WINDOW: Final = timedelta(hours=1)
 
 # Seconds before the first status check; it doubles up to POLL_MAX_INTERVAL.
 DEFAULT_POLL_INTERVAL: Final = 5.0

@@ -1,0 +1,40 @@
+# Two commands do all set-up on a fresh machine with Python 3.11 and pip:
+#   make demo   - create .venv, install, load simulated data into coveo_ua.duckdb, print it
+#   make test   - create .venv, install, run ruff, mypy and pytest
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+ROWS ?= 1000000
+
+.PHONY: demo test lint typecheck pytest bench cassettes clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/coveo-ua demo
+
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy coveo_ua_source
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --rows $(ROWS)
+
+cassettes: $(STAMP)
+	COVEO_UA_RECORD=1 $(BIN)/pytest tests/test_client.py --record-mode=rewrite
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache coveo_ua.duckdb .coveo_ua

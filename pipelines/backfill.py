@@ -1,0 +1,73 @@
+"""Backfill a fixed historical range, then let the incremental pipeline carry on.
+
+    python pipelines/backfill.py --start-date 2023-01-01 --end-date 2024-01-01 \
+        --tables searches,clicks --window P7D
+
+It uses the same pipeline name as coveo_ua_pipeline.py, so once the backfill is done the
+incremental job continues from --end-date. Larger windows mean fewer exports; the source
+splits any window whose export fails or exceeds the org's row limit. To split one large
+backfill across workers, give each worker its own --pipeline-name and a disjoint table
+list (or date range) and the same dataset: merge keys keep the tables free of duplicates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+
+from coveo_ua_source import coveo_ua_source
+
+
+def backfill(
+    start_date: str,
+    end_date: str,
+    tables: Sequence[str] | None = None,
+    window: str = "P7D",
+    pipeline_name: str = "coveo_ua",
+    max_concurrent_exports: int = 3,
+) -> LoadInfo:
+    """Load [start_date, end_date) for the chosen tables in `window`-sized exports."""
+    pipeline = dlt.pipeline(
+        pipeline_name=pipeline_name,
+        destination=os.environ.get("COVEO_UA_DESTINATION", "duckdb"),
+        dataset_name="usage_analytics",
+        progress="log",
+    )
+    source = coveo_ua_source(
+        start_date=start_date,
+        end_date=end_date,
+        tables=tables,
+        window=window,
+        max_concurrent_exports=max_concurrent_exports,
+    )
+    info = pipeline.run(source)
+    info.raise_on_failed_jobs()
+    return info
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--start-date", required=True)
+    parser.add_argument("--end-date", required=True)
+    parser.add_argument("--tables", help="comma-separated, default all")
+    parser.add_argument("--window", default="P7D")
+    parser.add_argument("--pipeline-name", default="coveo_ua")
+    parser.add_argument("--max-concurrent-exports", type=int, default=3)
+    args = parser.parse_args(argv)
+    info = backfill(
+        args.start_date,
+        args.end_date,
+        args.tables.split(",") if args.tables else None,
+        args.window,
+        args.pipeline_name,
+        args.max_concurrent_exports,
+    )
+    print(info)  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Shared fixtures: a simulator on free loopback ports, and DuckDB pipelines in tmp dirs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pytest
+from dlt.pipeline.pipeline import Pipeline
+from helpers import TOKEN
+
+from coveo_ua_source.simulator import Simulator, SimulatorConfig
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dlt_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Keep the user's and the repository's dlt config and secrets out of the tests."""
+    for name in list(os.environ):
+        if name.startswith(("SOURCES__", "DESTINATION__", "COVEO_UA_ACCESS")):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def start_simulator() -> Iterator[Callable[..., Simulator]]:
+    """Start a simulator with config overrides; every one started is stopped at teardown."""
+    started: list[Simulator] = []
+
+    def start(**overrides: Any) -> Simulator:
+        config = replace(SimulatorConfig(token=TOKEN), **overrides)
+        simulator = Simulator(config)
+        simulator.start()
+        started.append(simulator)
+        return simulator
+
+    yield start
+    for simulator in started:
+        simulator.stop()
+
+
+@pytest.fixture
+def simulator(start_simulator: Callable[..., Simulator]) -> Simulator:
+    return start_simulator()
+
+
+@pytest.fixture
+def make_pipeline(tmp_path: Path) -> Callable[..., Pipeline]:
+    """A DuckDB pipeline whose database and state live in tmp_path."""
+
+    def make(name: str = "coveo_ua_test") -> Pipeline:
+        return dlt.pipeline(
+            pipeline_name=name,
+            destination=dlt.destinations.duckdb(str(tmp_path / f"{name}.duckdb")),
+            dataset_name="coveo_ua",
+            pipelines_dir=str(tmp_path / "pipelines"),
+        )
+
+    return make
+
+
