@@ -15,7 +15,7 @@ import os
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -73,6 +73,7 @@ class ReadyExport:
     tables: tuple[TTable, ...]
     export_id: str
     zip_path: Path
+    estimates: Mapping[str, int] = field(default_factory=dict)
 
 
 class _Cancelled(CoveoUAError):
@@ -165,7 +166,7 @@ class ExportRunner:
             self._forget(info.id)
             return None
         self._emit("ready", planned.window, info.id)
-        return ReadyExport(planned.window, planned.tables, info.id, path)
+        return ReadyExport(planned.window, planned.tables, info.id, path, planned.estimates)
 
     def _split(self, planned: PlannedExport, reason: str) -> list[ReadyExport]:
         first, second = planned.window.halves()

@@ -114,4 +114,6 @@ class ExportFeed:
         except CoveoNotFoundError:
             pass
         except CoveoUAError as error:
-            logger.warning("could not delete export %s (%s); it expires by itself", export_id, error)
+            logger.warning(
+                "could not delete export %s (%s); it expires by itself", export_id, error
+            )

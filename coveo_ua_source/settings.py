@@ -21,6 +21,12 @@ DEFAULT_LOOKBACK: Final = "PT0S"
 # end_date=None loads up to the last whole hour that is at least this old, because
 # UA events can take a while to become visible to the Read API.
 DEFAULT_SETTLE_DELAY: Final = "PT1H"
+# A window is split before export when its largest table estimate exceeds this share of
+# the org's row limit: estimates are approximate, so keep a margin.
+ROW_LIMIT_MARGIN: Final = 0.9
+# Loaded rows below (1 - this) x the estimate are reported as a warning: estimates are
+# approximate, and rows can be rejected as malformed.
+ESTIMATE_TOLERANCE: Final = 0.05
 # The smallest window a failing export is split down to.
 MIN_SPLIT_WINDOW: Final = timedelta(hours=1)
 

@@ -14,11 +14,12 @@ from dlt.extract.resource import DltResource
 
 from coveo_ua_source import settings
 from coveo_ua_source.client import CoveoClient
+from coveo_ua_source.coverage import coverage_item, rejected_item
 from coveo_ua_source.exceptions import ConfigurationError, ExportFileError
 from coveo_ua_source.exporter import ExportRequest, ExportRunner, RunnerOptions, TProgress
 from coveo_ua_source.feed import ExportFeed, FeedRun
 from coveo_ua_source.ledger import ExportLedger
-from coveo_ua_source.reader import read_table
+from coveo_ua_source.reader import RejectedRow, read_table
 from coveo_ua_source.schema import (
     IDENTIFIERS,
     TABLES,
@@ -26,6 +27,7 @@ from coveo_ua_source.schema import (
     TTable,
     primary_key,
 )
+from coveo_ua_source.sizing import size_plan
 from coveo_ua_source.windows import (
     check_range,
     default_end,
@@ -91,9 +93,13 @@ def coveo_ua_source(
     """
     token = _require_token(access_token)
     load = _load_settings(
-        start_date, end_date, tables, window, lookback, export_format, use_display_names,
-        filters, search_filters, custom_event_filters, dimensions, poll_interval, max_wait,
-        max_concurrent_exports, settle_delay, keep_exports, workdir,
+        start_date=start_date, end_date=end_date, tables=tables, window=window,
+        lookback=lookback, export_format=export_format, use_display_names=use_display_names,
+        filters=filters, search_filters=search_filters,
+        custom_event_filters=custom_event_filters, dimensions=dimensions,
+        poll_interval=poll_interval, max_wait=max_wait,
+        max_concurrent_exports=max_concurrent_exports, settle_delay=settle_delay,
+        keep_exports=keep_exports, workdir=workdir,
     )  # fmt: skip
     client = CoveoClient(token, org_id=org_id, base_url=base_url, region=region)
     feed = ExportFeed(lambda: _feed_run(load, client, progress), keep_exports=keep_exports)
@@ -110,6 +116,7 @@ def _require_token(access_token: str | None) -> str:
 
 
 def _load_settings(
+    *,
     start_date: str | date | datetime,
     end_date: str | date | datetime | None,
     tables: Sequence[str] | None,
@@ -190,6 +197,7 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TProgress | Non
         {table: position for table, position in positions.items() if table in readers},
         load.lookback,
     )
+    plan = size_plan(client, plan, load.request, load.runner.min_window)
     workdir = _workdir(load)
     ledger = ExportLedger(workdir)
     runner = ExportRunner(
@@ -198,10 +206,10 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TProgress | Non
     return FeedRun(plan, positions, runner, ledger, readers)
 
 
-def _positions(tables: Sequence[TTable]) -> dict[TTable, datetime | None]:
+def _positions(tables: Sequence[TTable]) -> dict[str, datetime | None]:
     """Where each table's last fully loaded window ended, from dlt state."""
     state = dlt.current.source_state().get("resources", {})
-    positions: dict[TTable, datetime | None] = {}
+    positions: dict[str, datetime | None] = {}
     for table in tables:
         last_end = state.get(table, {}).get(STATE_KEY)
         positions[table] = parse_datetime(last_end, STATE_KEY) if last_end else None
@@ -223,12 +231,26 @@ def _table_resource(table: TTable, feed: ExportFeed, load: LoadSettings) -> DltR
     )
 
 
-def _table_batches(table: TTable, feed: ExportFeed, load: LoadSettings) -> Iterator[pa.RecordBatch]:
-    """Read each export's file for ``table``; advance the table's state per window."""
+def _table_batches(table: TTable, feed: ExportFeed, load: LoadSettings) -> Iterator[Any]:
+    """Read each export's file for ``table``; advance the table's state per window.
+
+    Besides the table's Arrow batches it yields its ``_coveo_ua_windows`` row and any
+    rejected rows, so that bookkeeping and data are committed together.
+    """
     for ready in feed.exports_for(table):
-        for batch in read_table(ready.zip_path, table, export_format=load.request.export_format):
+        rejected: list[RejectedRow] = []
+        loaded = 0
+        batches = read_table(
+            ready.zip_path, table, export_format=load.request.export_format,
+            on_rejected=rejected.append,
+        )  # fmt: skip
+        for batch in batches:
             _check_identifiers(table, batch, ready.export_id)
+            loaded += batch.num_rows
             yield batch
+        if rejected:
+            yield rejected_item(table, ready, rejected)
+        yield coverage_item(table, ready, loaded, len(rejected))
         dlt.current.resource_state(table)[STATE_KEY] = ready.window.end.isoformat()
 
 

@@ -9,8 +9,8 @@ exports of its own until it catches up.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from coveo_ua_source.exceptions import ConfigurationError
@@ -45,10 +45,11 @@ class Window:
 
 @dataclass(frozen=True)
 class PlannedExport:
-    """One export to create: a window and the tables it carries."""
+    """One export to create: a window, the tables it carries, and their estimated rows."""
 
     window: Window
     tables: tuple[TTable, ...]
+    estimates: Mapping[str, int] = field(default_factory=dict, compare=False, hash=False)
 
 
 def format_utc(moment: datetime) -> str:
@@ -125,18 +126,14 @@ def check_range(start: datetime, end: datetime, window: timedelta) -> None:
         raise ConfigurationError(f"window {window} is shorter than a minute; use e.g. 'P1D'")
 
 
-def table_start(
-    start_date: datetime, last_end: datetime | None, lookback: timedelta
-) -> datetime:
+def table_start(start_date: datetime, last_end: datetime | None, lookback: timedelta) -> datetime:
     """Where a table's next export begins: its last loaded end minus the lookback."""
     if last_end is None:
         return start_date
     return max(start_date, last_end - lookback)
 
 
-def grid_windows(
-    anchor: datetime, start: datetime, end: datetime, step: timedelta
-) -> list[Window]:
+def grid_windows(anchor: datetime, start: datetime, end: datetime, step: timedelta) -> list[Window]:
     """Windows from ``start`` to ``end`` cut at ``anchor + k * step``."""
     windows: list[Window] = []
     steps_done = max(0, (start - anchor) // step)
@@ -152,7 +149,7 @@ def plan_exports(
     start_date: datetime,
     end_date: datetime,
     window: timedelta,
-    positions: Mapping[TTable, datetime | None],
+    positions: Mapping[str, datetime | None],
     lookback: timedelta = timedelta(0),
 ) -> list[PlannedExport]:
     """The exports that bring every table in ``positions`` up to ``end_date``.
@@ -171,8 +168,3 @@ def plan_exports(
         PlannedExport(planned, tuple(tables))
         for planned, tables in sorted(tables_by_window.items())
     ]
-
-
-def windows_in_order(planned: Sequence[PlannedExport]) -> list[Window]:
-    """The distinct windows of a plan, earliest first."""
-    return sorted({export.window for export in planned})

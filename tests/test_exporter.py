@@ -33,7 +33,9 @@ def plan_of(*windows: Window) -> list[PlannedExport]:
 
 
 def days(count: int) -> list[Window]:
-    return [Window(DAY.start + timedelta(days=i), DAY.end + timedelta(days=i)) for i in range(count)]
+    return [
+        Window(DAY.start + timedelta(days=i), DAY.end + timedelta(days=i)) for i in range(count)
+    ]
 
 
 def test_each_window_yields_a_readable_zip_in_order(simulator: Simulator, tmp_path: Path) -> None:
@@ -66,7 +68,9 @@ def test_failing_at_minimum_window_gives_a_clear_error(
 ) -> None:
     simulator.inject("fail", count=100)
     runner = runner_for(simulator, tmp_path, min_window=timedelta(hours=12))
-    with pytest.raises(ExportFailedError, match=r"searches, clicks for \[2024-03-01T00:00:00.000Z, 2024-03-01T12"):
+    with pytest.raises(
+        ExportFailedError, match=r"searches, clicks for \[2024-03-01T00:00:00.000Z, 2024-03-01T12"
+    ):
         list(runner.run(plan_of(DAY)))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -81,7 +82,7 @@ def test_parse_tables_orders_and_validates() -> None:
     assert parse_tables(None) == ("searches", "clicks", "custom_events", "keywords", "groups")
     assert parse_tables(["Clicks", "searches"]) == ("searches", "clicks")
     assert parse_tables("groups") == ("groups",)
-    with pytest.raises(ConfigurationError, match="unknown table.*click\\b"):
+    with pytest.raises(ConfigurationError, match=r"unknown table.*click\b"):
         parse_tables(["click"])
     with pytest.raises(ConfigurationError, match="empty"):
         parse_tables([])
@@ -136,9 +137,7 @@ def test_window_halves_meet_at_a_millisecond() -> None:
 
 
 def test_plan_first_run_shares_one_export_per_window() -> None:
-    plan = plan_exports(
-        utc(2024, 1, 1), utc(2024, 1, 3), DAY, {"searches": None, "clicks": None}
-    )
+    plan = plan_exports(utc(2024, 1, 1), utc(2024, 1, 3), DAY, {"searches": None, "clicks": None})
     assert plan == [
         PlannedExport(Window(utc(2024, 1, 1), utc(2024, 1, 2)), ("searches", "clicks")),
         PlannedExport(Window(utc(2024, 1, 2), utc(2024, 1, 3)), ("searches", "clicks")),
@@ -151,9 +150,7 @@ def test_plan_nothing_when_every_table_is_current() -> None:
 
 
 def test_plan_incremental_extension_exports_only_new_windows() -> None:
-    plan = plan_exports(
-        utc(2024, 1, 1), utc(2024, 1, 4, 6), DAY, {"searches": utc(2024, 1, 3)}
-    )
+    plan = plan_exports(utc(2024, 1, 1), utc(2024, 1, 4, 6), DAY, {"searches": utc(2024, 1, 3)})
     assert [p.window for p in plan] == [
         Window(utc(2024, 1, 3), utc(2024, 1, 4)),
         Window(utc(2024, 1, 4), utc(2024, 1, 4, 6)),
@@ -161,9 +158,7 @@ def test_plan_incremental_extension_exports_only_new_windows() -> None:
 
 
 def test_plan_partial_last_window_resumes_on_grid() -> None:
-    plan = plan_exports(
-        utc(2024, 1, 1), utc(2024, 1, 5), DAY, {"searches": utc(2024, 1, 4, 6)}
-    )
+    plan = plan_exports(utc(2024, 1, 1), utc(2024, 1, 5), DAY, {"searches": utc(2024, 1, 4, 6)})
     assert [p.window for p in plan] == [Window(utc(2024, 1, 4, 6), utc(2024, 1, 5))]
 
 
@@ -189,8 +184,10 @@ def test_plan_lookback_reexports_the_tail_but_not_before_start() -> None:
         {"searches": utc(2024, 1, 3), "clicks": utc(2024, 1, 1, 6)},
         lookback=timedelta(hours=12),
     )
-    windows = {p.tables: [(w.window.start, w.window.end) for w in plan if w.tables == p.tables]
-               for p in plan}
+    windows = {
+        p.tables: [(w.window.start, w.window.end) for w in plan if w.tables == p.tables]
+        for p in plan
+    }
     assert windows[("searches",)][0] == (utc(2024, 1, 2, 12), utc(2024, 1, 3))
     clicks_windows = [p.window for p in plan if "clicks" in p.tables]
     assert clicks_windows[0].start == utc(2024, 1, 1)
@@ -201,9 +198,12 @@ def test_plan_windows_tile_each_table_range_exactly() -> None:
     positions = {"searches": utc(2024, 1, 2, 7), "clicks": None, "keywords": utc(2024, 1, 5)}
     end = utc(2024, 1, 6, 3)
     plan = plan_exports(utc(2024, 1, 1), end, timedelta(hours=7), positions)  # type: ignore[arg-type]
-    for table, begin in (("searches", utc(2024, 1, 2, 7)), ("clicks", utc(2024, 1, 1)),
-                         ("keywords", utc(2024, 1, 5))):
+    for table, begin in (
+        ("searches", utc(2024, 1, 2, 7)),
+        ("clicks", utc(2024, 1, 1)),
+        ("keywords", utc(2024, 1, 5)),
+    ):
         windows = [p.window for p in plan if table in p.tables]
         assert windows[0].start == begin
         assert windows[-1].end == end
-        assert all(a.end == b.start for a, b in zip(windows, windows[1:], strict=False))
+        assert all(a.end == b.start for a, b in itertools.pairwise(windows))

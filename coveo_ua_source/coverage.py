@@ -1,0 +1,103 @@
+"""Bookkeeping tables loaded beside the data: what each window loaded, and rejected rows.
+
+``_coveo_ua_windows``: one row per (table, window): the export id, the service's estimate,
+the rows loaded and rejected, the status and when it was loaded. It answers "which
+windows are in the warehouse, and did each load what Coveo said it had?".
+
+``_coveo_ua_rejected_rows``: every malformed CSV row, with its table, window, member,
+line number, raw text and reason. Rows are never dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+from dlt.extract.items import DataItemWithMeta
+
+from coveo_ua_source import settings
+from coveo_ua_source.exporter import ReadyExport
+from coveo_ua_source.reader import RejectedRow
+
+logger = logging.getLogger(__name__)
+
+WINDOWS_TABLE = "_coveo_ua_windows"
+REJECTED_TABLE = "_coveo_ua_rejected_rows"
+
+_WINDOWS_HINTS = dlt.mark.make_hints(
+    table_name=WINDOWS_TABLE,
+    write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+    primary_key=("table_name", "window_start", "window_end"),
+    columns={
+        "window_start": {"data_type": "timestamp", "nullable": False},
+        "window_end": {"data_type": "timestamp", "nullable": False},
+        "estimated_rows": {"data_type": "bigint"},
+        "loaded_at": {"data_type": "timestamp"},
+    },
+)
+_REJECTED_HINTS = dlt.mark.make_hints(
+    table_name=REJECTED_TABLE,
+    write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+    primary_key=("table_name", "window_start", "member", "line_number", "raw_text"),
+    columns={"line_number": {"data_type": "bigint"}},
+)
+
+
+def coverage_item(table: str, ready: ReadyExport, loaded: int, rejected: int) -> DataItemWithMeta:
+    """The ``_coveo_ua_windows`` row of one table's window, marked for its table."""
+    estimated = ready.estimates.get(table)
+    row: dict[str, Any] = {
+        "table_name": table,
+        "window_start": ready.window.start,
+        "window_end": ready.window.end,
+        "export_id": ready.export_id,
+        "estimated_rows": estimated,
+        "loaded_rows": loaded,
+        "rejected_rows": rejected,
+        "status": _status(estimated, loaded),
+        "loaded_at": datetime.now(UTC),
+    }
+    if row["status"] == "below_estimate":
+        logger.warning(
+            "%s %s: loaded %d rows but the service estimated %s (tolerance %.0f%%); "
+            "check _coveo_ua_rejected_rows and the export %s",
+            table, ready.window, loaded, estimated, settings.ESTIMATE_TOLERANCE * 100,
+            ready.export_id,
+        )  # fmt: skip
+    return dlt.mark.with_hints([row], _WINDOWS_HINTS, create_table_variant=True)
+
+
+def rejected_item(
+    table: str, ready: ReadyExport, rejected: Sequence[RejectedRow]
+) -> DataItemWithMeta:
+    """The ``_coveo_ua_rejected_rows`` rows of one table's window, marked for their table."""
+    logger.warning(
+        "%s %s: %d malformed row(s) kept in %s, e.g. line %s: %s",
+        table, ready.window, len(rejected), REJECTED_TABLE,
+        rejected[0].line_number, rejected[0].reason,
+    )  # fmt: skip
+    rows = [
+        {
+            "table_name": table,
+            "window_start": ready.window.start,
+            "window_end": ready.window.end,
+            "export_id": ready.export_id,
+            "member": row.member,
+            "line_number": row.line_number if row.line_number is not None else -1,
+            "raw_text": row.raw_text,
+            "reason": row.reason,
+        }
+        for row in rejected
+    ]
+    return dlt.mark.with_hints(rows, _REJECTED_HINTS, create_table_variant=True)
+
+
+def _status(estimated: int | None, loaded: int) -> str:
+    if estimated is None:
+        return "loaded"
+    if loaded < estimated * (1 - settings.ESTIMATE_TOLERANCE):
+        return "below_estimate"
+    return "loaded"
