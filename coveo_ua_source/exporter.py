@@ -257,9 +257,11 @@ class ExportRunner:
                     export_id, path, on_progress=self._download_progress(planned, export_id)
                 )
                 table_members(path)
-            except CoveoNotFoundError:
+            except (CoveoNotFoundError, CoveoBadRequestError):
                 _remove(path)
-                return None
+                if self._expired(export_id):
+                    return None
+                raise
             except ExportFileError as error:
                 _remove(path)
                 if attempt == 1:
@@ -274,6 +276,13 @@ class ExportRunner:
                 raise
             return path
         return None
+
+    def _expired(self, export_id: str) -> bool:
+        """Whether a download failed because the export expired (or vanished) meanwhile."""
+        try:
+            return self.client.get_export(export_id).status == "EXPIRED"
+        except CoveoNotFoundError:
+            return True
 
     def _download_progress(
         self, planned: PlannedExport, export_id: str

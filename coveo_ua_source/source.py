@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,46 +12,24 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from coveo_ua_source import settings
+from coveo_ua_source.arguments import LoadSettings, load_settings, require_token
 from coveo_ua_source.client import CoveoClient
 from coveo_ua_source.coverage import coverage_item, rejected_item
-from coveo_ua_source.exceptions import ConfigurationError, ExportFileError
-from coveo_ua_source.exporter import ExportRequest, ExportRunner, RunnerOptions, TProgress
+from coveo_ua_source.exceptions import ExportFileError
+from coveo_ua_source.exporter import ExportRunner, ProgressEvent, TProgress
 from coveo_ua_source.feed import ExportFeed, FeedRun
 from coveo_ua_source.ledger import ExportLedger
 from coveo_ua_source.reader import RejectedRow, read_table
 from coveo_ua_source.schema import (
-    IDENTIFIERS,
     TABLES,
     TExportFormat,
     TTable,
     primary_key,
 )
 from coveo_ua_source.sizing import size_plan
-from coveo_ua_source.windows import (
-    check_range,
-    default_end,
-    parse_datetime,
-    parse_duration,
-    parse_tables,
-    plan_exports,
-)
+from coveo_ua_source.windows import parse_datetime, plan_exports
 
 STATE_KEY = "last_end"
-
-
-@dataclass(frozen=True)
-class LoadSettings:
-    """Validated arguments of one source instance."""
-
-    start: datetime
-    end: datetime
-    window: timedelta
-    lookback: timedelta
-    tables: tuple[TTable, ...]
-    request: ExportRequest
-    runner: RunnerOptions
-    keep_exports: bool
-    workdir: Path | None
 
 
 @dlt.source(name="coveo_ua", section=settings.SOURCE_SECTION, max_table_nesting=0)
@@ -91,8 +68,8 @@ def coveo_ua_source(
     ISO 8601 strings such as ``"P1D"`` or timedeltas. They are typed ``Any`` because dlt
     injects config values only into parameters of a single type.
     """
-    token = _require_token(access_token)
-    load = _load_settings(
+    token = require_token(access_token)
+    load = load_settings(
         start_date=start_date, end_date=end_date, tables=tables, window=window,
         lookback=lookback, export_format=export_format, use_display_names=use_display_names,
         filters=filters, search_filters=search_filters,
@@ -103,87 +80,7 @@ def coveo_ua_source(
     )  # fmt: skip
     client = CoveoClient(token, org_id=org_id, base_url=base_url, region=region)
     feed = ExportFeed(lambda: _feed_run(load, client, progress), keep_exports=keep_exports)
-    return [_table_resource(table, feed, load) for table in load.tables]
-
-
-def _require_token(access_token: str | None) -> str:
-    if not access_token or not access_token.strip():
-        raise ConfigurationError(
-            "no Coveo access token: set SOURCES__COVEO_UA__ACCESS_TOKEN, put access_token "
-            "under [sources.coveo_ua] in .dlt/secrets.toml, or pass access_token="
-        )
-    return access_token.strip()
-
-
-def _load_settings(
-    *,
-    start_date: str | date | datetime,
-    end_date: str | date | datetime | None,
-    tables: Sequence[str] | None,
-    window: str | timedelta,
-    lookback: str | timedelta,
-    export_format: str,
-    use_display_names: bool,
-    filters: Sequence[str],
-    search_filters: Sequence[str],
-    custom_event_filters: Sequence[str],
-    dimensions: Sequence[str],
-    poll_interval: float,
-    max_wait: float,
-    max_concurrent_exports: int,
-    settle_delay: str | timedelta,
-    keep_exports: bool,
-    workdir: str | None,
-) -> LoadSettings:
-    start = parse_datetime(start_date, "start_date")
-    if end_date is None:
-        end = default_end(datetime.now(UTC), parse_duration(settle_delay, "settle_delay"))
-    else:
-        end = parse_datetime(end_date, "end_date")
-    step = parse_duration(window, "window")
-    check_range(start, end, step)
-    chosen = parse_tables(tables)
-    request = ExportRequest(
-        dimensions=_with_identifiers(dimensions, chosen),
-        filters=tuple(filters),
-        search_filters=tuple(search_filters),
-        custom_event_filters=tuple(custom_event_filters),
-        export_format=_export_format(export_format),
-        use_display_names=use_display_names,
-    )
-    runner = RunnerOptions(
-        poll_interval=poll_interval,
-        max_wait=max_wait,
-        max_concurrent=max_concurrent_exports,
-        min_window=min(settings.MIN_SPLIT_WINDOW, step),
-    )
-    return LoadSettings(
-        start, end, step, parse_duration(lookback, "lookback"), chosen, request, runner,
-        keep_exports, Path(workdir) if workdir else None,
-    )  # fmt: skip
-
-
-def _export_format(value: str) -> TExportFormat:
-    upper = value.strip().upper()
-    if upper == "EXCEL":
-        return "EXCEL"
-    if upper == "NO_NEWLINE":
-        return "NO_NEWLINE"
-    raise ConfigurationError(f"export_format={value!r}: use 'EXCEL' or 'NO_NEWLINE'")
-
-
-def _with_identifiers(dimensions: Sequence[str], tables: Sequence[TTable]) -> tuple[str, ...]:
-    """The chosen dimensions plus what every table needs to be merged (ids and datetime)."""
-    if not dimensions:
-        return ()
-    needed = ["datetime", *(name for table in tables for name in IDENTIFIERS[table])]
-    chosen = list(dimensions)
-    known = {name.lower() for name in chosen}
-    for name in needed:
-        if name.lower() not in known:
-            chosen.append(name)
-            known.add(name.lower())
-    return tuple(chosen)
+    return [_table_resource(table, feed, load, progress) for table in load.tables]
 
 
 def _feed_run(load: LoadSettings, client: CoveoClient, progress: TProgress | None) -> FeedRun:
@@ -208,10 +105,17 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TProgress | Non
 
 def _positions(tables: Sequence[TTable]) -> dict[str, datetime | None]:
     """Where each table's last fully loaded window ended, from dlt state."""
-    state = dlt.current.source_state().get("resources", {})
+    return positions_from_state(dlt.current.source_state(), tables)
+
+
+def positions_from_state(
+    source_state: Mapping[str, Any], tables: Sequence[TTable]
+) -> dict[str, datetime | None]:
+    """Each table's ``last_end`` in a coveo_ua source state (None: never loaded)."""
+    resources = source_state.get("resources", {})
     positions: dict[str, datetime | None] = {}
     for table in tables:
-        last_end = state.get(table, {}).get(STATE_KEY)
+        last_end = resources.get(table, {}).get(STATE_KEY)
         positions[table] = parse_datetime(last_end, STATE_KEY) if last_end else None
     return positions
 
@@ -222,16 +126,20 @@ def _workdir(load: LoadSettings) -> Path:
     return Path(dlt.current.pipeline().working_dir) / "coveo_ua_exports"
 
 
-def _table_resource(table: TTable, feed: ExportFeed, load: LoadSettings) -> DltResource:
+def _table_resource(
+    table: TTable, feed: ExportFeed, load: LoadSettings, progress: TProgress | None
+) -> DltResource:
     return dlt.resource(
-        _table_batches(table, feed, load),
+        _table_batches(table, feed, load, progress),
         name=table,
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         primary_key=primary_key(table),
     )
 
 
-def _table_batches(table: TTable, feed: ExportFeed, load: LoadSettings) -> Iterator[Any]:
+def _table_batches(
+    table: TTable, feed: ExportFeed, load: LoadSettings, progress: TProgress | None
+) -> Iterator[Any]:
     """Read each export's file for ``table``; advance the table's state per window.
 
     Besides the table's Arrow batches it yields its ``_coveo_ua_windows`` row and any
@@ -252,6 +160,9 @@ def _table_batches(table: TTable, feed: ExportFeed, load: LoadSettings) -> Itera
             yield rejected_item(table, ready, rejected)
         yield coverage_item(table, ready, loaded, len(rejected))
         dlt.current.resource_state(table)[STATE_KEY] = ready.window.end.isoformat()
+        if progress is not None:
+            detail = {"table": table, "rows": loaded, "rejected": len(rejected)}
+            progress(ProgressEvent("rows", ready.window, ready.export_id, detail))
 
 
 def _check_identifiers(table: TTable, batch: pa.RecordBatch, export_id: str) -> None:

@@ -1,0 +1,164 @@
+"""Window sizing, coverage bookkeeping and bad input, end to end against the simulator."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import duckdb
+import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
+from dlt.pipeline.pipeline import Pipeline
+from helpers import TOKEN, assert_rows_equal, duckdb_path, expected_rows, loaded_rows
+from test_pipeline import END, START, assert_tables_match, make_source
+
+from coveo_ua_source import coveo_ua_source
+from coveo_ua_source.exceptions import (
+    ConfigurationError,
+    CoveoAuthError,
+    CoveoBadRequestError,
+)
+from coveo_ua_source.simulator import Simulator
+
+
+def coverage_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
+    with duckdb.connect(duckdb_path(pipeline), read_only=True) as connection:
+        result = connection.execute(
+            "SELECT table_name, window_start, window_end, export_id, estimated_rows, "
+            "loaded_rows, rejected_rows, status FROM "
+            f"{pipeline.dataset_name}._coveo_ua_windows ORDER BY window_start, table_name"
+        )
+        names = [column[0] for column in result.description]
+        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+
+def test_windows_over_the_row_limit_are_split_before_export(
+    start_simulator: Callable[..., Simulator], make_pipeline: Callable[..., Pipeline]
+) -> None:
+    simulator = start_simulator(row_limit=200)
+    pipeline = make_pipeline()
+    pipeline.run(make_source(simulator, tables=["searches", "keywords"])).raise_on_failed_jobs()
+    creates = [r for r in simulator.requests if r.method == "POST"]
+    assert all(r.status == 201 for r in creates), "no create was rejected for size"
+    assert simulator.created_count > 2, "day windows were split to fit the limit"
+    for export in simulator.exports.values():
+        assert max(export.rows.values()) <= 200 * 0.9
+    assert_tables_match(pipeline, simulator, tables=("searches", "keywords"))
+
+
+def test_coverage_table_records_every_window_and_table(
+    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    pipeline = make_pipeline()
+    pipeline.run(make_source(simulator, tables=["searches", "clicks"])).raise_on_failed_jobs()
+    rows = coverage_rows(pipeline)
+    assert len(rows) == 4, "two day windows times two tables"
+    for row in rows:
+        truth = expected_rows(simulator, row["table_name"], row["window_start"], row["window_end"])
+        assert row["loaded_rows"] == len(truth)
+        assert row["estimated_rows"] == len(truth)
+        assert row["rejected_rows"] == 0
+        assert row["status"] == "loaded"
+        assert row["export_id"] in simulator.exports
+
+
+def test_loaded_rows_below_estimate_are_reported(
+    start_simulator: Callable[..., Simulator],
+    make_pipeline: Callable[..., Pipeline],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    simulator = start_simulator(estimate_factor=1.5)
+    pipeline = make_pipeline()
+    with caplog.at_level(logging.WARNING, logger="coveo_ua_source"):
+        pipeline.run(make_source(simulator, tables=["searches"])).raise_on_failed_jobs()
+    assert {row["status"] for row in coverage_rows(pipeline)} == {"below_estimate"}
+    assert "the service estimated" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        pytest.param({"tables": ["searches", "sessions"]}, "unknown table", id="unknown-table"),
+        pytest.param({"start_date": "2024-03-05"}, "not before end_date", id="start-after-end"),
+        pytest.param({"start_date": "last tuesday"}, "start_date", id="bad-date"),
+        pytest.param({"window": "one day"}, "window", id="bad-duration"),
+        pytest.param({"lookback": "P1M"}, "lookback", id="month-duration"),
+        pytest.param({"access_token": ""}, "SOURCES__COVEO_UA__ACCESS_TOKEN", id="no-token"),
+        pytest.param({"export_format": "XLSX"}, "export_format", id="bad-format"),
+        pytest.param({"region": "mars", "base_url": None}, "region", id="bad-region"),
+        pytest.param({"base_url": "http://127.0.0.1:1/api"}, "/rest/ua", id="bad-base-url"),
+    ],
+)
+def test_bad_arguments_fail_before_any_request(
+    simulator: Simulator, overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message) as raised:
+        make_source(simulator, **overrides)
+    assert isinstance(raised.value, ConfigurationError | ValueError)
+    assert simulator.requests == []
+
+
+def test_missing_token_in_config_is_a_value_error(simulator: Simulator) -> None:
+    with pytest.raises(ConfigurationError, match="secrets.toml"):
+        coveo_ua_source(base_url=simulator.api_root, start_date=START, end_date=END)
+    assert simulator.requests == []
+
+
+def test_bad_token_fails_with_hint_and_without_the_token(
+    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    secret = "not-the-right-token-12345"
+    with pytest.raises(PipelineStepFailed) as raised:
+        make_pipeline().run(make_source(simulator, access_token=secret))
+    error = raised.value.__context__ or raised.value.__cause__
+    chain = _exception_chain(raised.value)
+    assert any(isinstance(e, CoveoAuthError) for e in chain), chain
+    text = " ".join(str(e) for e in chain)
+    assert "401" in text
+    assert "invalid or expired" in text
+    assert secret not in text
+    assert error is not None
+
+
+def test_a_400_keeps_what_was_loaded_before(
+    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    pipeline = make_pipeline()
+    pipeline.run(make_source(simulator, tables=["searches"])).raise_on_failed_jobs()
+    later = END + timedelta(days=1)
+    bad = make_source(simulator, tables=["searches"], end_date=later, filters=["this is not a filter"])
+    with pytest.raises(PipelineStepFailed) as raised:
+        pipeline.run(bad)
+    chain = _exception_chain(raised.value)
+    assert any(isinstance(e, CoveoBadRequestError) for e in chain), chain
+    assert_rows_equal(
+        loaded_rows(pipeline, "searches"), expected_rows(simulator, "searches", START, END), "s"
+    )
+    pipeline.run(make_source(simulator, tables=["searches"], end_date=later)).raise_on_failed_jobs()
+    assert_rows_equal(
+        loaded_rows(pipeline, "searches"),
+        expected_rows(simulator, "searches", START, later),
+        "searches",
+    )
+
+
+def _exception_chain(error: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def test_token_is_never_stored_in_state_or_files(
+    simulator: Simulator, make_pipeline: Callable[..., Pipeline], tmp_path: Any
+) -> None:
+    pipeline = make_pipeline()
+    pipeline.run(make_source(simulator, tables=["searches"])).raise_on_failed_jobs()
+    assert TOKEN not in str(pipeline.state)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
