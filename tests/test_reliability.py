@@ -101,7 +101,7 @@ def test_bad_arguments_fail_before_any_request(
 
 
 def test_missing_token_in_config_is_a_value_error(simulator: Simulator) -> None:
-    with pytest.raises(ConfigurationError, match="secrets.toml"):
+    with pytest.raises(ConfigurationError, match=r"secrets\.toml"):
         coveo_ua_source(base_url=simulator.api_root, start_date=START, end_date=END)
     assert simulator.requests == []
 
@@ -128,7 +128,9 @@ def test_a_400_keeps_what_was_loaded_before(
     pipeline = make_pipeline()
     pipeline.run(make_source(simulator, tables=["searches"])).raise_on_failed_jobs()
     later = END + timedelta(days=1)
-    bad = make_source(simulator, tables=["searches"], end_date=later, filters=["this is not a filter"])
+    bad = make_source(
+        simulator, tables=["searches"], end_date=later, filters=["this is not a filter"]
+    )
     with pytest.raises(PipelineStepFailed) as raised:
         pipeline.run(bad)
     chain = _exception_chain(raised.value)

@@ -1,0 +1,87 @@
+"""``python -m coveo_ua_source.simulator``: run the simulator in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import get_args
+
+from coveo_ua_source.simulator.config import (
+    SimulatorConfig,
+    TEmptyTable,
+    THeaderCase,
+    TTimestampStyle,
+)
+from coveo_ua_source.simulator.server import Simulator
+
+_DEFAULTS = SimulatorConfig()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m coveo_ua_source.simulator",
+        description="Serve a simulated Coveo UA exports API on loopback until Ctrl-C.",
+    )
+    add = parser.add_argument
+    add("--port", type=int, default=8765, help="API port (0: any free port; default 8765)")
+    add("--storage-port", type=int, default=0, help="download host port (default: any)")
+    add("--token", default=_DEFAULTS.token, help="bearer token with every privilege")
+    add("--view-only-token", default=_DEFAULTS.view_only_token, help="token that may only GET")
+    add("--org-id", default=None, help="require org=<ORG_ID> on every API call")
+    add("--seed", type=int, default=_DEFAULTS.seed, help="data seed")
+    add("--searches-per-hour", type=int, default=_DEFAULTS.searches_per_hour)
+    add("--pending-polls", type=int, default=_DEFAULTS.pending_polls)
+    add("--build-delay", type=float, default=_DEFAULTS.build_delay, help="seconds")
+    add("--row-limit", type=int, default=_DEFAULTS.row_limit)
+    add("--timestamp-style", choices=get_args(TTimestampStyle), default=_DEFAULTS.timestamp_style)
+    add("--bom", action=argparse.BooleanOptionalAction, default=None, help="default: EXCEL only")
+    add("--header-case", choices=get_args(THeaderCase), default=_DEFAULTS.header_case)
+    add("--empty-table", choices=get_args(TEmptyTable), default=_DEFAULTS.empty_table)
+    add("--max-rows-per-file", type=int, default=None)
+    add("--estimate-factor", type=float, default=_DEFAULTS.estimate_factor)
+    add("--storage-host", default=_DEFAULTS.storage_host)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> SimulatorConfig:
+    return SimulatorConfig(
+        token=args.token, view_only_token=args.view_only_token, org_id=args.org_id,
+        seed=args.seed, searches_per_hour=args.searches_per_hour,
+        pending_polls=args.pending_polls, build_delay=args.build_delay,
+        row_limit=args.row_limit, timestamp_style=args.timestamp_style, bom=args.bom,
+        header_case=args.header_case, empty_table=args.empty_table,
+        max_rows_per_file=args.max_rows_per_file, storage_host=args.storage_host,
+        estimate_factor=args.estimate_factor,
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the simulator until SIGINT/SIGTERM; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        config = _config(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    with Simulator(config, api_port=args.port, storage_port=args.storage_port) as sim:
+        shown = config.token if args.token == _DEFAULTS.token else "(the value of --token)"
+        print(f"api_root: {sim.api_root}", flush=True)
+        print(f"storage_root: {sim.storage_root}", flush=True)
+        print(f"token: {shown}", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: stop.set())
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:  # when main() runs outside the main thread
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
