@@ -18,13 +18,14 @@ from coveo_ua_source.exceptions import (
     ExportFileError,
     ExportTimeoutError,
 )
+from coveo_ua_source.planning import plan_load
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.source import coveo_ua_source
+from coveo_ua_source.views import create_views
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "TABLES",
     "ConfigurationError",
     "CoveoAPIError",
     "CoveoAuthError",
@@ -35,6 +36,9 @@ __all__ = [
     "ExportFailedError",
     "ExportFileError",
     "ExportTimeoutError",
+    "TABLES",
     "TTable",
     "coveo_ua_source",
+    "create_views",
+    "plan_load",
 ]

@@ -18,6 +18,7 @@ from dlt.pipeline.pipeline import Pipeline
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator, SimulatorConfig
 from coveo_ua_source.source import coveo_ua_source
+from coveo_ua_source.views import create_views
 
 DEMO_START = datetime(2024, 6, 1, tzinfo=UTC)
 DEMO_DAYS = 6
@@ -71,6 +72,7 @@ def run_demo(database: Path, pipelines_dir: Path) -> tuple[list[DemoRun], Pipeli
             )
             info = pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
             info.raise_on_failed_jobs()
+            create_views(pipeline)
             rows = _rows_in_last_run(pipeline)
             runs.append(DemoRun(label, end, simulator.created_count - before, rows))
     return runs, pipeline

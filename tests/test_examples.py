@@ -1,0 +1,176 @@
+"""The example pipelines, the demo and the CLI, run for real against the simulator."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import dlt
+import pytest
+from helpers import TOKEN, assert_rows_equal, expected_rows, loaded_rows, utc
+
+import coveo_ua_source
+from coveo_ua_source.cli import main
+from coveo_ua_source.demo import DEMO_DAYS, DEMO_START
+from coveo_ua_source.schema import TABLES
+from coveo_ua_source.simulator import Simulator
+
+REPO = Path(__file__).resolve().parents[1]
+START, END = utc(2024, 4, 1), utc(2024, 4, 3)
+
+
+def script_environment(simulator: Simulator, tmp_path: Path) -> dict[str, str]:
+    environment = dict(os.environ)
+    environment.update(
+        {
+            "SOURCES__COVEO_UA__ACCESS_TOKEN": TOKEN,
+            "SOURCES__COVEO_UA__BASE_URL": simulator.api_root,
+            "SOURCES__COVEO_UA__POLL_INTERVAL": "0.01",
+            "DLT_DATA_DIR": str(tmp_path / "dlt"),
+            "DESTINATION__DUCKDB__CREDENTIALS": str(tmp_path / "examples.duckdb"),
+            "RUNTIME__DLTHUB_TELEMETRY": "false",
+        }
+    )
+    return environment
+
+
+def attach(tmp_path: Path) -> dlt.Pipeline:
+    return dlt.pipeline(
+        pipeline_name="coveo_ua",
+        destination=dlt.destinations.duckdb(str(tmp_path / "examples.duckdb")),
+        dataset_name="usage_analytics",
+        pipelines_dir=str(tmp_path / "dlt" / "pipelines"),
+    )
+
+
+def run_script(args: list[str], environment: dict[str, str], cwd: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, *args], env=environment, cwd=cwd, capture_output=True, text=True,
+        timeout=240, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_backfill_then_incremental_example_pipelines(simulator: Simulator, tmp_path: Path) -> None:
+    environment = script_environment(simulator, tmp_path)
+    backfill = [
+        str(REPO / "pipelines" / "backfill.py"),
+        f"--start-date={START.date()}",
+        f"--end-date={END.date()}",
+        "--window=P1D",
+    ]
+    run_script(backfill, environment, tmp_path)
+    assert simulator.created_count == 2
+    later = END + timedelta(days=1)
+    environment["SOURCES__COVEO_UA__START_DATE"] = START.isoformat()
+    environment["SOURCES__COVEO_UA__END_DATE"] = later.isoformat()
+    run_script([str(REPO / "pipelines" / "coveo_ua_pipeline.py")], environment, tmp_path)
+    assert simulator.created_count == 3, "the incremental run carries on after the backfill"
+    pipeline = attach(tmp_path)
+    for table in TABLES:
+        expected = expected_rows(simulator, table, START, later)
+        assert_rows_equal(loaded_rows(pipeline, table), expected, table)
+
+
+def test_demo_loads_the_simulated_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    database = tmp_path / "coveo_ua.duckdb"
+    code = main(["demo", "--database", str(database), "--pipelines-dir", str(tmp_path / "p")])
+    output = capsys.readouterr().out
+    assert code == 0, output
+    assert "SIMULATED" in output
+    assert "rerun, nothing new" in output
+    assert "0 export(s) created" in output
+    pipeline = dlt.pipeline(
+        pipeline_name="coveo_ua_demo",
+        destination=dlt.destinations.duckdb(str(database)),
+        dataset_name="usage_analytics",
+        pipelines_dir=str(tmp_path / "p"),
+    )
+    with Simulator() as simulator:  # the same default config as the demo: same ground truth
+        end = DEMO_START + timedelta(days=DEMO_DAYS)
+        for table in TABLES:
+            expected = expected_rows(simulator, table, DEMO_START, end)
+            assert_rows_equal(loaded_rows(pipeline, table), expected, table)
+
+
+def test_cli_load_plan_and_exports(
+    simulator: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "examples.duckdb"))
+    monkeypatch.setenv("SOURCES__COVEO_UA__POLL_INTERVAL", "0.01")
+    common = ["--base-url", simulator.api_root, "--start-date", str(START.date())]
+    window = [*common, "--end-date", str(END.date()), "--tables", "searches,clicks"]
+    assert main(["plan", *window]) == 0
+    assert "2 export(s) planned" in capsys.readouterr().out
+    assert simulator.created_count == 0, "plan creates nothing"
+    assert main(["load", *window, "--no-progress"]) == 0
+    output = capsys.readouterr().out
+    assert "daily_search_metrics" in output
+    searches = len(expected_rows(simulator, "searches", START, END))
+    assert f"{searches:,}" in output
+    assert main(["exports", "list", "--base-url", simulator.api_root]) == 0
+    listing = capsys.readouterr().out
+    assert all(export_id[:8] in listing for export_id in simulator.exports)
+    first = next(iter(simulator.exports))
+    assert main(["exports", "delete", first, "--base-url", simulator.api_root]) == 0
+    assert simulator.exports[first].deleted
+    assert_rows_equal(
+        loaded_rows(attach(tmp_path), "searches"),
+        expected_rows(simulator, "searches", START, END),
+        "searches",
+    )
+
+
+def test_cli_failure_is_one_line_and_nonzero(
+    simulator: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", "wrong-token-value")
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "x.duckdb"))
+    arguments = ["--base-url", simulator.api_root, "--start-date", "2024-04-01"]
+    code = main(["load", *arguments, "--end-date", "2024-04-02", "--no-progress"])
+    error = capsys.readouterr().err.strip()
+    assert code == 1
+    assert error.startswith("error: HTTP 401")
+    assert "invalid or expired" in error
+    assert "wrong-token-value" not in error
+    assert main(["load", *arguments, "--end-date", "2024-03-01"]) == 1
+    assert "not before end_date" in capsys.readouterr().err
+
+
+def test_help_documents_every_option() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "coveo_ua_source.cli", "load", "--help"],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    )  # fmt: skip
+    for option in ("--start-date", "--end-date", "--tables", "--window", "--lookback",
+                   "--org-id", "--region", "--base-url", "--destination", "--dataset-name",
+                   "--pipeline-name", "--export-format"):  # fmt: skip
+        assert option in result.stdout
+    for default in ("P1D", "PT0S", "all", "us", "duckdb", "usage_analytics", "coveo_ua", "EXCEL"):
+        assert f"(default: {default})" in result.stdout
+
+
+def test_public_names_are_listed_sorted() -> None:
+    public = {
+        name
+        for name, value in vars(coveo_ua_source).items()
+        if not name.startswith("_") and not inspect.ismodule(value) and name != "annotations"
+    }
+    assert coveo_ua_source.__all__ == sorted(coveo_ua_source.__all__)
+    assert set(coveo_ua_source.__all__) == public
+    assert {"coveo_ua_source", "plan_load", "create_views", "CoveoUAError"} <= public
