@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import dlt
 from dlt.common.pipeline import LoadInfo
 
-from coveo_ua_source import coveo_ua_source
+from coveo_ua_source import coveo_ua_source, create_views
 
 
 def backfill(
@@ -46,6 +46,7 @@ def backfill(
     )
     info = pipeline.run(source)
     info.raise_on_failed_jobs()
+    create_views(pipeline)  # all_events, daily_search_metrics, top_queries, ...
     return info
 
 
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.pipeline_name,
         args.max_concurrent_exports,
     )
-    print(info)  # noqa: T201
+    print(info)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import os
 import dlt
 from dlt.common.pipeline import LoadInfo
 
-from coveo_ua_source import coveo_ua_source
+from coveo_ua_source import coveo_ua_source, create_views
 
 
 def load_incrementally() -> LoadInfo:
@@ -34,8 +34,9 @@ def load_incrementally() -> LoadInfo:
     )
     info = pipeline.run(coveo_ua_source())
     info.raise_on_failed_jobs()
+    create_views(pipeline)  # all_events, daily_search_metrics, top_queries, ...
     return info
 
 
 if __name__ == "__main__":
-    print(load_incrementally())  # noqa: T201
+    print(load_incrementally())

@@ -61,5 +61,3 @@ def make_pipeline(tmp_path: Path) -> Callable[..., Pipeline]:
         )
 
     return make
-
-

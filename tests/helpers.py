@@ -17,7 +17,7 @@ TOKEN = "sim-token"
 
 def loaded_rows(pipeline: Pipeline, table: TTable) -> list[dict[str, Any]]:
     """Every row of a loaded table without dlt's columns, sorted by its primary key."""
-    with duckdb.connect(_duckdb_path(pipeline), read_only=True) as connection:
+    with duckdb.connect(duckdb_path(pipeline), read_only=True) as connection:
         connection.execute("SET TimeZone = 'UTC'")
         result = connection.execute(f"SELECT * FROM {pipeline.dataset_name}.{table}")
         names = [column[0] for column in result.description]
@@ -26,7 +26,7 @@ def loaded_rows(pipeline: Pipeline, table: TTable) -> list[dict[str, Any]]:
     return sorted(cleaned, key=lambda row: tuple(row[key] for key in primary_key(table)))
 
 
-def _duckdb_path(pipeline: Pipeline) -> str:
+def duckdb_path(pipeline: Pipeline) -> str:
     with pipeline.sql_client() as client:
         return str(client.credentials.database)  # type: ignore[attr-defined]
 
