@@ -1,0 +1,70 @@
+"""Other dlt destinations: a Parquet lake for real, config snippets and the Airflow DAG."""
+
+from __future__ import annotations
+
+import importlib.util
+import tomllib
+from pathlib import Path
+
+import dlt
+import pyarrow.parquet as pq
+import pytest
+from helpers import TOKEN, assert_rows_equal, expected_rows, utc
+
+from coveo_ua_source import coveo_ua_source
+from coveo_ua_source.schema import primary_key
+from coveo_ua_source.simulator import Simulator
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "pipelines" / ".dlt" / "examples"
+
+
+def test_filesystem_parquet_lake_holds_the_ground_truth(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    pipeline = dlt.pipeline(
+        pipeline_name="lake",
+        destination=dlt.destinations.filesystem((tmp_path / "lake").as_uri()),
+        dataset_name="usage_analytics",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    start, end = utc(2024, 5, 1), utc(2024, 5, 3)
+    source = coveo_ua_source(
+        access_token=TOKEN, base_url=simulator.api_root, start_date=start, end_date=end,
+        poll_interval=0.01, tables=["searches", "clicks"],
+    )  # fmt: skip
+    pipeline.run(source, loader_file_format="parquet").raise_on_failed_jobs()
+    for table in ("searches", "clicks"):
+        files = sorted((tmp_path / "lake" / "usage_analytics" / table).glob("*.parquet"))
+        assert files, f"no Parquet files for {table}"
+        rows = [row for file in files for row in pq.read_table(file).to_pylist()]
+        rows = [{k: v for k, v in row.items() if not k.startswith("_dlt")} for row in rows]
+        rows.sort(key=lambda row: tuple(row[key] for key in primary_key(table)))
+        assert_rows_equal(rows, expected_rows(simulator, table, start, end), table)
+
+
+@pytest.mark.parametrize(
+    ("name", "section"),
+    [
+        pytest.param("bigquery.toml", "bigquery", id="bigquery"),
+        pytest.param("snowflake.toml", "snowflake", id="snowflake"),
+        pytest.param("filesystem.toml", "filesystem", id="filesystem"),
+        pytest.param("postgres.toml", "postgres", id="postgres"),
+    ],
+)
+def test_destination_snippets_are_valid_dlt_config(name: str, section: str) -> None:
+    config = tomllib.loads((EXAMPLES / name).read_text())
+    assert section in config["destination"]
+
+
+def test_airflow_dag_imports_when_airflow_is_installed() -> None:
+    if importlib.util.find_spec("airflow") is None:
+        pytest.skip("Airflow is not installed; pip install apache-airflow to check the DAG")
+    spec = importlib.util.spec_from_file_location(
+        "coveo_ua_airflow_dag", REPO / "pipelines" / "coveo_ua_airflow_dag.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert "coveo_ua_daily" in vars(module)
