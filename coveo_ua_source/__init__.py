@@ -21,11 +21,12 @@ from coveo_ua_source.exceptions import (
 from coveo_ua_source.planning import plan_load
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.source import coveo_ua_source
-from coveo_ua_source.views import create_views
+from coveo_ua_source.views import create_views, drop_views
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "TABLES",
     "ConfigurationError",
     "CoveoAPIError",
     "CoveoAuthError",
@@ -36,9 +37,9 @@ __all__ = [
     "ExportFailedError",
     "ExportFileError",
     "ExportTimeoutError",
-    "TABLES",
     "TTable",
     "coveo_ua_source",
     "create_views",
+    "drop_views",
     "plan_load",
 ]

@@ -208,7 +208,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         )
     _print_counts(table_counts(pipeline), f"Rows per table in {args.database}")
     console.print(TOP_QUERIES_SQL.format(dataset=pipeline.dataset_name).strip(), markup=False)
-    _print_rows(["query", "searches"], top_queries(pipeline), "Top queries")
+    _print_rows(["query", "searches", "click-through"], top_queries(pipeline), "Top queries")
     example = f"SELECT * FROM {pipeline.dataset_name}.daily_search_metrics"  # noqa: S608
     console.print(f'Query it yourself: duckdb {args.database} "{example}"', markup=False)
     return 0

@@ -18,16 +18,15 @@ from dlt.pipeline.pipeline import Pipeline
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator, SimulatorConfig
 from coveo_ua_source.source import coveo_ua_source
-from coveo_ua_source.views import create_views
+from coveo_ua_source.views import create_views, drop_views
 
 DEMO_START = datetime(2024, 6, 1, tzinfo=UTC)
 DEMO_DAYS = 6
 
 TOP_QUERIES_SQL = """
-SELECT lower(query_expression) AS query, count(*) AS searches
-FROM {dataset}.searches
-WHERE query_expression IS NOT NULL
-GROUP BY 1 ORDER BY searches DESC, query LIMIT 5
+SELECT query, searches, round(click_through_rate, 3) AS click_through_rate
+FROM {dataset}.top_queries
+ORDER BY searches DESC, query LIMIT 5
 """
 
 
@@ -70,6 +69,8 @@ def run_demo(database: Path, pipelines_dir: Path) -> tuple[list[DemoRun], Pipeli
                 end_date=end,
                 poll_interval=0.05,
             )
+            if refresh and pipeline.schema_names:
+                drop_views(pipeline)  # PostgreSQL-style engines refuse to drop viewed tables
             info = pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
             info.raise_on_failed_jobs()
             create_views(pipeline)

@@ -1,0 +1,159 @@
+"""End-to-end on PostgreSQL: dlt's postgres destination against the simulator.
+
+Needs a server: COVEO_UA_TEST_POSTGRES=postgresql://coveo:coveo@127.0.0.1:5432/coveo_ua_test
+(``bash .ci/postgres.sh`` starts one). Without it the tests skip, except in CI (CI=true),
+where they fail. Each pipeline loads into its own dataset (schema), dropped at teardown.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pytest
+from dlt.pipeline.pipeline import Pipeline
+from helpers import assert_rows_equal, expected_rows
+from test_pipeline import make_source
+from test_views import (
+    END,
+    START,
+    assert_view_matches,
+    existing_views,
+    truth_rows,
+    view_rows,
+)
+
+from coveo_ua_source.schema import TABLES, TTable, primary_key
+from coveo_ua_source.simulator import Simulator
+from coveo_ua_source.views import VIEWS, create_views, drop_views
+
+pytestmark = pytest.mark.postgres
+
+URL_VARIABLE = "COVEO_UA_TEST_POSTGRES"
+
+
+def postgres_url() -> str:
+    """The test server's URL; skips the test without one, or fails it in CI."""
+    url = os.environ.get(URL_VARIABLE, "").strip()
+    if url:
+        return url
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(
+            f"PostgreSQL is required in CI but {URL_VARIABLE} is not set: run "
+            f"`bash .ci/postgres.sh` and export {URL_VARIABLE}=postgresql://... (.ci/run does)",
+            pytrace=False,
+        )
+    pytest.skip(f"set {URL_VARIABLE}=postgresql://... to run; see .ci/postgres.sh")
+
+
+@pytest.fixture
+def make_pg_pipeline(tmp_path: Path) -> Iterator[Callable[[], Pipeline]]:
+    """PostgreSQL pipelines, each with a dataset of its own that is dropped at teardown."""
+    made: list[Pipeline] = []
+
+    def make() -> Pipeline:
+        credentials = postgres_url()  # in the test itself, so that a skip or fail is its own
+        pipeline = dlt.pipeline(
+            pipeline_name="coveo_ua_pg_test",
+            destination=dlt.destinations.postgres(credentials=credentials),
+            dataset_name=f"coveo_ua_test_{uuid.uuid4().hex[:12]}",
+            pipelines_dir=str(tmp_path / "pipelines"),
+        )
+        made.append(pipeline)
+        return pipeline
+
+    yield make
+    for pipeline in made:
+        drop_datasets(pipeline)
+
+
+def drop_datasets(pipeline: Pipeline) -> None:
+    """Drop the pipeline's dataset and its staging dataset (merge loads go through it)."""
+    if not pipeline.schema_names:
+        return
+    with pipeline.sql_client() as client:
+        for dataset in (client.dataset_name, client.staging_dataset_name):
+            with client.with_alternative_dataset_name(dataset):
+                if client.has_dataset():
+                    client.drop_dataset()
+
+
+def loaded_rows(pipeline: Pipeline, table: TTable) -> list[dict[str, Any]]:
+    """Every row of a loaded table without dlt's columns, sorted by its primary key."""
+    with pipeline.sql_client() as client:
+        sql = f"SELECT * FROM {client.make_qualified_table_name(table)}"
+        with client.execute_query(sql) as cursor:
+            names = [column[0] for column in cursor.description]
+            rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    cleaned = [{k: v for k, v in row.items() if not k.startswith("_dlt")} for row in rows]
+    return sorted(cleaned, key=lambda row: tuple(row[key] for key in primary_key(table)))
+
+
+def assert_tables_match(pipeline: Pipeline, simulator: Simulator, end: datetime) -> None:
+    for table in TABLES:
+        expected = expected_rows(simulator, table, START, end)
+        assert expected, f"the simulator produced no {table} rows; the test proves nothing"
+        assert_rows_equal(loaded_rows(pipeline, table), expected, table)
+
+
+def assert_on_postgres(pipeline: Pipeline) -> None:
+    assert pipeline.destination.destination_name == "postgres"
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql("SELECT version(), current_schema()")
+    assert rows, "no answer from the server"
+    version, schema = rows[0]
+    assert str(version).startswith("PostgreSQL"), version
+    assert schema == pipeline.dataset_name
+
+
+def test_full_then_incremental_load_equal_ground_truth(
+    simulator: Simulator, make_pg_pipeline: Callable[[], Pipeline]
+) -> None:
+    pipeline = make_pg_pipeline()
+    pipeline.run(make_source(simulator, end_date=END)).raise_on_failed_jobs()
+    assert_on_postgres(pipeline)
+    days = (END - START).days
+    assert simulator.created_count == days, "one export per day window"
+    assert_tables_match(pipeline, simulator, END)
+
+    later = END + timedelta(days=1)
+    pipeline.run(make_source(simulator, end_date=later)).raise_on_failed_jobs()
+    new = list(simulator.exports.values())[days:]
+    assert [(export.start, export.end) for export in new] == [(END, later)], (
+        "the second run exports only the new day"
+    )
+    assert_tables_match(pipeline, simulator, later)
+
+
+def test_views_on_postgres(simulator: Simulator, make_pg_pipeline: Callable[[], Pipeline]) -> None:
+    pipeline = make_pg_pipeline()
+    pipeline.run(make_source(simulator, end_date=END)).raise_on_failed_jobs()
+    assert_on_postgres(pipeline)
+    assert create_views(pipeline) == list(VIEWS)
+    assert create_views(pipeline) == list(VIEWS), "idempotent: dropped and created again"
+    assert existing_views(pipeline) == set(VIEWS)
+    truth = truth_rows(simulator)
+    for session_timezone in (None, "Pacific/Kiritimati", "America/Los_Angeles"):
+        assert_view_matches(pipeline, "daily_search_metrics", truth, session_timezone)
+    events = view_rows(pipeline, "all_events")
+    assert len(events) == sum(len(rows) for rows in truth.values())
+
+
+def test_drop_views_lets_dlt_drop_the_tables(
+    simulator: Simulator, make_pg_pipeline: Callable[[], Pipeline]
+) -> None:
+    """PostgreSQL refuses to drop a table that a view reads: drop the views first."""
+    pipeline = make_pg_pipeline()
+    pipeline.run(make_source(simulator, end_date=END, tables=["clicks"])).raise_on_failed_jobs()
+    assert create_views(pipeline) == ["all_events", "average_click_rank"]
+    assert drop_views(pipeline) == list(VIEWS)
+    assert existing_views(pipeline) == set()
+    source = make_source(simulator, end_date=END, tables=["clicks"])
+    pipeline.run(source, refresh="drop_sources").raise_on_failed_jobs()
+    assert create_views(pipeline) == ["all_events", "average_click_rank"]
+    assert_view_matches(pipeline, "average_click_rank", truth_rows(simulator))
