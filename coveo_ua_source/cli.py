@@ -214,17 +214,21 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_load(args: argparse.Namespace) -> int:
+def _pipeline(args: argparse.Namespace) -> Any:
     import dlt
 
-    from coveo_ua_source.progress import LoadProgress
-    from coveo_ua_source.source import coveo_ua_source
-
-    pipeline = dlt.pipeline(
+    return dlt.pipeline(
         pipeline_name=args.pipeline_name,
         destination=args.destination,
         dataset_name=args.dataset_name,
     )
+
+
+def _run_load(args: argparse.Namespace) -> int:
+    from coveo_ua_source.progress import LoadProgress
+    from coveo_ua_source.source import coveo_ua_source
+
+    pipeline = _pipeline(args)
     arguments = _source_arguments(args)
     if args.no_progress:
         info = pipeline.run(coveo_ua_source(**arguments))
@@ -306,14 +310,7 @@ def _run_exports_delete(args: argparse.Namespace) -> int:
 
 
 def _run_views(args: argparse.Namespace) -> int:
-    import dlt
-
-    pipeline = dlt.pipeline(
-        pipeline_name=args.pipeline_name,
-        destination=args.destination,
-        dataset_name=args.dataset_name,
-    )
-    _create_views(pipeline)
+    _create_views(_pipeline(args))
     return 0
 
 
