@@ -11,27 +11,39 @@ Each fault has a count and optional filters (``path`` regex searched in the requ
   (option ``seconds``, default 1: extra build delay), "row_limit" (the create answers the
   row-limit 400 whatever the size);
 - when the storage serves a download: "corrupt_zip" (bytes that are not a zip),
-  "truncate" (the full Content-Length, then the connection closes after half the bytes).
+  "truncate" (the full Content-Length, then the connection closes after half the bytes),
+  "throttle" (the body is sent slowly: option ``bytes_per_second``, or ``seconds``, the
+  time the whole body takes, default 5), "malformed" (the export's zip gets malformed
+  lines in one table's CSV; the export keeps that zip for later downloads, and the ground
+  truth stays the good rows: see ``write_malformed_copy`` for the options
+  ``table`` (default "searches"), ``lines`` (default 3) and ``nul_bytes`` (default 0)).
+  "throttle" and "malformed" are taken apart from the others: a download can be both.
 """
 
 from __future__ import annotations
 
+import csv
+import os
 import re
 import threading
-from collections.abc import Collection
+import zipfile
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
+from coveo_ua_source.schema import IDENTIFIERS, TABLES, Column, TTable, column_by_header
 from coveo_ua_source.simulator.replies import Reply, TServer, error_reply, json_reply
 
 TFaultKind = Literal[
     "429", "500", "502", "503", "html", "drop",
-    "fail", "expire", "slow", "row_limit", "corrupt_zip", "truncate",
+    "fail", "expire", "slow", "row_limit", "corrupt_zip", "truncate", "throttle", "malformed",
 ]  # fmt: skip
 FAULT_KINDS: tuple[TFaultKind, ...] = get_args(TFaultKind)
 HTTP_FAULTS: frozenset[TFaultKind] = frozenset({"429", "500", "502", "503", "html", "drop"})
 CREATE_FAULTS: frozenset[TFaultKind] = frozenset({"fail", "expire", "slow", "row_limit"})
-DOWNLOAD_FAULTS: frozenset[TFaultKind] = frozenset({"corrupt_zip", "truncate"})
+DOWNLOAD_FAULTS: frozenset[TFaultKind] = frozenset(
+    {"corrupt_zip", "truncate", "throttle", "malformed"}
+)
 
 _OPTIONS: dict[str, frozenset[str]] = {
     "429": frozenset({"retry_after"}),
@@ -39,6 +51,27 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "502": frozenset({"body"}),
     "503": frozenset({"body"}),
     "slow": frozenset({"seconds"}),
+    "throttle": frozenset({"seconds", "bytes_per_second"}),
+    "malformed": frozenset({"table", "lines", "nul_bytes"}),
+}
+
+
+def _is_positive(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# Checks of option values, for the kinds whose values are not used as given.
+_CHECKS: dict[str, dict[str, Callable[[object], bool]]] = {
+    "throttle": {"seconds": _is_positive, "bytes_per_second": _is_positive},
+    "malformed": {
+        "table": lambda value: value in TABLES,
+        "lines": _is_count,
+        "nul_bytes": _is_count,
+    },
 }
 _WAF_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head><body>"
@@ -88,7 +121,7 @@ class FaultQueue:
         if kind not in FAULT_KINDS:
             raise ValueError(f"Unknown fault {kind!r}; use one of {', '.join(FAULT_KINDS)}.")
         unknown = set(options) - _OPTIONS.get(kind, frozenset())
-        if unknown or count < 1:
+        if unknown or count < 1 or not _valid(kind, options):
             raise ValueError(f"Bad fault arguments for {kind!r}: count={count}, {options}.")
         pattern = re.compile(path) if path is not None else None
         fault = Fault(kind, count, pattern, method.upper() if method else None, server, options)
@@ -117,6 +150,12 @@ class FaultQueue:
             self._faults.clear()
 
 
+def _valid(kind: str, options: dict[str, object]) -> bool:
+    """Whether the options' values pass the kind's checks."""
+    checks = _CHECKS.get(kind, {})
+    return all(checks[name](value) for name, value in options.items() if name in checks)
+
+
 def http_fault_reply(fault: Fault) -> Reply:
     """The reply of an HTTP-level fault ("429", "5xx", "html", "drop")."""
     if fault.kind == "drop":
@@ -132,3 +171,82 @@ def http_fault_reply(fault: Fault) -> Reply:
     if fault.options.get("body", "json") == "empty":
         return Reply(status)
     return json_reply(status, {"message": f"Simulated HTTP {status}.", "type": "ServerError"})
+
+
+def write_malformed_copy(
+    source: str | os.PathLike[str],
+    destination: str | os.PathLike[str],
+    *,
+    table: TTable = "searches",
+    lines: int = 3,
+    nul_bytes: int = 0,
+) -> list[int]:
+    """Copy an export zip, adding malformed lines and NUL bytes to ``table``'s first CSV.
+
+    The malformed lines are, in turn: a record with one field too many; a record with
+    ``not-a-number`` in its first number column (else another typed column); a record
+    with empty identifiers. Each carries ``malformed-<n>`` (n from 1), so none equals a
+    good row. The first goes right after the header, the others after the last record.
+    ``nul_bytes``: that many lines after the header that start with a letter or digit get
+    a NUL byte after it, which a reader must drop. Returns the line numbers (the header is
+    line 1) of the malformed lines. A zip without that table's CSV, or whose CSV has no
+    header, is copied unchanged. Members are held in memory: for test-sized exports.
+    """
+    pattern = re.compile(rf"^{re.escape(table)}(?:[_-]\d+)?\.csv$", re.IGNORECASE)
+    numbers: list[int] = []
+    with (
+        zipfile.ZipFile(source) as original,
+        zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_DEFLATED) as copy,
+    ):
+        names = original.namelist()
+        target = next((n for n in sorted(names) if pattern.match(n.rsplit("/", 1)[-1])), None)
+        for name in names:
+            data = original.read(name)
+            if name == target:
+                data, numbers = _spoil(data, table, lines, nul_bytes)
+            copy.writestr(name, data)
+    return numbers
+
+
+def _spoil(data: bytes, table: TTable, lines: int, nul_bytes: int) -> tuple[bytes, list[int]]:
+    """A CSV member with malformed lines and NUL bytes added, and those lines' numbers."""
+    head, newline, body = data.partition(b"\n")
+    if not newline or not head.strip():
+        return data, []
+    (headers,) = csv.reader([head.decode("utf-8-sig")])
+    if body and not body.endswith(b"\n"):
+        body += b"\n"
+    records = body.split(b"\n")
+    starting = [index for index, record in enumerate(records) if record[:1].isalnum()]
+    for index in starting[:nul_bytes]:
+        records[index] = records[index][:1] + b"\0" + records[index][1:]
+    bad = [(_malformed_line(n, headers, table) + "\n").encode() for n in range(1, lines + 1)]
+    count = body.count(b"\n")  # lines 3 to count + 2 once the first bad line is in
+    numbers = [2] + [count + 2 + n for n in range(1, lines)] if lines else []
+    return head + newline + b"".join(bad[:1]) + b"\n".join(records) + b"".join(bad[1:]), numbers
+
+
+def _malformed_line(number: int, headers: Sequence[str], table: TTable) -> str:
+    """The ``number``-th malformed line (see write_malformed_copy) for these headers."""
+    lookup = column_by_header(table)
+    kinds = [_kind(lookup.get(header.strip().lower()), table) for header in headers]
+    tag = f"malformed-{number}"
+    typed = [i for i, kind in enumerate(kinds) if kind == "number"]
+    typed += [i for i, kind in enumerate(kinds) if kind == "typed"]
+    if number % 3 == 1 or (number % 3 == 2 and not typed):
+        return ",".join([tag] * (len(headers) + 1))
+    if number % 3 == 2:
+        values = [tag if kind == "identifier" else "" for kind in kinds]
+        values[typed[0]] = "not-a-number"
+        return ",".join(values)
+    texts = [index for index, kind in enumerate(kinds) if kind == "text"]
+    return ",".join(tag if texts[:1] == [index] else "" for index in range(len(headers)))
+
+
+def _kind(column: Column | None, table: TTable) -> str:
+    """identifier, number, typed (timestamp or bool) or text (unknown columns too)."""
+    if column is not None and column.api_name in IDENTIFIERS[table]:
+        return "identifier"
+    if column is None or column.type == "text":
+        return "text"
+    return "number" if column.type in ("bigint", "double") else "typed"
