@@ -38,11 +38,24 @@ _WINDOWS_HINTS = dlt.mark.make_hints(
         "loaded_at": {"data_type": "timestamp"},
     },
 )
+# Each load of a (table, window) replaces that window's rejected rows: the merge key is the
+# window, and a marker row flagged `_superseded` makes dlt delete the earlier rows even
+# when this load rejected nothing (the flagged row itself is not inserted).
 _REJECTED_HINTS = dlt.mark.make_hints(
     table_name=REJECTED_TABLE,
     write_disposition={"disposition": "merge", "strategy": "delete-insert"},
-    primary_key=("table_name", "window_start", "member", "line_number", "raw_text"),
-    columns={"line_number": {"data_type": "bigint"}},
+    merge_key=("table_name", "window_start", "window_end"),
+    primary_key=[],  # not the data table's key, which the resource's hints would lend it
+    columns={
+        "window_start": {"data_type": "timestamp", "nullable": False},
+        "window_end": {"data_type": "timestamp", "nullable": False},
+        "export_id": {"data_type": "text"},
+        "member": {"data_type": "text"},
+        "line_number": {"data_type": "bigint"},
+        "raw_text": {"data_type": "text"},
+        "reason": {"data_type": "text"},
+        "_superseded": {"data_type": "bool", "hard_delete": True},
+    },
 )
 
 
@@ -73,26 +86,32 @@ def coverage_item(table: str, ready: ReadyExport, loaded: int, rejected: int) ->
 def rejected_item(
     table: str, ready: ReadyExport, rejected: Sequence[RejectedRow]
 ) -> DataItemWithMeta:
-    """The ``_coveo_ua_rejected_rows`` rows of one table's window, marked for their table."""
-    logger.warning(
-        "%s %s: %d malformed row(s) kept in %s, e.g. line %s: %s",
-        table, ready.window, len(rejected), REJECTED_TABLE,
-        rejected[0].line_number, rejected[0].reason,
-    )  # fmt: skip
+    """This window's ``_coveo_ua_rejected_rows`` rows (maybe none), replacing earlier ones."""
+    window = {
+        "table_name": table,
+        "window_start": ready.window.start,
+        "window_end": ready.window.end,
+        "export_id": ready.export_id,
+    }
+    marker = {**window, "_superseded": True}
+    if rejected:
+        logger.warning(
+            "%s %s: %d malformed row(s) kept in %s, e.g. line %s: %s",
+            table, ready.window, len(rejected), REJECTED_TABLE,
+            rejected[0].line_number, rejected[0].reason,
+        )  # fmt: skip
     rows = [
         {
-            "table_name": table,
-            "window_start": ready.window.start,
-            "window_end": ready.window.end,
-            "export_id": ready.export_id,
+            **window,
             "member": row.member,
-            "line_number": row.line_number if row.line_number is not None else -1,
+            "line_number": row.line_number,
             "raw_text": row.raw_text,
             "reason": row.reason,
+            "_superseded": False,
         }
         for row in rejected
     ]
-    return dlt.mark.with_hints(rows, _REJECTED_HINTS, create_table_variant=True)
+    return dlt.mark.with_hints([marker, *rows], _REJECTED_HINTS, create_table_variant=True)
 
 
 def _status(estimated: int | None, loaded: int) -> str:

@@ -32,8 +32,9 @@ from coveo_ua_source.exceptions import (
     ExportFileError,
     ExportTimeoutError,
 )
-from coveo_ua_source.ledger import ExportLedger, LedgerEntry, params_hash
+from coveo_ua_source.ledger import ExportLedger, params_hash
 from coveo_ua_source.reader import table_members
+from coveo_ua_source.reattach import ExportFinder
 from coveo_ua_source.schema import TExportFormat, TTable
 from coveo_ua_source.windows import PlannedExport, Window
 
@@ -89,6 +90,8 @@ class RunnerOptions:
     max_concurrent: int = settings.DEFAULT_MAX_CONCURRENT_EXPORTS
     min_window: timedelta = timedelta(hours=1)
     description: str = "coveo-ua-source"
+    # Tells apart the exports of different pipelines with the same parameters.
+    scope: str = ""
 
 
 class ExportRunner:
@@ -109,8 +112,10 @@ class ExportRunner:
         self.request = request
         self.workdir = workdir
         self.options = options or RunnerOptions()
-        self.ledger = ledger
-        self.params_digest = params_hash({"api_root": client.api_root, **asdict(request)})
+        digest = params_hash(
+            {"api_root": client.api_root, "scope": self.options.scope, **asdict(request)}
+        )
+        self.finder = ExportFinder(client, ledger, digest, self.options.description)
         self._stop = threading.Event()
         self._sleep = sleep or self._interruptible_sleep
         self._progress = progress
@@ -183,25 +188,14 @@ class ExportRunner:
 
     def _reattach(self, planned: PlannedExport) -> ExportInfo | None:
         """The export a previous run created for this window, if it is still usable."""
-        if self.ledger is None:
-            return None
-        entry = self.ledger.find(planned.window, planned.tables, self.params_digest)
-        if entry is None:
-            return None
-        try:
-            info = self.client.get_export(entry.export_id)
-        except CoveoNotFoundError:
-            info = None
-        if info is None or info.status not in ("PENDING", "AVAILABLE"):
-            self._forget(entry.export_id)
-            return None
-        logger.info("reattached to export %s for %s", info.id, planned.window)
-        self._emit("reattached", planned.window, info.id)
+        info = self.finder.find(planned)
+        if info is not None:
+            logger.info("reattached to export %s for %s", info.id, planned.window)
+            self._emit("reattached", planned.window, info.id)
         return info
 
     def _forget(self, export_id: str) -> None:
-        if self.ledger is not None:
-            self.ledger.forget(export_id)
+        self.finder.forget(export_id)
 
     def _create(self, planned: PlannedExport) -> ExportInfo:
         self._check_stop()
@@ -216,18 +210,9 @@ class ExportRunner:
             custom_event_filters=request.custom_event_filters,
             export_format=request.export_format,
             use_display_names=request.use_display_names,
-            description=f"{self.options.description} {self.params_digest} {planned.window}",
+            description=self.finder.description(planned),
         )
-        if self.ledger is not None:
-            self.ledger.record(
-                LedgerEntry(
-                    info.id,
-                    planned.window.start.isoformat(),
-                    planned.window.end.isoformat(),
-                    planned.tables,
-                    self.params_digest,
-                )
-            )
+        self.finder.record(info, planned)
         self._emit("created", planned.window, info.id)
         return info
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -97,9 +98,8 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TProgress | Non
     plan = size_plan(client, plan, load.request, load.runner.min_window)
     workdir = _workdir(load)
     ledger = ExportLedger(workdir)
-    runner = ExportRunner(
-        client, load.request, workdir, load.runner, progress=progress, ledger=ledger
-    )
+    options = replace(load.runner, scope=dlt.current.pipeline().pipeline_name)
+    runner = ExportRunner(client, load.request, workdir, options, progress=progress, ledger=ledger)
     return FeedRun(plan, positions, runner, ledger, readers)
 
 
@@ -156,8 +156,7 @@ def _table_batches(
             _check_identifiers(table, batch, ready.export_id)
             loaded += batch.num_rows
             yield batch
-        if rejected:
-            yield rejected_item(table, ready, rejected)
+        yield rejected_item(table, ready, rejected)
         yield coverage_item(table, ready, loaded, len(rejected))
         dlt.current.resource_state(table)[STATE_KEY] = ready.window.end.isoformat()
         if progress is not None:

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,7 @@ from coveo_ua_source.simulator import (
     write_export_zip,
 )
 from coveo_ua_source.simulator.data import FIELDS
+from coveo_ua_source.simulator.faults import write_malformed_copy
 from coveo_ua_source.simulator.truth import count_rows, to_ms
 
 TOKEN = "sim-token"
@@ -661,6 +663,86 @@ def test_corrupt_and_truncated_downloads(sim: Simulator) -> None:
     with pytest.raises(requests.RequestException):
         download(sim, export_id)
     assert members(download(sim, export_id))
+
+
+def test_throttle_fault_sends_the_body_slowly(sim: Simulator) -> None:
+    export_id = ready(sim)
+    content = download(sim, export_id)
+    sim.inject("throttle", seconds=0.6)
+    sim.inject("throttle", bytes_per_second=len(content) * 2)
+    for least in (0.6, 0.5):
+        began = time.monotonic()
+        assert download(sim, export_id) == content
+        assert time.monotonic() - began >= least * 0.9
+
+
+def test_throttled_download_arrives_in_pieces(sim: Simulator) -> None:
+    export_id = ready(sim)
+    sim.inject("throttle", seconds=2)
+    link = status_of(sim, export_id)["downloadLink"]
+    began = time.monotonic()
+    with requests.get(link, stream=True, timeout=10) as reply:
+        first = reply.raw.read1(1 << 20)
+        assert 0 < len(first) < int(reply.headers["Content-Length"]) / 10
+        assert time.monotonic() - began < 1.5, "the first piece comes at once"
+        rest = reply.raw.read()
+    assert time.monotonic() - began >= 1.8
+    assert members(first + rest)
+
+
+def test_malformed_fault_adds_bad_lines_to_one_export(sim: Simulator) -> None:
+    clean = members(download(sim, ready(sim)))
+    sim.inject("malformed", lines=4, nul_bytes=2)
+    export_id = ready(sim)
+    spoiled = members(download(sim, export_id))
+    assert members(download(sim, export_id)) == spoiled, "later downloads: the same zip"
+    assert members(download(sim, ready(sim))) == clean, "the fault applies to one export"
+    assert {n: m for n, m in spoiled.items() if n != "searches.csv"} == {
+        n: m for n, m in clean.items() if n != "searches.csv"
+    }
+    lines = spoiled["searches.csv"].split(b"\n")
+    size = clean["searches.csv"].count(b"\n")
+    bad = [number for number, line in enumerate(lines, start=1) if b"malformed-" in line]
+    assert bad == [2, size + 2, size + 3, size + 4]
+    assert spoiled["searches.csv"].count(b"\0") == 2
+    good = b"\n".join(line for line in lines if b"malformed-" not in line)
+    assert good.replace(b"\0", b"") == clean["searches.csv"], "the good rows are unchanged"
+    header = parse_csv(clean["searches.csv"], EXCEL_DIALECT)[0].keys()
+    too_long, bad_number, no_identifier, again = (
+        next(csv.reader([lines[number - 1].decode()])) for number in bad
+    )
+    assert len(too_long) == len(again) == len(header) + 1
+    record = dict(zip(header, bad_number, strict=True))
+    assert (record["searchId"], record["numberOfResults"]) == ("malformed-2", "not-a-number")
+    record = dict(zip(header, no_identifier, strict=True))
+    assert record["searchId"] == ""
+    assert "malformed-3" in record.values()
+
+
+def test_malformed_copy_of_a_table_the_zip_lacks(tmp_path: Path) -> None:
+    source, copy = tmp_path / "in.zip", tmp_path / "out.zip"
+    write_export_zip(source, SimulatorConfig(), DAY, NEXT_DAY, tables=["CLICKS"])
+    assert write_malformed_copy(source, copy, table="searches") == []
+    assert members(copy.read_bytes()) == members(source.read_bytes())
+    assert write_malformed_copy(source, copy, table="clicks", lines=2)[0] == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        pytest.param("throttle", {"seconds": 0}, id="throttle-zero-seconds"),
+        pytest.param("throttle", {"bytes_per_second": "fast"}, id="throttle-text-rate"),
+        pytest.param("malformed", {"table": "sessions"}, id="malformed-unknown-table"),
+        pytest.param("malformed", {"lines": 1.5}, id="malformed-fractional-lines"),
+        pytest.param("malformed", {"nul_bytes": -1}, id="malformed-negative-nul-bytes"),
+        pytest.param("malformed", {"lines": True}, id="malformed-bool-lines"),
+    ],
+)
+def test_bad_fault_option_values_are_rejected(
+    sim: Simulator, kind: str, options: dict[str, Any]
+) -> None:
+    with pytest.raises(ValueError, match="Bad fault arguments"):
+        sim.inject(kind, **options)
 
 
 def test_row_limit_and_slow_faults() -> None:

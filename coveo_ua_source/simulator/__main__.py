@@ -66,15 +66,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        # Before printing anything: a caller may signal as soon as it reads a line.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
     with Simulator(config, api_port=args.port, storage_port=args.storage_port) as sim:
         shown = config.token if args.token == _DEFAULTS.token else "(the value of --token)"
         print(f"api_root: {sim.api_root}", flush=True)
         print(f"storage_root: {sim.storage_root}", flush=True)
         print(f"token: {shown}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(signum, lambda *_: stop.set())
         try:
             while not stop.wait(0.5):
                 pass

@@ -1,0 +1,149 @@
+"""One load of the coveo_ua source into DuckDB, as a process that test_crash.py can kill.
+
+::
+
+    SOURCES__COVEO_UA__ACCESS_TOKEN=... python tests/crash_driver.py \\
+        --api-root URL --database DB --pipelines-dir DIR --start 2024-03-01 --end 2024-03-04 \\
+        [--steps [--pause-before-load]] [--pause-after-windows N] [--marker FILE] \\
+        [--events FILE]
+
+Without ``--steps`` the load is one ``pipeline.run``, as a user runs it; with it,
+``extract``, ``normalize`` and ``load`` are called one by one so that
+``--pause-before-load`` can stop between normalize and load. ``--pause-after-windows N``
+stops inside extract once N windows have been read by every table. A pause writes the
+marker file (JSON: what was done) and sleeps until the process is killed.
+
+``--events`` appends the source's progress events (created, reattached, polled, ready,
+rows...) to a JSON-lines file. The last line on stdout is a JSON summary: the steps dlt
+ran, the load packages pending before the run, and the load ids.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+
+from coveo_ua_source import coveo_ua_source
+from coveo_ua_source.exporter import ProgressEvent
+from coveo_ua_source.schema import TABLES
+
+PIPELINE_NAME = "coveo_ua_crash"
+DATASET_NAME = "coveo_ua"
+PAUSE_SECONDS = 600.0  # a paused driver waits this long for its kill
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--api-root", required=True)
+    parser.add_argument("--database", required=True, type=Path)
+    parser.add_argument("--pipelines-dir", required=True, type=Path)
+    parser.add_argument("--start", required=True)
+    parser.add_argument("--end", required=True)
+    parser.add_argument("--poll-interval", type=float, default=0.05)
+    parser.add_argument("--steps", action="store_true", help="extract, normalize, load apart")
+    parser.add_argument("--pause-before-load", action="store_true")
+    parser.add_argument("--pause-after-windows", type=int, default=0)
+    parser.add_argument("--marker", type=Path, help="written when the driver pauses")
+    parser.add_argument("--events", type=Path, help="JSON lines of progress events")
+    arguments = parser.parse_args(argv)
+    pausing = arguments.pause_before_load or arguments.pause_after_windows
+    if pausing and arguments.marker is None:
+        parser.error("a pause needs --marker")
+    if arguments.pause_before_load and not arguments.steps:
+        parser.error("--pause-before-load needs --steps")
+    return arguments
+
+
+def pause(marker: Path, done: dict[str, Any]) -> None:
+    """Tell the test where we stopped, then wait to be killed."""
+    temporary = marker.with_suffix(".tmp")
+    temporary.write_text(json.dumps(done), encoding="utf-8")
+    temporary.replace(marker)  # the test never reads a half-written marker
+    time.sleep(PAUSE_SECONDS)
+    raise SystemExit("the driver paused and was never killed")
+
+
+class Progress:
+    """Records progress events; pauses extract once enough windows were read."""
+
+    def __init__(self, arguments: argparse.Namespace) -> None:
+        self._events = arguments.events
+        self._marker = arguments.marker
+        self._pause_after = arguments.pause_after_windows
+        self._tables_read: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        """Called from the extract thread and from the runner's export threads."""
+        record = {
+            "kind": event.kind,
+            "start": event.window.start.isoformat(),
+            "end": event.window.end.isoformat(),
+            "export_id": event.export_id,
+            "detail": event.detail,
+        }
+        with self._lock:
+            if self._events is not None:
+                with self._events.open("a", encoding="utf-8") as file:
+                    file.write(json.dumps(record, default=str) + "\n")
+            if event.kind != "rows":
+                return
+            self._tables_read[event.window.start.isoformat()] += 1
+            read = sorted(start for start, n in self._tables_read.items() if n == len(TABLES))
+        if self._pause_after and len(read) >= self._pause_after:
+            pause(self._marker, {"windows_read": read})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    pipeline = dlt.pipeline(
+        pipeline_name=PIPELINE_NAME,
+        destination=dlt.destinations.duckdb(str(arguments.database)),
+        dataset_name=DATASET_NAME,
+        pipelines_dir=str(arguments.pipelines_dir),
+    )
+    pending = {
+        "extracted": list(pipeline.list_extracted_load_packages()),
+        "normalized": list(pipeline.list_normalized_load_packages()),
+    }
+    source = coveo_ua_source(
+        base_url=arguments.api_root,
+        start_date=arguments.start,
+        end_date=arguments.end,
+        poll_interval=arguments.poll_interval,
+        progress=Progress(arguments),
+    )
+    if arguments.steps:
+        pipeline.extract(source)
+        pipeline.normalize()
+        if arguments.pause_before_load:
+            pause(arguments.marker, {"normalized": pipeline.list_normalized_load_packages()})
+        info: LoadInfo | None = pipeline.load()
+    else:
+        info = pipeline.run(source)
+    if info is not None:
+        info.raise_on_failed_jobs()
+    trace = pipeline.last_trace
+    summary = {
+        "steps": [step.step for step in trace.steps] if trace else [],
+        "pending": pending,
+        "loads": list(info.loads_ids) if info else [],
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
