@@ -114,8 +114,9 @@ def test_cli_load_plan_and_exports(
     assert main(["plan", *window]) == 0
     assert "2 export(s) planned" in capsys.readouterr().out
     assert simulator.created_count == 0, "plan creates nothing"
-    assert main(["load", *window, "--no-progress"]) == 0
+    assert main(["load", *window]) == 0
     output = capsys.readouterr().out
+    assert "loaded" in output, "the progress display shows each window's rows"
     assert "daily_search_metrics" in output
     searches = len(expected_rows(simulator, "searches", START, END))
     assert f"{searches:,}" in output

@@ -164,3 +164,27 @@ def test_token_is_never_stored_in_state_or_files(
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize(
+    ("keep_exports", "deleted"),
+    [pytest.param(False, True, id="deleted"), pytest.param(True, False, id="kept")],
+)
+def test_exports_are_deleted_after_their_rows_are_committed_unless_kept(
+    simulator: Simulator,
+    make_pipeline: Callable[..., Pipeline],
+    keep_exports: bool,
+    deleted: bool,
+) -> None:
+    pipeline = make_pipeline()
+    first = make_source(simulator, tables=["searches"], keep_exports=keep_exports)
+    pipeline.run(first).raise_on_failed_jobs()
+    assert not any(export.deleted for export in simulator.exports.values()), (
+        "kept until dlt state shows the rows extracted, so a crashed run can reattach"
+    )
+    later = make_source(
+        simulator, tables=["searches"], keep_exports=keep_exports, end_date=END + timedelta(1)
+    )
+    pipeline.run(later).raise_on_failed_jobs()
+    first_two = sorted(simulator.exports.values(), key=lambda export: export.start)[:2]
+    assert [export.deleted for export in first_two] == [deleted, deleted]
