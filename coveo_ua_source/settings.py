@@ -50,8 +50,11 @@ HTTP_RETRY_BUDGET: Final = 300.0
 # Download chunk size: large enough to keep syscalls rare, small enough for bounded memory.
 DOWNLOAD_CHUNK_BYTES: Final = 1 << 20
 
-# CSV parsing block size for pyarrow's streaming reader (4 MiB measured best, dlt-notes.md).
-CSV_BLOCK_BYTES: Final = 4 << 20
+# CSV parsing block size for pyarrow's streaming reader. dlt reads the five tables
+# round-robin, so five readers hold blocks at once: 1 MiB kept the extract step's peak RSS
+# at ~460 MB for 1M and for 4M searches rows, against 1.1-1.3 GB with 4 MiB, at the same
+# speed (bench/, `python -m bench.run --cases b --rss-scaling`).
+CSV_BLOCK_BYTES: Final = 1 << 20
 # A zip member may not decompress to more than this many times its compressed size
 # nor more than ZIP_MAX_MEMBER_BYTES: a guard against zip bombs.
 ZIP_MAX_RATIO: Final = 200

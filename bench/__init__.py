@@ -1,0 +1,15 @@
+"""Benchmarks of coveo_ua_source: ``make bench`` runs ``python -m bench.run --rows N``.
+
+``bench.run`` generates one synthetic export zip with the simulator's generator, then runs
+each case in its own process (``python -m bench.<case> SPEC.json RESULT.json``), so that the
+peak RSS measured for a case is that case's alone:
+
+- ``http_source`` (a): the real source over HTTP against a simulator process;
+- ``local_source`` (b): the real source reading the local zip, its client faked (no HTTP);
+- ``duckdb_baseline`` (c): DuckDB ``CREATE TABLE AS SELECT * FROM read_csv(...)``;
+- ``dict_rows`` (d): csv.DictReader rows through a dlt resource, on a fraction of the rows;
+- ``backfill`` (e): many small windows against a simulator with a build delay;
+- ``extract_rss``: the extract step of (b) alone, for its peak RSS.
+
+Results are printed as a table and written to ``bench/out/results.json``.
+"""
