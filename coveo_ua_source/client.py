@@ -8,22 +8,30 @@ from __future__ import annotations
 
 import random as _random
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Literal, get_args
-from urllib.parse import quote, urljoin, urlsplit
+from typing import Any, get_args
+from urllib.parse import urljoin
 
 import requests
 
+from coveo_ua_source.api_types import (
+    ExportInfo,
+    TExportStatus,
+    TParams,
+    api_root,
+    as_list,
+    export_path,
+    filter_params,
+    window_params,
+)
 from coveo_ua_source.exceptions import ConfigurationError, CoveoAPIError, CoveoUAError
 from coveo_ua_source.retry import (
     RetryPolicy,
     RetryState,
-    TParams,
     TProgress,
     Transport,
     TTimeout,
@@ -35,11 +43,7 @@ from coveo_ua_source.settings import (
     HTTP_MAX_ATTEMPTS,
     HTTP_RETRY_BUDGET,
     HTTP_TIMEOUT,
-    REGION_ROOTS,
 )
-
-TExportStatus = Literal["PENDING", "AVAILABLE", "FAILED", "EXPIRED"]
-_MS = timedelta(milliseconds=1)
 
 
 def _user_agent() -> str:
@@ -48,41 +52,6 @@ def _user_agent() -> str:
     except PackageNotFoundError:  # a source checkout: the package's own __version__
         package = import_module("coveo_ua_source")
         return f"coveo-ua-source/{getattr(package, '__version__', '0+unknown')}"
-
-
-@dataclass(frozen=True)
-class ExportInfo:
-    """One export as the API describes it; ``end`` is exclusive (the API's ``to`` + 1 ms)."""
-
-    id: str
-    status: TExportStatus
-    start: datetime | None
-    end: datetime | None
-    tables: tuple[str, ...]
-    description: str | None
-    size: int | None
-    download_link: str | None = field(repr=False)  # pre-signed: keep it out of logs
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> ExportInfo:
-        """Parse an export object; raises ValueError/TypeError/KeyError when malformed."""
-        status = str(data["status"]).upper()
-        if status not in get_args(TExportStatus):
-            raise ValueError(f"unknown export status {status!r}")
-        end = _to_datetime(data.get("to"))
-        tables = data.get("tables") or ()
-        return cls(
-            id=str(data["id"]),
-            status=status,  # type: ignore[arg-type]  # checked against TExportStatus above
-            start=_to_datetime(data.get("from")),
-            end=end + _MS if end is not None else None,
-            tables=tuple(str(t).lower() for t in _as_list(tables)),
-            description=data.get("description"),
-            size=int(data["size"]) if data.get("size") is not None else None,
-            download_link=data.get("downloadLink") or None,
-            raw=dict(data),
-        )
 
 
 class CoveoClient:
@@ -107,7 +76,7 @@ class CoveoClient:
         if max_attempts < 1 or retry_budget < 0:
             raise ConfigurationError("max_attempts must be >= 1 and retry_budget >= 0")
         self.org_id = org_id or None
-        self.api_root = _api_root(base_url, region)
+        self.api_root = api_root(base_url, region)
         self._own_session = session is None
         policy = RetryPolicy(max_attempts, retry_budget, sleep, random)
         self._transport = Transport(
@@ -144,8 +113,8 @@ class CoveoClient:
             raise ConfigurationError(f"export_format must be one of {get_args(TExportFormat)}")
         if filename is not None and not filename.isascii():
             raise ConfigurationError(f"filename must be US-ASCII: {filename!r}")
-        params = _window_params(
-            start, end, tables, _filters(filters, search_filters, custom_event_filters)
+        params = window_params(
+            start, end, tables, filter_params(filters, search_filters, custom_event_filters)
         )
         params += [("dimensions", d) for d in dimensions]
         params += [("format", export_format), ("useDisplayNames", str(use_display_names).lower())]
@@ -155,22 +124,22 @@ class CoveoClient:
 
     def get_export(self, export_id: str) -> ExportInfo:
         """The export's status, window and (once AVAILABLE) download link."""
-        return self._export("GET", _export_path(export_id), [])
+        return self._export("GET", export_path(export_id), [])
 
     def download_link(self, export_id: str) -> str | None:
         """The pre-signed link of a ready export, None while there is none."""
-        data = self._json("GET", _export_path(export_id) + "/downloadlink")
+        data = self._json("GET", export_path(export_id) + "/downloadlink")
         link = data.get("downloadLink") if isinstance(data, dict) else None
         return str(link) if link else None
 
     def delete_export(self, export_id: str) -> None:
         """Delete an export (204)."""
-        self._call("DELETE", _export_path(export_id)).close()
+        self._call("DELETE", export_path(export_id)).close()
 
     def list_exports(self) -> list[ExportInfo]:
         """Every export of the organization (the API does not paginate)."""
         path = "/v15/exports"
-        items = _as_list(self._json("GET", path), key="exports")
+        items = as_list(self._json("GET", path), key="exports")
         return [self._parse_export(item, "GET", path) for item in items]
 
     def estimate(
@@ -186,8 +155,8 @@ class CoveoClient:
         """Estimated rows per table for ``[start, end)``; tables the API names but we do
         not know (for example ``ALL_EVENTS``) are left out."""
         path = "/v15/exports/estimate"
-        params = _window_params(
-            start, end, tables, _filters(filters, search_filters, custom_event_filters)
+        params = window_params(
+            start, end, tables, filter_params(filters, search_filters, custom_event_filters)
         )
         data = self._json("GET", path, params)
         estimates = data.get("estimates") if isinstance(data, dict) else None
@@ -210,7 +179,7 @@ class CoveoClient:
     def exportable_dimensions(self) -> list[dict[str, Any]]:
         """The dimensions an export can contain (``displayName``, ``returnName``, ``type``...)."""
         data = self._json("GET", "/v15/dimensions/exportables")
-        return [item for item in _as_list(data, key="dimensions") if isinstance(item, dict)]
+        return [item for item in as_list(data, key="dimensions") if isinstance(item, dict)]
 
     def download_export(
         self,
@@ -226,7 +195,7 @@ class CoveoClient:
         link), 429 and 5xx are retried within the retry policy; a storage 404 (the file is
         gone, the export EXPIRED) raises CoveoNotFoundError. On failure the file is removed.
         """
-        path = _export_path(export_id)
+        path = export_path(export_id)
         state = self._transport.start()
         try:
             while True:
@@ -294,89 +263,8 @@ class CoveoClient:
             return urljoin(response.url, location)
 
 
-def _api_root(base_url: str | None, region: str) -> str:
-    if base_url is not None:
-        root = base_url.rstrip("/")
-        if not root.endswith("/rest/ua") or not urlsplit(root).netloc:
-            raise ConfigurationError(
-                f"base_url must be an absolute URL ending with /rest/ua, got {base_url!r}"
-            )
-        return root
-    if region.lower() not in REGION_ROOTS:
-        raise ConfigurationError(
-            f"unknown region {region!r}: use one of {', '.join(REGION_ROOTS)} or set base_url"
-        )
-    return REGION_ROOTS[region.lower()]
-
-
-def _export_path(export_id: str) -> str:
-    if not export_id or not export_id.strip():
-        raise ConfigurationError("export_id is empty")
-    return f"/v15/exports/{quote(export_id, safe='')}"
-
-
-def _window_params(
-    start: datetime,
-    end: datetime,
-    tables: Sequence[TTable] | None,
-    filters: Mapping[str, Sequence[str]],
-) -> TParams:
-    """``from``/``to`` (inclusive) of the half-open ``[start, end)``, tables, then filters."""
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ConfigurationError(f"start and end must be timezone-aware: {start!r}, {end!r}")
-    if start >= end:
-        raise ConfigurationError(f"empty window: {start.isoformat()} >= {end.isoformat()}")
-    if tables is not None and not tables:
-        raise ConfigurationError("tables is empty: pass None to export every table")
-    params = [("from", _api_time(_ceil_ms(start))), ("to", _api_time(_ceil_ms(end) - _MS))]
-    params += [("tables", _api_table(table)) for table in tables or ()]
-    return params + [(name, value) for name, values in filters.items() for value in values]
-
-
-def _filters(
-    common: Sequence[str], searches: Sequence[str], custom_events: Sequence[str]
-) -> dict[str, Sequence[str]]:
-    """The filter parameters: on all events, on searches and clicks, on custom events."""
-    return {"f": common, "fs": searches, "fc": custom_events}
-
-
-def _api_table(table: str) -> str:
-    try:
-        return API_TABLE_NAMES[table.lower()]  # type: ignore[index]
-    except KeyError:
-        raise ConfigurationError(
-            f"unknown table {table!r}: use some of {', '.join(API_TABLE_NAMES)}"
-        ) from None
-
-
-def _ceil_ms(moment: datetime) -> datetime:
-    extra = moment.microsecond % 1000
-    return moment + timedelta(microseconds=1000 - extra) if extra else moment
-
-
-def _api_time(moment: datetime) -> str:
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
-
-
-def _to_datetime(value: Any) -> datetime | None:
-    """An API time (epoch milliseconds, or an ISO 8601 string) as an aware UTC datetime."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(value))
-
-
-def _as_list(data: Any, key: str | None = None) -> list[Any]:
-    """A JSON array, or the array under ``key`` of an object."""
-    if isinstance(data, dict) and key is not None:
-        data = data.get(key)
-    if isinstance(data, list | tuple):
-        return list(data)
-    raise TypeError(f"expected a list, got {type(data).__name__}")
-
-
 def _unexpected(method: str, path: str, what: str) -> CoveoAPIError:
     return CoveoAPIError(200, method, path, f"unexpected response: {what}")
+
+
+__all__ = ["CoveoClient", "ExportInfo", "TExportStatus"]

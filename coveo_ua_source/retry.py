@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from coveo_ua_source.api_types import TParams
 from coveo_ua_source.exceptions import (
     CoveoAPIError,
     CoveoAuthError,
@@ -39,7 +40,6 @@ from coveo_ua_source.settings import DOWNLOAD_CHUNK_BYTES, HTTP_BACKOFF_BASE, HT
 logger = logging.getLogger("coveo_ua_source.client")
 
 TTimeout = float | tuple[float, float]
-TParams = list[tuple[str, str]]
 TProgress = Callable[[int, int | None], None]
 
 
