@@ -31,12 +31,19 @@ def demo_command(args: argparse.Namespace) -> int:
             f"  {run.label:<19} end {run.end:%Y-%m-%d}: {run.exports_created} export(s) "
             f"created; rows extracted: {loaded}",
             highlight=False,
+            soft_wrap=True,
         )
     _print_counts(table_counts(pipeline), f"Rows per table in {args.database}")
     console.print(TOP_QUERIES_SQL.format(dataset=pipeline.dataset_name).strip(), markup=False)
     _print_rows(["query", "searches", "click-through"], top_queries(pipeline), "Top queries")
     example = f"SELECT * FROM {pipeline.dataset_name}.daily_search_metrics"  # noqa: S608
-    console.print(f'Query it yourself: duckdb {args.database} "{example}"', markup=False)
+    console.print(
+        f"Query it with any DuckDB client, e.g. from Python: "
+        f"duckdb.connect({str(args.database)!r}).sql({example!r}).show()",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0
 
 
