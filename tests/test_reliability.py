@@ -188,3 +188,27 @@ def test_exports_are_deleted_after_their_rows_are_committed_unless_kept(
     pipeline.run(later).raise_on_failed_jobs()
     first_two = sorted(simulator.exports.values(), key=lambda export: export.start)[:2]
     assert [export.deleted for export in first_two] == [deleted, deleted]
+
+
+def test_plan_load_starts_where_the_pipeline_ended_and_creates_nothing(
+    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    from coveo_ua_source import plan_load
+
+    pipeline = make_pipeline()
+    pipeline.run(make_source(simulator, tables=["searches"])).raise_on_failed_jobs()
+    created = simulator.created_count
+    later = END + timedelta(days=2)
+    plan = plan_load(
+        TOKEN, base_url=simulator.api_root, start_date=START, end_date=later,
+        tables=["searches", "groups"], pipeline=pipeline,
+    )  # fmt: skip
+    assert simulator.created_count == created
+    searches = [p.window.start for p in plan if "searches" in p.tables]
+    groups = [p.window.start for p in plan if "groups" in p.tables]
+    assert searches == [END, END + timedelta(days=1)], "searches resume at the loaded end"
+    assert groups[0] == START, "a table never loaded starts at start_date"
+    for planned in plan:
+        for table in planned.tables:
+            truth = expected_rows(simulator, table, planned.window.start, planned.window.end)
+            assert planned.estimates[table] == len(truth)
