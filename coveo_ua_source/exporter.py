@@ -170,7 +170,7 @@ class ExportRunner:
         if path is None:
             self._forget(info.id)
             return None
-        self._emit("ready", planned.window, info.id)
+        self._emit("ready", planned.window, info.id, {"tables": planned.tables})
         return ReadyExport(planned.window, planned.tables, info.id, path, planned.estimates)
 
     def _split(self, planned: PlannedExport, reason: str) -> list[ReadyExport]:

@@ -41,6 +41,7 @@ class LoadProgress:
         self._tasks: dict[Window, TaskID] = {}
         self._started: dict[Window, float] = {}
         self._rows: dict[Window, dict[str, int]] = {}
+        self._tables: dict[Window, int] = {}
         self._lock = threading.Lock()
 
     def __enter__(self) -> LoadProgress:
@@ -62,6 +63,10 @@ class LoadProgress:
             if event.kind == "downloading":
                 total = event.detail.get("total")
                 self._progress.update(task, completed=event.detail["bytes"], total=total)
+            if event.kind == "ready":
+                self._tables[event.window] = len(event.detail.get("tables", ()))
+            if len(self._rows.get(event.window, {})) == self._tables.get(event.window, -1):
+                self._progress.stop_task(task)  # every table has read it: stop its clock
 
     def _task(self, window: Window) -> TaskID:
         if window not in self._tasks:
