@@ -80,7 +80,7 @@ def coveo_ua_source(
         keep_exports=keep_exports, workdir=workdir,
     )  # fmt: skip
     client = CoveoClient(token, org_id=org_id, base_url=base_url, region=region)
-    feed = ExportFeed(lambda: _feed_run(load, client, progress), keep_exports=keep_exports)
+    feed = ExportFeed(lambda: _feed_run(load, client, progress), keep_exports=load.keep_exports)
     return [_table_resource(table, feed, load, progress) for table in load.tables]
 
 
