@@ -6,7 +6,6 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
 from dlt.pipeline.pipeline import Pipeline
 
 from coveo_ua_source.schema import TTable, primary_key
@@ -16,12 +15,20 @@ TOKEN = "sim-token"
 
 
 def loaded_rows(pipeline: Pipeline, table: TTable) -> list[dict[str, Any]]:
-    """Every row of a loaded table without dlt's columns, sorted by its primary key."""
-    with duckdb.connect(duckdb_path(pipeline), read_only=True) as connection:
-        connection.execute("SET TimeZone = 'UTC'")
-        result = connection.execute(f"SELECT * FROM {pipeline.dataset_name}.{table}")
-        names = [column[0] for column in result.description]
-        rows = [dict(zip(names, values, strict=True)) for values in result.fetchall()]
+    """Every row of a loaded table without dlt's columns, sorted by its primary key.
+
+    Reads through dlt's SQL client, so it works on every SQL destination the tests use.
+    """
+    with pipeline.sql_client() as client:
+        sql = f"SELECT * FROM {client.make_qualified_table_name(table)}"
+        with client.execute_query(sql) as cursor:
+            names = [column[0] for column in cursor.description]
+            rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    return data_rows(rows, table)
+
+
+def data_rows(rows: list[dict[str, Any]], table: TTable) -> list[dict[str, Any]]:
+    """Rows without dlt's own columns, sorted by the table's primary key."""
     cleaned = [{k: v for k, v in row.items() if not k.startswith("_dlt")} for row in rows]
     return sorted(cleaned, key=lambda row: tuple(row[key] for key in primary_key(table)))
 

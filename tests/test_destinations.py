@@ -9,10 +9,9 @@ from pathlib import Path
 import dlt
 import pyarrow.parquet as pq
 import pytest
-from helpers import TOKEN, assert_rows_equal, expected_rows, utc
+from helpers import TOKEN, assert_rows_equal, data_rows, expected_rows, utc
 
 from coveo_ua_source import coveo_ua_source
-from coveo_ua_source.schema import primary_key
 from coveo_ua_source.simulator import Simulator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,9 +37,8 @@ def test_filesystem_parquet_lake_holds_the_ground_truth(
         files = sorted((tmp_path / "lake" / "usage_analytics" / table).glob("*.parquet"))
         assert files, f"no Parquet files for {table}"
         rows = [row for file in files for row in pq.read_table(file).to_pylist()]
-        rows = [{k: v for k, v in row.items() if not k.startswith("_dlt")} for row in rows]
-        rows.sort(key=lambda row: tuple(row[key] for key in primary_key(table)))
-        assert_rows_equal(rows, expected_rows(simulator, table, start, end), table)
+        expected = expected_rows(simulator, table, start, end)
+        assert_rows_equal(data_rows(rows, table), expected, table)
 
 
 @pytest.mark.parametrize(

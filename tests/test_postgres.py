@@ -12,12 +12,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import dlt
 import pytest
 from dlt.pipeline.pipeline import Pipeline
-from helpers import assert_rows_equal, expected_rows
+from helpers import assert_rows_equal, expected_rows, loaded_rows
 from test_pipeline import make_source
 from test_views import (
     END,
@@ -28,7 +27,7 @@ from test_views import (
     view_rows,
 )
 
-from coveo_ua_source.schema import TABLES, TTable, primary_key
+from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
 from coveo_ua_source.views import VIEWS, create_views, drop_views
 
@@ -81,17 +80,6 @@ def drop_datasets(pipeline: Pipeline) -> None:
             with client.with_alternative_dataset_name(dataset):
                 if client.has_dataset():
                     client.drop_dataset()
-
-
-def loaded_rows(pipeline: Pipeline, table: TTable) -> list[dict[str, Any]]:
-    """Every row of a loaded table without dlt's columns, sorted by its primary key."""
-    with pipeline.sql_client() as client:
-        sql = f"SELECT * FROM {client.make_qualified_table_name(table)}"
-        with client.execute_query(sql) as cursor:
-            names = [column[0] for column in cursor.description]
-            rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
-    cleaned = [{k: v for k, v in row.items() if not k.startswith("_dlt")} for row in rows]
-    return sorted(cleaned, key=lambda row: tuple(row[key] for key in primary_key(table)))
 
 
 def assert_tables_match(pipeline: Pipeline, simulator: Simulator, end: datetime) -> None:
