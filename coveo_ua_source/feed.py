@@ -101,11 +101,20 @@ class ExportFeed:
             self._run.ledger.mark_consumed(handout.ready.export_id)
 
     def _settle(self, run: FeedRun) -> None:
-        """Delete the exports of earlier runs whose rows dlt state shows as extracted."""
+        """Delete the exports of earlier runs whose rows dlt state shows as extracted.
+
+        Twins carrying the same description are deleted too: a create that was retried
+        after a lost answer may have left one behind. A deleted export is never
+        reattached to in this run; a kept one (``keep_exports``) may be, by a lookback.
+        """
+        finder = run.runner.finder
         for entry in run.ledger.settled(run.positions):
-            if not self._keep_exports:
-                self._delete_export(run.runner, entry.export_id)
             run.ledger.forget(entry.export_id)
+            if self._keep_exports:
+                continue
+            for export_id in {entry.export_id, *finder.twins(entry)}:
+                self._delete_export(run.runner, export_id)
+                finder.forget(export_id)
 
     @staticmethod
     def _delete_export(runner: ExportRunner, export_id: str) -> None:

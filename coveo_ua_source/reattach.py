@@ -32,11 +32,19 @@ class ExportFinder:
         self.digest = digest
         self.tag = tag
         self._listed: list[ExportInfo] | None = None
+        self._unusable: set[str] = set()  # forgotten this run: never reattach to them again
         self._lock = threading.Lock()
 
-    def description(self, planned: PlannedExport) -> str:
+    def description(self, planned: PlannedExport, digest: str | None = None) -> str:
         """The `d` parameter of this window's export: how it is found again."""
-        return f"{self.tag} {self.digest} {planned.window} {','.join(planned.tables)}"
+        tables = ",".join(planned.tables)
+        return f"{self.tag} {digest or self.digest} {planned.window} {tables}"
+
+    def twins(self, entry: LedgerEntry) -> list[str]:
+        """Ids of the org's exports described like the ledger entry's (itself included)."""
+        planned = PlannedExport(entry.window, entry.tables)  # type: ignore[arg-type]
+        wanted = self.description(planned, entry.params_hash)
+        return [info.id for info in self._exports() if info.description == wanted]
 
     def find(self, planned: PlannedExport) -> ExportInfo | None:
         """A PENDING or AVAILABLE export made earlier for exactly this window and tables."""
@@ -56,6 +64,8 @@ class ExportFinder:
             self.ledger.record(LedgerEntry(info.id, start, end, planned.tables, self.digest))
 
     def forget(self, export_id: str) -> None:
+        with self._lock:
+            self._unusable.add(export_id)
         if self.ledger is not None:
             self.ledger.forget(export_id)
 
@@ -68,7 +78,8 @@ class ExportFinder:
     def _by_description(self, planned: PlannedExport) -> ExportInfo | None:
         wanted = self.description(planned)
         for info in self._exports():
-            if info.description == wanted and info.status in REUSABLE:
+            usable = info.status in REUSABLE and info.id not in self._unusable
+            if info.description == wanted and usable:
                 self.record(info, planned)
                 return info
         return None

@@ -15,6 +15,7 @@ from helpers import TOKEN, assert_rows_equal, duckdb_path, expected_rows, loaded
 from test_pipeline import END, START, assert_tables_match, make_source
 
 from coveo_ua_source import coveo_ua_source
+from coveo_ua_source.client import CoveoClient
 from coveo_ua_source.exceptions import (
     ConfigurationError,
     CoveoAuthError,
@@ -212,3 +213,32 @@ def test_plan_load_starts_where_the_pipeline_ended_and_creates_nothing(
         for table in planned.tables:
             truth = expected_rows(simulator, table, planned.window.start, planned.window.end)
             assert planned.estimates[table] == len(truth)
+
+
+def test_a_twin_export_left_by_a_retried_create_is_deleted_too(
+    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    pipeline = make_pipeline()
+    pipeline.run(make_source(simulator, tables=["searches"])).raise_on_failed_jobs()
+    first = min(simulator.exports.values(), key=lambda export: export.start)
+    # What a create whose answer was lost, then retried, leaves behind: the same window
+    # and description under another id.
+    client = CoveoClient(TOKEN, base_url=simulator.api_root)
+    twin = client.create_export(
+        first.start, first.end, tables=["searches"], description=first.description
+    )
+    before = set(simulator.exports)
+    later = END + timedelta(days=1)
+    source = make_source(simulator, tables=["searches"], end_date=later, lookback="P1D")
+    pipeline.run(source).raise_on_failed_jobs()
+    created = sorted((e.start, e.end) for i, e in simulator.exports.items() if i not in before)
+    assert created == [(END - timedelta(days=1), END), (END, later)], (
+        "the lookback window is exported afresh, not reattached to an export just deleted"
+    )
+    assert simulator.exports[twin.id].deleted
+    assert simulator.exports[first.id].deleted
+    assert_rows_equal(
+        loaded_rows(pipeline, "searches"),
+        expected_rows(simulator, "searches", START, later),
+        "searches",
+    )
