@@ -88,7 +88,7 @@ class RunnerOptions:
     poll_interval: float = settings.DEFAULT_POLL_INTERVAL
     max_wait: float = settings.DEFAULT_MAX_WAIT
     max_concurrent: int = settings.DEFAULT_MAX_CONCURRENT_EXPORTS
-    min_window: timedelta = timedelta(hours=1)
+    min_window: timedelta = settings.MIN_SPLIT_WINDOW
     description: str = "coveo-ua-source"
     # Tells apart the exports of different pipelines with the same parameters.
     scope: str = ""

@@ -52,10 +52,6 @@ class ExportFeed:
         self._handouts: list[_Handout] = []
         self._finished: set[str] = set()
 
-    @property
-    def plan(self) -> Sequence[PlannedExport] | None:
-        return self._run.plan if self._run else None
-
     def exports_for(self, table: TTable) -> Iterator[ReadyExport]:
         """Every export that carries ``table``, earliest window first."""
         try:
