@@ -1,9 +1,10 @@
 """Coveo Usage Analytics exports as a dlt source.
 
 >>> import dlt
->>> from coveo_ua_source import coveo_ua_source
+>>> from coveo_ua_source import coveo_ua_source, pipeline_lock
 >>> pipeline = dlt.pipeline("coveo_ua", destination="duckdb", dataset_name="usage_analytics")
->>> pipeline.run(coveo_ua_source(start_date="2024-01-01"))  # doctest: +SKIP
+>>> with pipeline_lock(pipeline):  # one run at a time  # doctest: +SKIP
+...     pipeline.run(coveo_ua_source(start_date="2024-01-01"))
 """
 
 from coveo_ua_source.exceptions import (
@@ -17,8 +18,10 @@ from coveo_ua_source.exceptions import (
     ExportFailedError,
     ExportFileError,
     ExportTimeoutError,
+    PipelineLockedError,
 )
 from coveo_ua_source.planning import plan_load
+from coveo_ua_source.run_lock import pipeline_lock
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.source import coveo_ua_source
 from coveo_ua_source.views import create_views, drop_views
@@ -37,9 +40,11 @@ __all__ = [
     "ExportFailedError",
     "ExportFileError",
     "ExportTimeoutError",
+    "PipelineLockedError",
     "TTable",
     "coveo_ua_source",
     "create_views",
     "drop_views",
+    "pipeline_lock",
     "plan_load",
 ]

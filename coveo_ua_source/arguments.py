@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from coveo_ua_source import settings
+from coveo_ua_source import clock, settings
 from coveo_ua_source.exceptions import ConfigurationError
 from coveo_ua_source.exporter import ExportRequest, RunnerOptions
 from coveo_ua_source.schema import IDENTIFIERS, TExportFormat, TTable
 from coveo_ua_source.windows import (
     check_range,
     default_end,
+    format_utc,
     parse_datetime,
     parse_duration,
     parse_tables,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,7 @@ class LoadSettings:
     """Validated arguments of one source instance."""
 
     start: datetime
-    end: datetime
+    end: datetime | None  # None: up to the settled present of each run
     window: timedelta
     lookback: timedelta
     tables: tuple[TTable, ...]
@@ -33,6 +37,8 @@ class LoadSettings:
     runner: RunnerOptions
     keep_exports: bool
     workdir: Path | None
+    settle_delay: timedelta
+    partition: bool  # load exactly [start, end), without reading or moving state
 
 
 def require_token(access_token: str | None) -> str:
@@ -63,14 +69,17 @@ def load_settings(
     settle_delay: str | timedelta,
     keep_exports: bool,
     workdir: str | None,
+    partition: bool = False,
 ) -> LoadSettings:
     start = parse_datetime(start_date, "start_date")
-    if end_date is None:
-        end = default_end(datetime.now(UTC), parse_duration(settle_delay, "settle_delay"))
-    else:
-        end = parse_datetime(end_date, "end_date")
+    settle = parse_duration(settle_delay, "settle_delay")
+    end = None if end_date is None else parse_datetime(end_date, "end_date")
+    if partition and end is None:
+        raise ConfigurationError(
+            "partition=True loads exactly [start_date, end_date): pass end_date too"
+        )
     step = parse_duration(window, "window")
-    check_range(start, end, step)
+    check_range(start, end or default_end(clock.utc_now(), settle), step)
     chosen = parse_tables(tables)
     request = ExportRequest(
         dimensions=with_identifiers(dimensions, chosen),
@@ -88,8 +97,29 @@ def load_settings(
     )
     return LoadSettings(
         start, end, step, parse_duration(lookback, "lookback"), chosen, request, runner,
-        keep_exports, Path(workdir) if workdir else None,
+        keep_exports, Path(workdir) if workdir else None, settle, partition,
     )  # fmt: skip
+
+
+def planned_end(load: LoadSettings) -> datetime:
+    """Where this run's windows stop: ``end_date``, but never after ``now - settle_delay``.
+
+    Rows keep arriving at the service until then, so a window ending later would be
+    exported incomplete and never exported again. A later ``end_date`` is capped (with a
+    warning); the next run after the data settled loads the rest.
+    """
+    settled = default_end(clock.utc_now(), load.settle_delay)
+    if load.end is None:
+        return settled
+    if load.end > settled:
+        logger.warning(
+            "end_date %s is later than the settled present %s (now minus settle_delay "
+            "%s): loading up to %s only; a run after %s loads the rest",
+            format_utc(load.end), format_utc(settled), load.settle_delay,
+            format_utc(settled), format_utc(load.end + load.settle_delay),
+        )  # fmt: skip
+        return settled
+    return load.end
 
 
 def export_format_of(value: str) -> TExportFormat:

@@ -147,12 +147,11 @@ def _add_load(commands: Any) -> None:
 
 def _add_plan(commands: Any) -> None:
     plan = commands.add_parser(
-        "plan", parents=[_connection_options(), _range_options()], formatter_class=_Formatter,
-        help="show the windows and estimated rows of the next load; creates nothing",
+        "plan", parents=[_connection_options(), _range_options(), _pipeline_options()],
+        formatter_class=_Formatter,
+        help="show the windows and estimated rows of the next load (from the pipeline's "
+        "state, restored from the destination); creates nothing",
     )  # fmt: skip
-    plan.add_argument(
-        "--pipeline-name", default="coveo_ua", help="start from this pipeline's state"
-    )
     plan.set_defaults(handler=run.plan_command)
 
 

@@ -59,15 +59,17 @@ def _pipeline(args: argparse.Namespace) -> Any:
 
 def load_command(args: argparse.Namespace) -> int:
     from coveo_ua_source.progress import LoadProgress
+    from coveo_ua_source.run_lock import pipeline_lock
     from coveo_ua_source.source import coveo_ua_source
 
     pipeline = _pipeline(args)
     arguments = _source_arguments(args)
-    if args.no_progress:
-        info = pipeline.run(coveo_ua_source(**arguments))
-    else:
-        with LoadProgress(console) as progress:
-            info = pipeline.run(coveo_ua_source(progress=progress, **arguments))
+    with pipeline_lock(pipeline):  # a second run of the pipeline refuses here, exit code 1
+        if args.no_progress:
+            info = pipeline.run(coveo_ua_source(**arguments))
+        else:
+            with LoadProgress(console) as progress:
+                info = pipeline.run(coveo_ua_source(progress=progress, **arguments))
     info.raise_on_failed_jobs()
     if not args.no_views:
         _create_views(pipeline)
@@ -99,7 +101,7 @@ def plan_command(args: argparse.Namespace) -> int:
 
     from coveo_ua_source.planning import plan_load
 
-    pipeline = dlt.attach(args.pipeline_name) if _pipeline_exists(args.pipeline_name) else None
+    pipeline = _pipeline(args)  # plan_load restores its state from the destination
     chosen = _source_arguments(args)
     chosen.setdefault("start_date", dlt.config.get("sources.coveo_ua.start_date"))
     if chosen.get("start_date") is None:
@@ -116,12 +118,6 @@ def plan_command(args: argparse.Namespace) -> int:
     ]
     _print_rows(["window", "tables", "estimated rows"], rows, f"{len(plan)} export(s) planned")
     return 0
-
-
-def _pipeline_exists(name: str) -> bool:
-    from dlt.common.pipeline import get_dlt_pipelines_dir
-
-    return (Path(get_dlt_pipelines_dir()) / name / "state.json").exists()
 
 
 def exports_list_command(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from coveo_ua_source.reader import RejectedRow
 
 logger = logging.getLogger(__name__)
 
+BOOKKEEPING_RESOURCE = "coveo_ua_bookkeeping"  # the resource that owns both tables
 WINDOWS_TABLE = "_coveo_ua_windows"
 REJECTED_TABLE = "_coveo_ua_rejected_rows"
 

@@ -15,6 +15,7 @@ from typing import Any
 import dlt
 from dlt.pipeline.pipeline import Pipeline
 
+from coveo_ua_source.run_lock import pipeline_lock
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator, SimulatorConfig
 from coveo_ua_source.source import coveo_ua_source
@@ -71,7 +72,8 @@ def run_demo(database: Path, pipelines_dir: Path) -> tuple[list[DemoRun], Pipeli
             )
             if refresh and pipeline.schema_names:
                 drop_views(pipeline)  # PostgreSQL-style engines refuse to drop viewed tables
-            info = pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
+            with pipeline_lock(pipeline):
+                info = pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
             info.raise_on_failed_jobs()
             create_views(pipeline)
             rows = _rows_in_last_run(pipeline)

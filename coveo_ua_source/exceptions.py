@@ -13,7 +13,9 @@ The tree, and when to catch each::
     │   └── CoveoRetryExhaustedError  429/5xx/connection errors that outlasted every retry
     ├── ExportFailedError             an export ended FAILED even after re-creating/splitting it
     ├── ExportTimeoutError            an export stayed PENDING longer than max_wait
-    └── ExportFileError               the downloaded zip or its CSVs cannot be read
+    ├── ExportFileError               the downloaded zip or its CSVs cannot be read
+    └── PipelineLockedError           another run of the same pipeline is in progress; this
+                                      run refused before changing anything
 """
 
 from __future__ import annotations
@@ -88,3 +90,7 @@ class ExportTimeoutError(CoveoUAError):
 
 class ExportFileError(CoveoUAError):
     """The downloaded export is not a readable zip of CSV files."""
+
+
+class PipelineLockedError(CoveoUAError):
+    """Another run of the same pipeline holds its lock; this run changed nothing."""

@@ -17,7 +17,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,9 +32,8 @@ from coveo_ua_source.exceptions import (
     ExportFileError,
     ExportTimeoutError,
 )
-from coveo_ua_source.ledger import ExportLedger, params_hash
+from coveo_ua_source.lifecycle import ExportBook, ExportIdentity
 from coveo_ua_source.reader import table_members
-from coveo_ua_source.reattach import ExportFinder
 from coveo_ua_source.schema import TExportFormat, TTable
 from coveo_ua_source.windows import PlannedExport, Window
 
@@ -89,7 +88,6 @@ class RunnerOptions:
     max_wait: float = settings.DEFAULT_MAX_WAIT
     max_concurrent: int = settings.DEFAULT_MAX_CONCURRENT_EXPORTS
     min_window: timedelta = settings.MIN_SPLIT_WINDOW
-    description: str = "coveo-ua-source"
     # Tells apart the exports of different pipelines with the same parameters.
     scope: str = ""
 
@@ -106,16 +104,15 @@ class ExportRunner:
         *,
         sleep: Callable[[float], None] | None = None,
         progress: TProgress | None = None,
-        ledger: ExportLedger | None = None,
+        book: ExportBook | None = None,
     ) -> None:
         self.client = client
         self.request = request
         self.workdir = workdir
         self.options = options or RunnerOptions()
-        digest = params_hash(
-            {"api_root": client.api_root, "scope": self.options.scope, **asdict(request)}
+        self.book = book or ExportBook(
+            client, ExportIdentity.of(client.api_root, self.options.scope, request)
         )
-        self.finder = ExportFinder(client, ledger, digest, self.options.description)
         self._stop = threading.Event()
         self._sleep = sleep or self._interruptible_sleep
         self._progress = progress
@@ -188,14 +185,14 @@ class ExportRunner:
 
     def _reattach(self, planned: PlannedExport) -> ExportInfo | None:
         """The export a previous run created for this window, if it is still usable."""
-        info = self.finder.find(planned)
+        info = self.book.find(planned)
         if info is not None:
             logger.info("reattached to export %s for %s", info.id, planned.window)
             self._emit("reattached", planned.window, info.id)
         return info
 
     def _forget(self, export_id: str) -> None:
-        self.finder.forget(export_id)
+        self.book.forget(export_id)
 
     def _create(self, planned: PlannedExport) -> ExportInfo:
         self._check_stop()
@@ -210,9 +207,8 @@ class ExportRunner:
             custom_event_filters=request.custom_event_filters,
             export_format=request.export_format,
             use_display_names=request.use_display_names,
-            description=self.finder.description(planned),
+            description=self.book.describe(planned),
         )
-        self.finder.record(info, planned)
         self._emit("created", planned.window, info.id)
         return info
 

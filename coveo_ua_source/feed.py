@@ -1,38 +1,45 @@
-"""Shares one stream of exports between the table resources of a source.
+"""Shares one stream of exports between the resources of one extract.
 
 One export per window carries every table that needs that window, but dlt extracts one
 resource per table. The feed plans the exports once (on the first resource's first
 step, when dlt's selection and state are known), runs them, and hands each downloaded
 zip to every table resource it carries. A zip is removed once every table it carries has
-read it. Exports are deleted (unless ``keep_exports``) at the start of the next run,
-once dlt state shows their rows were extracted: until then a crashed run can reattach.
+read it. The bookkeeping rows the table resources produce are queued for the bookkeeping
+resource, which yields them as they come (and None meanwhile, so that dlt's round-robin
+extraction moves on to the table resources).
+
+Before the first export, the used exports of earlier runs are deleted (see lifecycle).
+In partition mode, where no state records what was loaded, each export is deleted as soon
+as every table has read it.
 """
 
 from __future__ import annotations
 
-import logging
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from coveo_ua_source.exceptions import CoveoNotFoundError, CoveoUAError
 from coveo_ua_source.exporter import ExportRunner, ReadyExport
-from coveo_ua_source.ledger import ExportLedger
 from coveo_ua_source.schema import TTable
 from coveo_ua_source.windows import PlannedExport
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class FeedRun:
-    """What one extract needs: the plan, where tables stand, the runner and its ledger."""
+    """What one extract needs: the plan, the runner and which tables read it.
+
+    ``positions`` (where each table stands, from dlt state) decides which earlier exports
+    are deleted first; None in partition mode, whose exports are deleted once read.
+    """
 
     plan: Sequence[PlannedExport]
-    positions: Mapping[str, datetime | None]
     runner: ExportRunner
-    ledger: ExportLedger
     readers: frozenset[str]  # the table resources dlt extracts in this run
+    positions: Mapping[str, datetime | None] | None
+    keep_exports: bool = False
+    on_close: Callable[[], None] = field(default=lambda: None)
 
 
 @dataclass
@@ -44,13 +51,14 @@ class _Handout:
 class ExportFeed:
     """Plans lazily, runs the exports, and hands them to each table in window order."""
 
-    def __init__(self, make_run: Callable[[], FeedRun], *, keep_exports: bool = False) -> None:
+    def __init__(self, make_run: Callable[[], FeedRun]) -> None:
         self._make_run = make_run
-        self._keep_exports = keep_exports
         self._run: FeedRun | None = None
         self._stream: Iterator[ReadyExport] | None = None
         self._handouts: list[_Handout] = []
         self._finished: set[str] = set()
+        self._records: deque[Any] = deque()
+        self._closed = False
 
     def exports_for(self, table: TTable) -> Iterator[ReadyExport]:
         """Every export that carries ``table``, earliest window first."""
@@ -66,17 +74,38 @@ class ExportFeed:
             if self._run is None or self._finished >= self._run.readers:
                 self.close()
 
+    def record(self, item: Any) -> None:
+        """Queue a bookkeeping item for the bookkeeping resource."""
+        self._records.append(item)
+
+    def records(self) -> Iterator[Any]:
+        """The queued bookkeeping items; None while table resources still read."""
+        while True:
+            while self._records:
+                yield self._records.popleft()
+            if self._closed:
+                return
+            yield None
+
     def close(self) -> None:
-        """Stop the runner and remove every zip not yet removed."""
-        if self._stream is not None:
-            self._stream.close()  # type: ignore[attr-defined]
-        for handout in self._handouts:
-            if handout.unread:
-                handout.ready.zip_path.unlink(missing_ok=True)
+        """Stop the runner, remove every zip not yet removed, release the run's guard."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._stream is not None:
+                self._stream.close()  # type: ignore[attr-defined]
+            for handout in self._handouts:
+                if handout.unread:
+                    handout.ready.zip_path.unlink(missing_ok=True)
+        finally:
+            if self._run is not None:
+                self._run.on_close()
 
     def _start(self) -> Iterator[ReadyExport]:
         self._run = self._make_run()
-        self._settle(self._run)
+        if self._run.positions is not None and not self._run.keep_exports:
+            self._run.runner.book.settle(self._run.positions)
         return self._run.runner.run(self._run.plan)
 
     def _handout_at(self, position: int) -> _Handout | None:
@@ -91,34 +120,26 @@ class ExportFeed:
 
     def _mark_read(self, handout: _Handout, table: TTable) -> None:
         handout.unread.discard(table)
-        if not handout.unread:
-            handout.ready.zip_path.unlink(missing_ok=True)
-            assert self._run is not None
-            self._run.ledger.mark_consumed(handout.ready.export_id)
+        if handout.unread:
+            return
+        handout.ready.zip_path.unlink(missing_ok=True)
+        run = self._run
+        assert run is not None
+        if run.positions is None and not run.keep_exports:
+            run.runner.book.delete(handout.ready.export_id)
 
-    def _settle(self, run: FeedRun) -> None:
-        """Delete the exports of earlier runs whose rows dlt state shows as extracted.
 
-        Twins carrying the same description are deleted too: a create that was retried
-        after a lost answer may have left one behind. A deleted export is never
-        reattached to in this run; a kept one (``keep_exports``) may be, by a lookback.
-        """
-        finder = run.runner.finder
-        for entry in run.ledger.settled(run.positions):
-            run.ledger.forget(entry.export_id)
-            if self._keep_exports:
-                continue
-            for export_id in {entry.export_id, *finder.twins(entry)}:
-                self._delete_export(run.runner, export_id)
-                finder.forget(export_id)
+class FeedPerExtract:
+    """The feed of the current extract: a new one whenever dlt starts another extract."""
 
-    @staticmethod
-    def _delete_export(runner: ExportRunner, export_id: str) -> None:
-        try:
-            runner.client.delete_export(export_id)
-        except CoveoNotFoundError:
-            pass
-        except CoveoUAError as error:
-            logger.warning(
-                "could not delete export %s (%s); it expires by itself", export_id, error
-            )
+    def __init__(self, make_run: Callable[[], FeedRun], extract_key: Callable[[], str]) -> None:
+        self._make_run = make_run
+        self._extract_key = extract_key
+        self._key: str | None = None
+        self._feed: ExportFeed | None = None
+
+    def current(self) -> ExportFeed:
+        key = self._extract_key()
+        if self._feed is None or key != self._key:
+            self._key, self._feed = key, ExportFeed(self._make_run)
+        return self._feed

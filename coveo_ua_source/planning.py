@@ -8,8 +8,9 @@ from typing import Any
 from dlt.pipeline.pipeline import Pipeline
 
 from coveo_ua_source import settings
-from coveo_ua_source.arguments import load_settings, require_token
+from coveo_ua_source.arguments import load_settings, planned_end, require_token
 from coveo_ua_source.client import CoveoClient
+from coveo_ua_source.run_lock import pipeline_lock
 from coveo_ua_source.sizing import size_plan
 from coveo_ua_source.source import positions_from_state
 from coveo_ua_source.windows import PlannedExport, plan_exports
@@ -35,7 +36,9 @@ def plan_load(
     """The windows the next run would export, each with the service's row estimates.
 
     With ``pipeline`` the plan starts where that pipeline's state says each table ended,
-    exactly as its next run would; without it, from ``start_date``. Only ``rowLimit`` and
+    exactly as its next run would: the state is first restored from the destination
+    (``pipeline.sync_destination()``), so a fresh worker plans what ``load`` would do.
+    Without it, from ``start_date``. Only ``rowLimit`` and
     ``estimate`` are called: nothing is created.
     """
     load = load_settings(
@@ -52,12 +55,14 @@ def plan_load(
     )
     state = _source_state(pipeline)
     positions = positions_from_state(state, load.tables)
-    plan = plan_exports(load.start, load.end, load.window, positions, load.lookback)
+    plan = plan_exports(load.start, planned_end(load), load.window, positions, load.lookback)
     return size_plan(client, plan, load.request, load.runner.min_window)
 
 
 def _source_state(pipeline: Pipeline | None) -> dict[str, Any]:
     if pipeline is None:
         return {}
+    with pipeline_lock(pipeline):  # restoring rewrites the working folder a load uses
+        pipeline.sync_destination()
     sources: dict[str, Any] = pipeline.state.get("sources", {})
     return dict(sources.get(settings.SOURCE_SECTION, {}))

@@ -6,8 +6,9 @@
 It uses the same pipeline name as coveo_ua_pipeline.py, so once the backfill is done the
 incremental job continues from --end-date. Larger windows mean fewer exports; the source
 splits any window whose export fails or exceeds the org's row limit. To split one large
-backfill across workers, give each worker its own --pipeline-name and a disjoint table
-list (or date range) and the same dataset: merge keys keep the tables free of duplicates.
+backfill across workers, give each worker a disjoint date range, --partition, its own
+--pipeline-name and the same dataset: a partition loads exactly its range without reading
+or moving any incremental position, and merge keys keep the tables free of duplicates.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 import dlt
 from dlt.common.pipeline import LoadInfo
 
-from coveo_ua_source import coveo_ua_source, create_views
+from coveo_ua_source import coveo_ua_source, create_views, pipeline_lock
 
 
 def backfill(
@@ -29,6 +30,7 @@ def backfill(
     window: str = "P7D",
     pipeline_name: str = "coveo_ua",
     max_concurrent_exports: int = 3,
+    partition: bool = False,
 ) -> LoadInfo:
     """Load [start_date, end_date) for the chosen tables in `window`-sized exports."""
     pipeline = dlt.pipeline(
@@ -43,8 +45,10 @@ def backfill(
         tables=tables,
         window=window,
         max_concurrent_exports=max_concurrent_exports,
+        partition=partition,
     )
-    info = pipeline.run(source)
+    with pipeline_lock(pipeline):  # one run at a time per pipeline name
+        info = pipeline.run(source)
     info.raise_on_failed_jobs()
     create_views(pipeline)  # all_events, daily_search_metrics, top_queries, ...
     return info
@@ -58,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--window", default="P7D")
     parser.add_argument("--pipeline-name", default="coveo_ua")
     parser.add_argument("--max-concurrent-exports", type=int, default=3)
+    parser.add_argument(
+        "--partition", action="store_true", help="load exactly the range; leave state alone"
+    )
     args = parser.parse_args(argv)
     info = backfill(
         args.start_date,
@@ -66,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.window,
         args.pipeline_name,
         args.max_concurrent_exports,
+        args.partition,
     )
     print(info)
 

@@ -21,7 +21,7 @@ import os
 import dlt
 from dlt.common.pipeline import LoadInfo
 
-from coveo_ua_source import coveo_ua_source, create_views
+from coveo_ua_source import coveo_ua_source, create_views, pipeline_lock
 
 
 def load_incrementally() -> LoadInfo:
@@ -32,7 +32,8 @@ def load_incrementally() -> LoadInfo:
         dataset_name="usage_analytics",
         progress="log",
     )
-    info = pipeline.run(coveo_ua_source())
+    with pipeline_lock(pipeline):  # a run that overlaps the previous one refuses at once
+        info = pipeline.run(coveo_ua_source())
     info.raise_on_failed_jobs()
     create_views(pipeline)  # all_events, daily_search_metrics, top_queries, ...
     return info

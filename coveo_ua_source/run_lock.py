@@ -1,0 +1,128 @@
+"""One run at a time per pipeline: an exclusive lock file beside dlt's pipeline folder.
+
+The lock is ``<pipelines_dir>/.<pipeline_name>.lock``, outside the pipeline's own working
+folder, which dlt may wipe. It is an ``flock``: the kernel releases it when its holder
+exits or dies, so a lock left by a killed run is simply taken over. The file records the
+holder's pid, host and start time for the error a refused run shows. The lock guards
+one machine, or hosts sharing a POSIX filesystem that honours flock; across workers use
+the orchestrator's concurrency limits (see the README).
+
+Within one process the lock is re-entrant per thread, so the source can take it again as a
+safety net while ``pipeline.run`` already holds it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from dlt.common.pipeline import get_dlt_pipelines_dir
+from dlt.pipeline.pipeline import Pipeline
+
+from coveo_ua_source.exceptions import PipelineLockedError
+
+
+@dataclass
+class _Held:
+    file: IO[str]
+    thread: int
+    depth: int
+
+
+_held: dict[Path, _Held] = {}
+_held_guard = threading.Lock()
+
+
+def lock_path(
+    pipeline: Pipeline | str, pipelines_dir: str | os.PathLike[str] | None = None
+) -> Path:
+    """Where the lock of a pipeline (object, or name plus pipelines_dir) lives."""
+    if isinstance(pipeline, Pipeline):
+        return Path(pipeline.pipelines_dir) / f".{pipeline.pipeline_name}.lock"
+    return Path(pipelines_dir or get_dlt_pipelines_dir()) / f".{pipeline}.lock"
+
+
+@contextmanager
+def pipeline_lock(
+    pipeline: Pipeline | str, pipelines_dir: str | os.PathLike[str] | None = None
+) -> Iterator[Path]:
+    """Hold the pipeline's run lock, or raise ``PipelineLockedError`` at once.
+
+    >>> with pipeline_lock(pipeline):  # doctest: +SKIP
+    ...     pipeline.run(coveo_ua_source())
+    """
+    path = lock_path(pipeline, pipelines_dir).resolve()
+    name = pipeline.pipeline_name if isinstance(pipeline, Pipeline) else pipeline
+    _acquire(path, name)
+    try:
+        yield path
+    finally:
+        _release(path)
+
+
+def _acquire(path: Path, name: str) -> None:
+    with _held_guard:
+        held = _held.get(path)
+        if held is not None:
+            if held.thread != threading.get_ident():
+                raise _locked_error(name, path, _holder(held.file))
+            held.depth += 1
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file = path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(file)
+            file.close()
+            raise _locked_error(name, path, holder) from None
+        _write_holder(file)
+        _held[path] = _Held(file, threading.get_ident(), 1)
+
+
+def _release(path: Path) -> None:
+    with _held_guard:
+        held = _held[path]
+        held.depth -= 1
+        if held.depth == 0:
+            del _held[path]
+            held.file.truncate(0)
+            held.file.close()  # closing the descriptor releases the flock
+
+
+def _write_holder(file: IO[str]) -> None:
+    since = datetime.now(UTC).isoformat(timespec="seconds")
+    file.seek(0)
+    file.truncate()
+    file.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": since}))
+    file.flush()
+
+
+def _holder(file: IO[str]) -> dict[str, str]:
+    file.seek(0)
+    try:
+        recorded = json.loads(file.read() or "{}")
+    except ValueError:
+        recorded = {}
+    return {key: str(recorded.get(key, "unknown")) for key in ("pid", "host", "since")}
+
+
+def _locked_error(name: str, path: Path, holder: dict[str, str]) -> PipelineLockedError:
+    return PipelineLockedError(
+        f"pipeline {name!r} is already running: process {holder['pid']} on host "
+        f"{holder['host']} holds {path} since {holder['since']}. This run changed nothing. "
+        "Wait for that run to finish (a killed holder releases the lock by itself), and "
+        "limit your scheduler to one active run per pipeline (Airflow: max_active_runs=1)"
+    )
+
+
+__all__ = ["PipelineLockedError", "lock_path", "pipeline_lock"]
