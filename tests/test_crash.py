@@ -6,8 +6,9 @@ to completion and then once more, and checks that:
 
 - every table equals the simulator's ground truth (no duplicate rows, none missing);
 - each window was exported exactly once: the rerun reattached to the exports the killed
-  run had created (the export ledger) instead of creating them again;
-- the run after the recovery deletes every export, and leaves no zip or ledger entry.
+  run had created (found in the service's export list by their description) instead of
+  creating them again, also when it runs on a fresh pipelines folder;
+- the run after the recovery deletes every export, and leaves no zip.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from crash_driver import DATASET_NAME, PIPELINE_NAME
 from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN, assert_rows_equal, duckdb_path, expected_rows, loaded_rows, utc
 
-from coveo_ua_source.ledger import LEDGER_FILE
+from coveo_ua_source.lifecycle import parse_description
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
 
@@ -52,11 +53,16 @@ class Driver:
     root: Path
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
     runs: int = 0
+    folder: str = "pipelines"  # the pipelines folder under root; a new one = a fresh worker
+
+    @property
+    def pipelines_dir(self) -> Path:
+        return self.root / self.folder
 
     @property
     def workdir(self) -> Path:
-        """Where the source keeps its ledger and downloaded zips."""
-        return self.root / "pipelines" / PIPELINE_NAME / "coveo_ua_exports"
+        """Where the source downloads its zips."""
+        return self.pipelines_dir / PIPELINE_NAME / "coveo_ua_exports"
 
     def start(self, *options: str) -> subprocess.Popen[str]:
         """Start one run; its events, stdout and stderr go to files numbered by run."""
@@ -64,7 +70,7 @@ class Driver:
         command = [
             sys.executable, str(DRIVER), "--api-root", self.simulator.api_root,
             "--database", str(self.root / "crash.duckdb"),
-            "--pipelines-dir", str(self.root / "pipelines"),
+            "--pipelines-dir", str(self.pipelines_dir),
             "--start", START.isoformat(), "--end", END.isoformat(),
             "--events", str(self.file("events.jsonl")), *options,
         ]  # fmt: skip
@@ -116,18 +122,13 @@ class Driver:
         lines = path.read_text().splitlines() if path.exists() else []
         return [event for line in lines if (event := json.loads(line))["kind"] == kind]
 
-    def ledger(self) -> list[dict[str, Any]]:
-        path = self.workdir / LEDGER_FILE
-        entries: list[dict[str, Any]] = json.loads(path.read_text()) if path.exists() else []
-        return entries
-
     def pipeline(self) -> Pipeline:
         """The driver's pipeline, attached in this process to read its state and tables."""
         return dlt.pipeline(
             pipeline_name=PIPELINE_NAME,
             destination=dlt.destinations.duckdb(str(self.root / "crash.duckdb")),
             dataset_name=DATASET_NAME,
-            pipelines_dir=str(self.root / "pipelines"),
+            pipelines_dir=str(self.pipelines_dir),
         )
 
     def stop_all(self) -> None:
@@ -164,11 +165,7 @@ def exports_per_window(simulator: Simulator) -> Counter[tuple[datetime, datetime
 
 
 def all_polled(driver: Driver) -> bool:
-    """Whether every export created so far was polled, hence is in the ledger.
-
-    A kill between a create's answer and the ledger write would orphan that export (the
-    rerun cannot know it): a window the tests avoid, because nothing can close it.
-    """
+    """Whether every export created so far was polled, hence its create was answered."""
     return all(export.polls >= 1 for export in driver.simulator.exports.values())
 
 
@@ -198,7 +195,6 @@ def assert_next_run_settles(driver: Driver) -> None:
     assert "extract" in summary["steps"]
     assert set(driver.simulator.exports) == created, "no export created"
     assert all(export.deleted for export in driver.simulator.exports.values())
-    assert driver.ledger() == []
     assert list(driver.workdir.glob("*.zip")) == []
     assert_loaded_like_ground_truth(driver)
 
@@ -214,8 +210,9 @@ def test_killed_while_polling(make_driver: Callable[..., Driver]) -> None:
     driver.kill_when(driver.start(), created_and_polled)
     killed = {export_id: export.status for export_id, export in simulator.exports.items()}
     assert set(killed.values()) == {"PENDING"}
-    assert {entry["export_id"] for entry in driver.ledger()} == set(killed), (
-        "each export is in the ledger before it is polled"
+    described = [parse_description(e.description) for e in simulator.exports.values()]
+    assert all(d is not None and d.tables == TABLES for d in described), (
+        "each export says whose it is and what it holds, so a rerun can find it"
     )
     assert driver.finish()["steps"][0] == "extract"
     assert {e["export_id"] for e in driver.events(2, "reattached")} == set(killed)
@@ -267,7 +264,8 @@ def test_killed_before_the_load_step(make_driver: Callable[..., Driver]) -> None
     assert list(pipeline.list_normalized_load_packages()) == pending
     positions = pipeline.state["sources"]["coveo_ua"]["resources"]
     assert {positions[table]["last_end"] for table in TABLES} == {END.isoformat()}
-    assert [entry["consumed"] for entry in driver.ledger()] == [True] * (len(WINDOWS) - 1)
+    deleted = [(e.start, e.end) for e in driver.simulator.exports.values() if e.deleted]
+    assert deleted == WINDOWS[:1], "the loaded first window's export only; the others are kept"
 
     first = driver.finish()
     assert first["pending"]["normalized"] == pending
@@ -285,7 +283,7 @@ def crash_before_the_first_load(driver: Driver) -> dict[str, Any]:
     marker = driver.root / "paused-before-load"
     options = ("--steps", "--pause-before-load", "--marker", str(marker))
     driver.kill_when(driver.start(*options), marker.exists)
-    assert len(driver.ledger()) == len(WINDOWS)
+    assert len(driver.simulator.exports) == len(WINDOWS)
     return driver.finish()
 
 
@@ -338,4 +336,30 @@ def test_killed_in_the_middle_of_extract(make_driver: Callable[..., Driver]) -> 
     assert {e["export_id"] for e in driver.events(2, "reattached")} == killed
     assert_one_export_per_window(driver)
     assert_loaded_like_ground_truth(driver)
+    assert_next_run_settles(driver)
+
+
+def test_killed_then_rerun_on_a_fresh_worker(make_driver: Callable[..., Driver]) -> None:
+    """An orchestrator reruns the killed task on another worker: an empty pipelines folder.
+
+    dlt restores the state from the destination (one window loaded), the rerun reattaches
+    to the exports the killed run left in flight, and the run after it deletes them all.
+    """
+    driver = make_driver(build_delay=3.0)
+    driver.finish("--end", WINDOWS[0][1].isoformat())
+    simulator = driver.simulator
+
+    def created_and_polled() -> bool:
+        exports = [e for e in simulator.exports.values() if e.start > START]
+        return len(exports) == BUILDING and all(e.polls >= 1 for e in exports)
+
+    driver.kill_when(driver.start(), created_and_polled)
+    killed = {i for i, e in simulator.exports.items() if e.start > START}
+    driver.folder = "fresh-worker"
+    assert driver.finish()["steps"][0] == "extract"
+    assert {e["export_id"] for e in driver.events(3, "reattached")} == killed
+    assert windows_of(driver.events(3, "created")) == [], "nothing created again"
+    assert_one_export_per_window(driver)
+    assert_loaded_like_ground_truth(driver)
+    driver.folder = "another-fresh-worker"
     assert_next_run_settles(driver)
