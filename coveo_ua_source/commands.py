@@ -62,9 +62,10 @@ def load_command(args: argparse.Namespace) -> int:
     from coveo_ua_source.run_lock import pipeline_lock
     from coveo_ua_source.source import coveo_ua_source
 
-    pipeline = _pipeline(args)
     arguments = _source_arguments(args)
-    with pipeline_lock(pipeline):  # a second run of the pipeline refuses here, exit code 1
+    # Locked before dlt opens the pipeline's folder; a second run refuses here (exit 1).
+    with pipeline_lock(args.pipeline_name):
+        pipeline = _pipeline(args)
         if args.no_progress:
             info = pipeline.run(coveo_ua_source(**arguments))
         else:

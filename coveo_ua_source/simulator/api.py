@@ -30,7 +30,7 @@ from coveo_ua_source.simulator.faults import http_fault_reply as fault_reply
 from coveo_ua_source.simulator.replies import Reply, SimRequest, error_reply, json_reply
 from coveo_ua_source.simulator.schedules import ScheduleStore
 from coveo_ua_source.simulator.state import ExportStore, SimExport
-from coveo_ua_source.simulator.truth import count_rows
+from coveo_ua_source.simulator.truth import count_rows, visible_span
 
 API_PREFIX = "/rest/ua"
 _TYPES = {"text": "TEXT", "bigint": "NUMBER", "double": "NUMBER", "bool": "BOOLEAN"}
@@ -140,7 +140,8 @@ class ApiApp:
         factor = self._cfg.estimate_factor
         estimates = {
             API_TABLE_NAMES[table]: round(
-                count_rows(self._cfg, table, request.span, request.filters) * factor
+                count_rows(self._cfg, table, visible_span(self._cfg, request.span), request.filters)
+                * factor
             )
             for table in request.tables
         }
@@ -167,7 +168,8 @@ class ApiApp:
     def _create(self, req: SimRequest, request: params.ExportRequest, raw: dict[str, Any]) -> Reply:
         limit = self._cfg.row_limit
         forced = self._take("row_limit", req) is not None
-        counts = [count_rows(self._cfg, t, request.span, request.filters) for t in request.tables]
+        span = visible_span(self._cfg, request.span)
+        counts = [count_rows(self._cfg, t, span, request.filters) for t in request.tables]
         biggest = max(counts, default=0)
         if forced or biggest > limit:
             rows = max(biggest, limit + 1)

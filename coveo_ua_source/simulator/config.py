@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 TTimestampStyle = Literal["iso_z", "iso_z_no_ms", "space_ms", "space"]
@@ -35,6 +37,10 @@ class SimulatorConfig:
         ``<table>_2.csv``, ... each with its own header.
     storage_host: the loopback address of the storage (download) server.
     estimate_factor: ``/v15/exports/estimate`` answers round(true count * factor).
+    clock: the service's present (a function returning a tz-aware UTC datetime): rows at
+        or after it do not exist yet, in estimates, row-limit checks and exports; an export
+        holds the rows that existed when it was created. None: every row exists already.
+        ``ground_truth(..., now=...)`` gives what exists at a given present.
     """
 
     # Tokens stay out of repr() so that logging a config never writes them.
@@ -53,6 +59,7 @@ class SimulatorConfig:
     max_rows_per_file: int | None = None
     storage_host: str = "127.0.0.2"
     estimate_factor: float = 1.0
+    clock: Callable[[], datetime] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.searches_per_hour < 0:

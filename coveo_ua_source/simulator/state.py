@@ -18,7 +18,7 @@ from coveo_ua_source.simulator.config import SimulatorConfig
 from coveo_ua_source.simulator.csvwriter import write_export_zip
 from coveo_ua_source.simulator.params import ExportRequest
 from coveo_ua_source.simulator.replies import TServer
-from coveo_ua_source.simulator.truth import from_ms
+from coveo_ua_source.simulator.truth import from_ms, visible_span
 
 TExportStatus = Literal["PENDING", "AVAILABLE", "FAILED", "EXPIRED"]
 
@@ -58,6 +58,7 @@ class SimExport:
     zip_path: Path | None = None
     size: int = 0
     rows: dict[str, int] = field(default_factory=dict)
+    visible_end_ms: int | None = None  # rows from here on did not exist at creation
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
@@ -79,6 +80,11 @@ class SimExport:
     def end(self) -> datetime:
         """The window's exclusive end (UTC): to_ms + 1 ms."""
         return from_ms(self.request.end_ms + 1)
+
+    @property
+    def visible_end(self) -> datetime:
+        """Where the exported rows end: the window's end, or the present at creation."""
+        return self.end if self.visible_end_ms is None else from_ms(self.visible_end_ms)
 
     @property
     def tables(self) -> tuple[TTable, ...]:
@@ -107,6 +113,7 @@ class ExportStore:
         export.fail = bool(flags.get("fail", False))
         export.expire_on_download = bool(flags.get("expire_on_download", False))
         export.extra_delay = float(flags.get("extra_delay", 0.0))
+        export.visible_end_ms = visible_span(self._cfg, request.span)[1]
         with self._lock:
             self._exports[export.id] = export
             self.created_count += 1
@@ -167,7 +174,7 @@ class ExportStore:
                 partial = path.with_suffix(".partial")
                 request = export.request
                 rows = write_export_zip(
-                    partial, self._cfg, export.start, export.end,
+                    partial, self._cfg, export.start, export.visible_end,
                     tables=request.tables, export_format=request.export_format,
                     use_display_names=request.use_display_names,
                     dimensions=request.dimensions, filters=request.filters,

@@ -62,6 +62,13 @@ def _hours(span: tuple[int, int]) -> Iterator[tuple[int, tuple[int, int] | None]
         yield hour, (None if start <= low and high <= end else (max(start, low), min(end, high)))
 
 
+def visible_span(cfg: SimulatorConfig, span: tuple[int, int]) -> tuple[int, int]:
+    """The part of a span (epoch ms) whose rows exist at the simulator's present."""
+    if cfg.clock is None:
+        return span
+    return span[0], max(span[0], min(span[1], to_ms(cfg.clock())))
+
+
 def iter_batches(
     cfg: SimulatorConfig,
     table: TTable,
@@ -146,8 +153,11 @@ def ground_truth(
     end: datetime,
     *,
     export_format: TExportFormat = "EXCEL",
+    now: datetime | None = None,
 ) -> list[dict[str, object]]:
     """The rows of ``table`` with ``start <= datetime < end`` as a correct connector loads them.
+
+    ``now``: only the rows that exist at that present (those before it).
 
     ``table`` is a catalog name (``searches``; API names like ``SEARCHES`` work too). Keys
     are the snake_case names of every catalog column; rows are sorted by the table's
@@ -161,6 +171,8 @@ def ground_truth(
         for col in COLUMNS[table]
     ]  # fmt: skip
     out: list[dict[str, object]] = []
+    if now is not None:
+        end = max(start, min(end, now))
     for batch in iter_batches(cfg, table, (to_ms(start), to_ms(end))):
         for row in batch:
             out.append({key: None if pos is None else conv(row[pos]) for key, pos, conv in plan})

@@ -1,0 +1,231 @@
+"""Runs as orchestrators make them: fresh workers, a source run twice, dropped resources,
+parallel partitions, and an end_date in the future under an injected clock.
+
+Every test loads into one DuckDB file; a "fresh worker" is a new, empty pipelines folder,
+so dlt restores the pipeline's state from the destination, as on a new Airflow worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+import pytest
+from dlt.pipeline.helpers import pipeline_drop
+from dlt.pipeline.pipeline import Pipeline
+from helpers import TOKEN, assert_rows_equal, duckdb_path, expected_rows, loaded_rows, utc
+from test_pipeline import START, make_source
+
+from coveo_ua_source import clock, plan_load
+from coveo_ua_source.coverage import BOOKKEEPING_RESOURCE
+from coveo_ua_source.schema import TABLES, TTable
+from coveo_ua_source.simulator import Simulator, ground_truth
+
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def on_worker(tmp_path: Path) -> Callable[..., Pipeline]:
+    """A pipeline on a worker's pipelines folder, loading into the shared DuckDB file."""
+
+    def make(worker: str, name: str = "coveo_ua_prod") -> Pipeline:
+        return dlt.pipeline(
+            pipeline_name=name,
+            destination=dlt.destinations.duckdb(str(tmp_path / "warehouse.duckdb")),
+            dataset_name="coveo_ua",
+            pipelines_dir=str(tmp_path / worker),
+        )
+
+    return make
+
+
+def windows_created(simulator: Simulator, before: set[str]) -> list[tuple[datetime, datetime]]:
+    return sorted((e.start, e.end) for i, e in simulator.exports.items() if i not in before)
+
+
+def assert_like_ground_truth(
+    pipeline: Pipeline, simulator: Simulator, end: datetime, tables: tuple[TTable, ...] = TABLES
+) -> None:
+    for table in tables:
+        expected = expected_rows(simulator, table, START, end)
+        assert expected, f"the simulator produced no {table} rows; the test proves nothing"
+        assert_rows_equal(loaded_rows(pipeline, table), expected, table)
+
+
+def windows_table(pipeline: Pipeline) -> list[tuple[Any, ...]]:
+    with duckdb.connect(duckdb_path(pipeline), read_only=True) as connection:
+        sql = (
+            "SELECT table_name, window_start, window_end FROM "
+            f"{pipeline.dataset_name}._coveo_ua_windows ORDER BY 1, 2"
+        )
+        return [tuple(row) for row in connection.execute(sql).fetchall()]
+
+
+def test_fresh_workers_export_each_window_once_and_delete_earlier_exports(
+    simulator: Simulator, on_worker: Callable[..., Pipeline]
+) -> None:
+    ends = [START + 2 * DAY, START + 3 * DAY, START + 3 * DAY]
+    created = []
+    for run, end in enumerate(ends):
+        before = set(simulator.exports)
+        on_worker(f"worker{run}").run(make_source(simulator, end_date=end)).raise_on_failed_jobs()
+        created.append(windows_created(simulator, before))
+        earlier = [simulator.exports[export_id] for export_id in before]
+        assert all(export.deleted for export in earlier), f"run {run} deleted earlier exports"
+        assert not any(simulator.exports[i].deleted for i in set(simulator.exports) - before), (
+            "a run keeps its own exports until a later run sees them loaded"
+        )
+    assert created == [
+        [(START, START + DAY), (START + DAY, START + 2 * DAY)],
+        [(START + 2 * DAY, START + 3 * DAY)],
+        [],
+    ]
+    assert_like_ground_truth(on_worker("worker-check"), simulator, ends[-1])
+
+
+def test_plan_on_a_fresh_worker_plans_what_load_does(
+    simulator: Simulator, on_worker: Callable[..., Pipeline]
+) -> None:
+    on_worker("first").run(make_source(simulator)).raise_on_failed_jobs()
+    later = START + 3 * DAY
+    plan = plan_load(
+        TOKEN, base_url=simulator.api_root, start_date=START, end_date=later,
+        pipeline=on_worker("planner"),
+    )  # fmt: skip
+    assert [(p.window.start, p.window.end, p.tables) for p in plan] == [
+        (START + 2 * DAY, later, TABLES)
+    ]
+    before = set(simulator.exports)
+    source = make_source(simulator, end_date=later)
+    on_worker("loader").run(source).raise_on_failed_jobs()
+    assert windows_created(simulator, before) == [(p.window.start, p.window.end) for p in plan]
+
+
+def test_the_same_source_object_runs_twice(
+    simulator: Simulator, on_worker: Callable[..., Pipeline], tmp_path: Path
+) -> None:
+    source = make_source(simulator)
+    first = on_worker("a", name="coveo_ua_first")
+    first.run(source).raise_on_failed_jobs()
+    second = dlt.pipeline(
+        pipeline_name="coveo_ua_second",
+        destination=dlt.destinations.duckdb(str(tmp_path / "second.duckdb")),
+        dataset_name="coveo_ua",
+        pipelines_dir=str(tmp_path / "b"),
+    )
+    second.run(source).raise_on_failed_jobs()
+    for pipeline in (first, second):
+        assert_like_ground_truth(pipeline, simulator, START + 2 * DAY)
+    assert simulator.created_count == 4, "one export per window for each pipeline"
+
+
+def test_drop_one_resource_then_run_exports_that_table_only(
+    simulator: Simulator, on_worker: Callable[..., Pipeline]
+) -> None:
+    pipeline = on_worker("w")
+    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+    tables = pipeline.default_schema.tables
+    assert tables["_coveo_ua_windows"]["resource"] == BOOKKEEPING_RESOURCE
+    assert tables["_coveo_ua_rejected_rows"]["resource"] == BOOKKEEPING_RESOURCE
+    pipeline_drop(pipeline, resources=["clicks"])()
+    assert "clicks" not in pipeline.default_schema.tables
+    kept = [row for row in windows_table(pipeline) if row[0] != "clicks"]
+    assert len(kept) == (len(TABLES) - 1) * 2, "the other tables' bookkeeping is untouched"
+
+    before = set(simulator.exports)
+    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+    new = [simulator.exports[i] for i in set(simulator.exports) - before]
+    assert sorted(e.start for e in new) == [START, START + DAY]
+    assert {e.tables for e in new} == {("clicks",)}, "only clicks is exported again"
+    assert len(windows_table(pipeline)) == len(TABLES) * 2
+    assert_like_ground_truth(pipeline, simulator, START + 2 * DAY)
+
+
+def test_partitions_load_disjoint_ranges_and_leave_state_alone(
+    simulator: Simulator, on_worker: Callable[..., Pipeline]
+) -> None:
+    incremental = on_worker("w", name="coveo_ua_incremental")
+    incremental.run(make_source(simulator, end_date=START + DAY)).raise_on_failed_jobs()
+    state_before = incremental.state["sources"]["coveo_ua"]
+    ranges = {"part_0": (START, START + DAY), "part_1": (START + DAY, START + 3 * DAY)}
+    for name, (start, end) in ranges.items():
+        before = set(simulator.exports)
+        partition = on_worker(name, name=f"coveo_ua_{name}")
+        source = make_source(simulator, start_date=start, end_date=end, partition=True)
+        partition.run(source).raise_on_failed_jobs()
+        created = windows_created(simulator, before)
+        assert (created[0][0], created[-1][1]) == (start, end), "exactly its own range"
+        assert all(simulator.exports[i].deleted for i in set(simulator.exports) - before)
+        source_state = partition.state.get("sources", {}).get("coveo_ua", {})
+        resources = source_state.get("resources", {})
+        assert not any("last_end" in state for state in resources.values())
+    assert_like_ground_truth(incremental, simulator, START + 3 * DAY)
+    before = set(simulator.exports)
+    again = make_source(simulator, start_date=START, end_date=START + DAY, partition=True)
+    on_worker("part_0", name="coveo_ua_part_0").run(again).raise_on_failed_jobs()
+    assert windows_created(simulator, before) == [(START, START + DAY)], "state is not read"
+    assert_like_ground_truth(incremental, simulator, START + 3 * DAY)
+
+    fresh = on_worker("w2", name="coveo_ua_incremental")
+    fresh.sync_destination()
+    assert fresh.state["sources"]["coveo_ua"] == state_before, "incremental state untouched"
+    before = set(simulator.exports)
+    fresh.run(make_source(simulator, end_date=START + 3 * DAY)).raise_on_failed_jobs()
+    assert windows_created(simulator, before) == [
+        (START + DAY, START + 2 * DAY),
+        (START + 2 * DAY, START + 3 * DAY),
+    ]
+    assert_like_ground_truth(fresh, simulator, START + 3 * DAY)
+
+
+def test_partition_needs_an_end_date(simulator: Simulator) -> None:
+    from coveo_ua_source import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"partition=True .* end_date"):
+        make_source(simulator, end_date=None, partition=True)
+
+
+class MovableClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_a_future_end_date_is_capped_and_the_next_run_loads_what_arrived(
+    start_simulator: Callable[..., Simulator],
+    on_worker: Callable[..., Pipeline],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = MovableClock(utc(2024, 3, 2, 10, 30))
+    monkeypatch.setattr(clock, "utc_now", now)
+    simulator = start_simulator(clock=now)
+    end = START + 3 * DAY
+    settled = utc(2024, 3, 2, 9)  # the last whole hour at least settle_delay=PT1H before now
+    pipeline = on_worker("w")
+    with caplog.at_level(logging.WARNING, logger="coveo_ua_source"):
+        pipeline.run(make_source(simulator, end_date=end)).raise_on_failed_jobs()
+    assert "end_date 2024-03-04T00:00:00.000Z is later than the settled present " in caplog.text
+    assert "2024-03-02T09:00:00.000Z" in caplog.text
+    assert max(row[2] for row in windows_table(pipeline)).replace(tzinfo=settled.tzinfo) == settled
+    positions = pipeline.state["sources"]["coveo_ua"]["resources"]
+    assert {positions[table]["last_end"] for table in TABLES} == {settled.isoformat()}
+    assert_like_ground_truth(pipeline, simulator, settled)
+    arrived = ground_truth(simulator.config, "searches", settled, end, now=now.now)
+    assert arrived, "rows exist after the settled present: the cap is what keeps them out"
+
+    now.now = utc(2024, 3, 5)
+    before = set(simulator.exports)
+    pipeline.run(make_source(simulator, end_date=end)).raise_on_failed_jobs()
+    assert windows_created(simulator, before) == [
+        (settled, START + 2 * DAY),
+        (START + 2 * DAY, end),
+    ]
+    assert_like_ground_truth(pipeline, simulator, end)
