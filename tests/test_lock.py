@@ -1,0 +1,181 @@
+"""One run at a time per pipeline: the lock, its error, and overlapping real processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dlt
+import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
+from dlt.pipeline.pipeline import Pipeline
+from helpers import TOKEN, assert_rows_equal, expected_rows, loaded_rows, utc
+
+from coveo_ua_source import PipelineLockedError, coveo_ua_source, pipeline_lock
+from coveo_ua_source.run_lock import lock_path
+from coveo_ua_source.schema import TABLES
+from coveo_ua_source.simulator import Simulator
+
+START, END = utc(2024, 3, 1), utc(2024, 3, 3)
+HOLDER = """
+import sys, time
+from coveo_ua_source import pipeline_lock
+with pipeline_lock(sys.argv[1], sys.argv[2]):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.fixture
+def hold_in_process(tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[str]]]:
+    """Start a process that holds a pipeline's lock (in tmp_path/pipelines) until killed."""
+    started: list[subprocess.Popen[str]] = []
+
+    def hold(name: str) -> subprocess.Popen[str]:
+        command = [sys.executable, "-c", HOLDER, name, str(tmp_path / "pipelines")]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        started.append(process)
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "held"
+        return process
+
+    yield hold
+    for process in started:
+        process.kill()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_a_second_holder_is_refused_with_who_holds_it_and_what_to_do(
+    hold_in_process: Callable[[str], subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    holder = hold_in_process("coveo_ua_locked")
+    with (
+        pytest.raises(PipelineLockedError) as refused,
+        pipeline_lock("coveo_ua_locked", tmp_path / "pipelines"),
+    ):
+        pytest.fail("the lock was taken twice")
+    message = str(refused.value)
+    assert "pipeline 'coveo_ua_locked' is already running" in message
+    assert f"process {holder.pid} on host {socket.gethostname()}" in message
+    assert " since 20" in message
+    assert "max_active_runs=1" in message
+
+
+def test_a_dead_holders_lock_is_taken_over(
+    hold_in_process: Callable[[str], subprocess.Popen[str]], tmp_path: Path
+) -> None:
+    holder = hold_in_process("coveo_ua_dead")
+    holder.kill()
+    holder.wait(timeout=10)
+    with pipeline_lock("coveo_ua_dead", tmp_path / "pipelines") as path:
+        assert path.read_text().startswith(f'{{"pid": {os.getpid()},')
+
+
+def test_the_lock_is_reentrant_in_its_thread_and_refused_in_another(
+    make_pipeline: Callable[..., Pipeline],
+) -> None:
+    pipeline = make_pipeline("coveo_ua_threads")
+    path = lock_path(pipeline)
+    assert path.parent == Path(pipeline.pipelines_dir), "outside dlt's working folder"
+    refused: list[BaseException] = []
+
+    def other_thread() -> None:
+        try:
+            with pipeline_lock(pipeline):
+                pass
+        except PipelineLockedError as error:
+            refused.append(error)
+
+    with pipeline_lock(pipeline), pipeline_lock(pipeline):
+        thread = threading.Thread(target=other_thread)
+        thread.start()
+        thread.join()
+    assert len(refused) == 1
+    with pipeline_lock(pipeline):  # released by the outermost exit
+        pass
+
+
+def test_a_bare_pipeline_run_is_refused_while_another_process_runs(
+    simulator: Simulator,
+    hold_in_process: Callable[[str], subprocess.Popen[str]],
+    tmp_path: Path,
+) -> None:
+    """The source takes the lock in its extract step too: a safety net for pipeline.run."""
+    hold_in_process("coveo_ua_bare")
+    pipeline = dlt.pipeline(
+        pipeline_name="coveo_ua_bare",
+        destination=dlt.destinations.duckdb(str(tmp_path / "bare.duckdb")),
+        dataset_name="coveo_ua",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    source = coveo_ua_source(
+        access_token=TOKEN, base_url=simulator.api_root, start_date=START, end_date=END
+    )
+    with pytest.raises(PipelineStepFailed) as failed:
+        pipeline.run(source)
+    assert isinstance(failed.value.__cause__, PipelineLockedError) or "already running" in str(
+        failed.value
+    )
+    assert simulator.created_count == 0, "nothing was exported"
+    assert pipeline.state.get("sources", {}) == {}, "no state moved"
+
+
+def start_cli_load(simulator: Simulator, root: Path, label: str) -> subprocess.Popen[str]:
+    command = [
+        sys.executable, "-m", "coveo_ua_source.cli", "load", "--base-url", simulator.api_root,
+        "--start-date", START.isoformat(), "--end-date", END.isoformat(),
+        "--pipeline-name", "coveo_ua_overlap", "--dataset-name", "coveo_ua",
+        "--no-progress", "--no-views",
+    ]  # fmt: skip
+    environment = {
+        **os.environ,
+        "SOURCES__COVEO_UA__ACCESS_TOKEN": TOKEN,
+        "SOURCES__COVEO_UA__POLL_INTERVAL": "0.05",
+        "DLT_DATA_DIR": str(root / "dlt"),
+        "RUNTIME__DLTHUB_TELEMETRY": "false",
+    }
+    with (root / f"{label}.out").open("w") as out, (root / f"{label}.err").open("w") as err:
+        return subprocess.Popen(
+            command, stdout=out, stderr=err, text=True, cwd=root, env=environment
+        )
+
+
+@pytest.mark.slow
+def test_overlapping_cli_loads_one_runs_the_others_refuse_and_the_next_is_exact(
+    start_simulator: Callable[..., Simulator], tmp_path: Path
+) -> None:
+    simulator = start_simulator(build_delay=4.0)
+    together = [start_cli_load(simulator, tmp_path, label) for label in ("a", "b")]
+    time.sleep(2.0)  # real processes: the third starts while the first one still works
+    later = start_cli_load(simulator, tmp_path, "c")
+    codes = {label: p.wait(timeout=120) for label, p in zip("abc", [*together, later], strict=True)}
+    errors = {label: (tmp_path / f"{label}.err").read_text() for label in "abc"}
+    assert sorted([codes["a"], codes["b"]]) == [0, 1], errors
+    assert codes["c"] == 1, errors
+    for label in "abc":
+        if codes[label] == 1:
+            assert "error: pipeline 'coveo_ua_overlap' is already running" in errors[label]
+            assert "Traceback" not in errors[label]
+    assert simulator.created_count == 2, "the refused runs created no export"
+
+    final = start_cli_load(simulator, tmp_path, "d")
+    assert final.wait(timeout=120) == 0, (tmp_path / "d.err").read_text()
+    assert simulator.created_count == 2, "everything was loaded by the run that held the lock"
+    pipeline = dlt.pipeline(
+        pipeline_name="coveo_ua_overlap",
+        destination=dlt.destinations.duckdb(str(tmp_path / "coveo_ua_overlap.duckdb")),
+        dataset_name="coveo_ua",
+        pipelines_dir=str(tmp_path / "check"),
+    )
+    for table in TABLES:
+        expected = expected_rows(simulator, table, START, END)
+        assert expected
+        assert_rows_equal(loaded_rows(pipeline, table), expected, table)
