@@ -6,7 +6,7 @@ about as long as generating the data; so bench.run first runs this module with
 ``spec["warm_up"]``: the source's extract step alone, which creates the export, waits
 for it, downloads it (the build happens here, and is timed from the progress events)
 and reads it. The measured runs then use the same pipeline name and exports folder, so
-the source reattaches to that export (through its ledger, as after a crash) and
+the source reattaches to that export (found in the export list, as after a crash) and
 downloads the already-built zip: their wall time is the connector's (plan, estimate,
 download, read, extract, normalize, load), not the simulator's build.
 """

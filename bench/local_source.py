@@ -2,7 +2,7 @@
 
 Why the real source rather than a small read_table wrapper: the wall time and RSS then
 include everything the connector does besides the network (planning, sizing, the export
-runner and its thread, the ledger, the shared feed, read_table, identifier checks, the
+runner and its thread, the export list, the shared feed, read_table, identifier checks, the
 bookkeeping rows, state), with the same resources and hints (merge, primary keys).
 
 Only its ``CoveoClient`` is replaced, by LocalClient: exports are AVAILABLE at once and

@@ -447,6 +447,26 @@ def test_row_limit_and_estimate() -> None:
         assert create(sim, **window(DAY, DAY + timedelta(hours=2))).status_code == 201
 
 
+def test_clock_hides_rows_that_do_not_exist_yet() -> None:
+    now = [DAY + timedelta(hours=10, minutes=30)]
+    cfg = SimulatorConfig(clock=lambda: now[0])
+    with Simulator(cfg) as sim:
+        query = {**window(), "tables": ["searches"]}
+        url = f"{sim.api_root}/v15/exports/estimate"
+        estimate = requests.get(url, params=query, headers=AUTH, timeout=10).json()
+        existing = ground_truth(cfg, "searches", DAY, NEXT_DAY, now=now[0])
+        assert existing == ground_truth(cfg, "searches", DAY, now[0])
+        assert 0 < len(existing) < len(ground_truth(cfg, "searches", DAY, NEXT_DAY))
+        assert estimate == {"estimates": {"SEARCHES": len(existing)}}
+        export_id = ready(sim, tables="searches")
+        now[0] = NEXT_DAY + timedelta(days=1)  # an export holds what existed at its creation
+        files = members(download(sim, export_id))
+        loaded = typed("searches", parse_csv(files["searches.csv"], EXCEL_DIALECT))
+        assert loaded == existing
+        later = members(download(sim, ready(sim, tables="searches")))
+        assert len(parse_csv(later["searches.csv"], EXCEL_DIALECT)) > len(existing)
+
+
 def test_status_exportables_and_schedules(sim: Simulator) -> None:
     root = sim.api_root
     assert requests.get(f"{root}/v15/exports/status", headers=AUTH, timeout=10).json() == {
