@@ -109,6 +109,8 @@ class ExportFeed:
         return self._run.runner.run(self._run.plan)
 
     def _handout_at(self, position: int) -> _Handout | None:
+        if self._closed:
+            return None  # a failed or finished extract never starts its exports again
         if self._stream is None:
             self._stream = self._start()
         while len(self._handouts) <= position:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import replace
@@ -16,7 +17,13 @@ from dlt.extract.resource import DltResource
 from coveo_ua_source import settings
 from coveo_ua_source.arguments import LoadSettings, load_settings, planned_end, require_token
 from coveo_ua_source.client import CoveoClient
-from coveo_ua_source.coverage import BOOKKEEPING_RESOURCE, coverage_item, rejected_item
+from coveo_ua_source.coverage import (
+    BOOKKEEPING_RESOURCE,
+    REJECTED_TABLE,
+    WINDOWS_TABLE,
+    coverage_item,
+    rejected_item,
+)
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.exporter import ExportRunner, ProgressEvent, TProgress
 from coveo_ua_source.feed import ExportFeed, FeedPerExtract, FeedRun
@@ -32,6 +39,8 @@ from coveo_ua_source.sizing import size_plan
 from coveo_ua_source.windows import parse_datetime, plan_exports
 
 STATE_KEY = "last_end"
+
+logger = logging.getLogger(__name__)
 
 
 @dlt.source(name="coveo_ua", section=settings.SOURCE_SECTION, max_table_nesting=0)
@@ -100,7 +109,7 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TProgress | Non
     guard = ExitStack()
     guard.enter_context(pipeline_lock(pipeline))  # a safety net for a bare pipeline.run
     try:
-        readers = frozenset(dlt.current.source().selected_resources) & set(load.tables)
+        readers = _readers(load.tables)
         positions = None if load.partition else _positions(load.tables)
         start_at = dict.fromkeys(load.tables) if positions is None else positions
         plan = plan_exports(
@@ -117,6 +126,18 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TProgress | Non
         guard.close()
         raise
     return FeedRun(plan, runner, readers, positions, load.keep_exports, guard.close)
+
+
+def _readers(tables: Sequence[TTable]) -> frozenset[str]:
+    """The table resources dlt extracts in this run; warns if bookkeeping is left out."""
+    selected = set(dlt.current.source().selected_resources)
+    if BOOKKEEPING_RESOURCE not in selected:
+        logger.warning(
+            "the %s resource is not selected, so this run records no %s or %s rows; "
+            "add it to with_resources(...)",
+            BOOKKEEPING_RESOURCE, WINDOWS_TABLE, REJECTED_TABLE,
+        )  # fmt: skip
+    return frozenset(selected & set(tables))
 
 
 def _positions(tables: Sequence[TTable]) -> dict[str, datetime | None]:

@@ -72,6 +72,14 @@ def test_backfill_then_incremental_example_pipelines(simulator: Simulator, tmp_p
     environment["SOURCES__COVEO_UA__END_DATE"] = later.isoformat()
     run_script([str(REPO / "pipelines" / "coveo_ua_pipeline.py")], environment, tmp_path)
     assert simulator.created_count == 3, "the incremental run carries on after the backfill"
+    before = set(simulator.exports)
+    partition = [
+        str(REPO / "pipelines" / "backfill.py"), "--partition", "--pipeline-name=coveo_ua_p0",
+        f"--start-date={START.date()}", f"--end-date={(START + timedelta(days=1)).date()}",
+    ]  # fmt: skip
+    run_script(partition, environment, tmp_path)
+    reloaded = [simulator.exports[i] for i in set(simulator.exports) - before]
+    assert [(e.start, e.deleted) for e in reloaded] == [(START, True)], "its range, cleaned up"
     pipeline = attach(tmp_path)
     for table in TABLES:
         expected = expected_rows(simulator, table, START, later)
