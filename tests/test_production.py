@@ -229,3 +229,26 @@ def test_a_future_end_date_is_capped_and_the_next_run_loads_what_arrived(
         (START + 2 * DAY, end),
     ]
     assert_like_ground_truth(pipeline, simulator, end)
+
+
+def test_cli_plan_on_a_fresh_worker_starts_where_the_destination_says(
+    simulator: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from coveo_ua_source.cli import main
+
+    monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "cli.duckdb"))
+    monkeypatch.setenv("SOURCES__COVEO_UA__POLL_INTERVAL", "0.01")
+    common = ["--base-url", simulator.api_root, "--start-date", "2024-03-01", "--tables", "groups"]
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "first-worker"))
+    loaded = main(["load", *common, "--end-date", "2024-03-03", "--no-progress", "--no-views"])
+    assert loaded == 0
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "fresh-worker"))
+    capsys.readouterr()
+    assert main(["plan", *common, "--end-date", "2024-03-04"]) == 0
+    output = capsys.readouterr().out
+    assert "1 export(s) planned" in output
+    assert "[2024-03-03T00:00:00.000Z, 2024-03-04T00:00:00.000Z)" in output
