@@ -1,8 +1,7 @@
-"""Other dlt destinations: a Parquet lake for real, config snippets and the Airflow DAG."""
+"""Other dlt destinations: a Parquet lake for real, and the config snippets."""
 
 from __future__ import annotations
 
-import importlib.util
 import tomllib
 from pathlib import Path
 
@@ -53,16 +52,3 @@ def test_filesystem_parquet_lake_holds_the_ground_truth(
 def test_destination_snippets_are_valid_dlt_config(name: str, section: str) -> None:
     config = tomllib.loads((EXAMPLES / name).read_text())
     assert section in config["destination"]
-
-
-def test_airflow_dag_imports_when_airflow_is_installed() -> None:
-    if importlib.util.find_spec("airflow") is None:
-        pytest.skip("Airflow is not installed; pip install apache-airflow to check the DAG")
-    spec = importlib.util.spec_from_file_location(
-        "coveo_ua_airflow_dag", REPO / "pipelines" / "coveo_ua_airflow_dag.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert "coveo_ua_daily" in vars(module)
