@@ -60,7 +60,7 @@ class ExportIdentity:
     @classmethod
     def of(cls, api_root: str, pipeline_name: str, request: Any) -> ExportIdentity:
         """``request`` is the dataclass of the parameters shared by every window."""
-        return cls(digest([api_root, pipeline_name]), digest(asdict(request)))
+        return cls(scope_of(api_root, pipeline_name), digest(asdict(request)))
 
     def describe(self, planned: PlannedExport) -> str:
         """The description (``d``) of this window's export: how it is found again."""
@@ -93,6 +93,23 @@ def parse_description(text: str | None) -> DescribedExport | None:
     return DescribedExport(
         match["scope"], match["params"], window, tuple(match["tables"].split(","))
     )
+
+
+def scope_of(api_root: str, pipeline_name: str) -> str:
+    """The scope of a pipeline's exports: its API root and name."""
+    return digest([api_root, pipeline_name])
+
+
+def delete_loaded(
+    client: CoveoClient, pipeline_name: str, positions: Mapping[str, datetime | None]
+) -> list[str]:
+    """Delete the pipeline's exports whose every table ``positions`` shows loaded.
+
+    Called once a load is committed, so that a run leaves no used export behind; the
+    next run's start does the same for runs that ended before calling it.
+    """
+    identity = ExportIdentity(scope_of(client.api_root, pipeline_name), params="")
+    return ExportBook(client, identity).settle(positions)
 
 
 def covered(described: DescribedExport, positions: Mapping[str, datetime | None]) -> bool:

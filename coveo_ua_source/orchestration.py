@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import dlt
+from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.pipeline import Pipeline
 
 from coveo_ua_source.schema import TABLES
@@ -105,9 +106,13 @@ def _run(
 ) -> dict[str, Any]:
     from coveo_ua_source import coveo_ua_source, create_views, pipeline_lock
 
-    with _fresh_pipeline(destination, pipeline_name, dataset_name) as pipeline:
-        with pipeline_lock(pipeline):
-            info = pipeline.run(coveo_ua_source(**options))
+    # The lock lives in dlt's usual pipelines folder, which outlasts the temporary one,
+    # so two tasks of one pipeline on one worker never run at once.
+    with (
+        pipeline_lock(pipeline_name, get_dlt_pipelines_dir()),
+        _fresh_pipeline(destination, pipeline_name, dataset_name) as pipeline,
+    ):
+        info = pipeline.run(coveo_ua_source(**options))
         info.raise_on_failed_jobs()
         views = create_views(pipeline)
         return _summary(pipeline, views)

@@ -78,7 +78,7 @@ def test_incremental_task_runs_keep_nothing_locally_and_export_each_window_once(
     simulator: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     scratch = _configure(monkeypatch, simulator, tmp_path)
-    database = tmp_path / "tasks.duckdb"
+    database = tmp_path / "warehouse.duckdb"
     destination = dlt.destinations.duckdb(str(database))
     first = load_incremental(destination, dataset_name="tasks", end_date="2024-03-03")
     assert first["rows"]["searches"] > 0
@@ -95,7 +95,7 @@ def test_partitions_load_disjoint_ranges_into_one_dataset(
     simulator: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     _configure(monkeypatch, simulator, tmp_path)
-    database = tmp_path / "partitions.duckdb"
+    database = tmp_path / "lakehouse.duckdb"
     destination = dlt.destinations.duckdb(str(database))
     for partition in partition_ranges("2024-03-01", "2024-03-04", "P1D"):
         summary = load_partition(
