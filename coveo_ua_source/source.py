@@ -28,7 +28,7 @@ from coveo_ua_source.schema import (
     primary_key,
 )
 from coveo_ua_source.sizing import size_plan
-from coveo_ua_source.windows import parse_datetime, plan_exports
+from coveo_ua_source.windows import Window, check_export_count, parse_datetime, plan_exports
 
 STATE_KEY = "last_end"
 
@@ -57,6 +57,7 @@ def coveo_ua_source(
     keep_exports: bool = False,
     workdir: str | None = None,
     progress: TProgress | None = None,
+    max_exports: int = settings.DEFAULT_MAX_EXPORTS,
 ) -> Any:
     """Coveo Usage Analytics exports, one merge table per export table.
 
@@ -80,11 +81,16 @@ def coveo_ua_source(
         keep_exports=keep_exports, workdir=workdir,
     )  # fmt: skip
     client = CoveoClient(token, org_id=org_id, base_url=base_url, region=region)
-    feed = ExportFeed(lambda: _feed_run(load, client, progress), keep_exports=load.keep_exports)
+    check_export_count([], max_exports)  # validates the option itself before any request
+    feed = ExportFeed(
+        lambda: _feed_run(load, client, progress, max_exports), keep_exports=load.keep_exports
+    )
     return [_table_resource(table, feed, load, progress) for table in load.tables]
 
 
-def _feed_run(load: LoadSettings, client: CoveoClient, progress: TProgress | None) -> FeedRun:
+def _feed_run(
+    load: LoadSettings, client: CoveoClient, progress: TProgress | None, max_exports: int
+) -> FeedRun:
     """Plan this extract from dlt's selection and state; runs inside the extract step."""
     positions = _positions(load.tables)
     readers = frozenset(dlt.current.source().selected_resources) & set(load.tables)
@@ -95,7 +101,11 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TProgress | Non
         {table: position for table, position in positions.items() if table in readers},
         load.lookback,
     )
+    check_export_count(plan, max_exports)
     plan = size_plan(client, plan, load.request, load.runner.min_window)
+    if progress is not None:
+        detail = {"exports": len(plan)}
+        progress(ProgressEvent("planned", Window(load.start, load.end), None, detail))
     workdir = _workdir(load)
     ledger = ExportLedger(workdir)
     options = replace(load.runner, scope=dlt.current.pipeline().pipeline_name)
