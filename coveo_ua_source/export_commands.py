@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
+from rich.table import Table
+
 from coveo_ua_source.api_types import ExportInfo
 from coveo_ua_source.cli_config import MissingSettingError, client_from_config
-from coveo_ua_source.commands import attached_pipeline, console, print_rows, source_config
+from coveo_ua_source.commands import attached_pipeline, console, source_config
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.windows import Window, parse_datetime
 
@@ -38,11 +40,22 @@ def exports_list_command(args: argparse.Namespace) -> int:
     elif args.ids_only:
         print("".join(f"{info.id}\n" for info in exports), end="")
     elif sys.stdout.isatty():
-        print_rows(["id", "status", "from", "to", "tables", "description"],
-                   [_fields(info) for info in exports], f"{len(exports)} export(s)")  # fmt: skip
+        console.print(_table(exports))
     else:
         print("".join("\t".join(_fields(info)) + "\n" for info in exports), end="")
     return 0
+
+
+def _table(exports: list[ExportInfo]) -> Table:
+    """A terminal table whose id column is never cut (ids are for copying)."""
+    table = Table(title=f"{len(exports)} export(s)", title_justify="left")
+    widest = max((len(info.id) for info in exports), default=2)
+    table.add_column("id", no_wrap=True, min_width=widest)
+    for header in ("status", "from", "to", "tables", "description"):
+        table.add_column(header, overflow="fold")
+    for info in exports:
+        table.add_row(*_fields(info))
+    return table
 
 
 def export_object(info: ExportInfo) -> dict[str, Any]:
