@@ -169,3 +169,42 @@ def test_shell_pipe_of_the_readme_deletes_listed_exports(
     for export_id in simulator.exports:
         assert f"deleted {export_id}" in result.stdout
     assert os.environ.get("COVEO_UA_ACCESS_TOKEN") is None, "the token came from secrets.toml"
+
+
+def readme_cli_lines() -> list[str]:
+    """The commands of the README's "Command line" block, as written."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    section = readme.split("## Command line", 1)[1]
+    block = section.split("```", 2)[1]
+    return [line.split("  #", 1)[0].strip() for line in block.strip().splitlines()]
+
+
+@pytest.mark.slow
+def test_readme_command_line_examples_run_as_written(simulator: Simulator, tmp_path: Path) -> None:
+    lines = readme_cli_lines()
+    assert any("| coveo-ua exports delete -" in line for line in lines)
+    project = project_folder(tmp_path, simulator)
+    environment = cli_environment(tmp_path)
+    outputs = {}
+    for line in lines:
+        if line.startswith("coveo-ua simulator"):
+            continue  # the tests already run one
+        result = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", line], cwd=project, env=environment,
+            capture_output=True, text=True, check=False, timeout=240,
+        )  # fmt: skip
+        assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
+        outputs[line] = result.stdout
+    start, end = utc(2024, 1, 1), utc(2024, 1, 8)
+    loaded = dlt.pipeline(
+        pipeline_name="coveo_ua",
+        destination=dlt.destinations.duckdb(str(project / "coveo_ua.duckdb")),
+        dataset_name="usage_analytics",
+        pipelines_dir=str(tmp_path / "dlt" / "pipelines"),
+    )
+    for table in TABLES:
+        assert_rows_equal(
+            loaded_rows(loaded, table), expected_rows(simulator, table, start, end), table
+        )
+    assert "7 export(s) planned" in next(out for line, out in outputs.items() if "plan" in line)
+    assert all(export.deleted for export in simulator.exports.values())
