@@ -11,6 +11,7 @@ from coveo_ua_source.cli_config import MissingSettingError
 
 # Destinations whose SQL views would not outlive the command (no engine keeps them).
 NO_VIEWS_DESTINATIONS = frozenset({"filesystem"})
+UNKNOWN_LOCATION = "as configured for the destination (see its dlt configuration)"
 
 
 def make_pipeline(args: argparse.Namespace) -> Any:
@@ -55,7 +56,10 @@ def keeps_views(pipeline: Any) -> bool:
 
 def location(pipeline: Any) -> str:
     """Where the destination keeps the data: a file, a host and database, or a bucket URL."""
-    config = pipeline.destination_client().config
+    try:
+        config = pipeline.destination_client().config
+    except Exception:  # the data is loaded; the summary must not fail on reading its config
+        return UNKNOWN_LOCATION
     bucket_url = getattr(config, "bucket_url", None)
     if bucket_url:
         return without_userinfo(str(bucket_url))
@@ -70,7 +74,7 @@ def location(pipeline: Any) -> str:
         return f"file {Path(str(database)).resolve()}"
     if database:
         return f"database {database}"
-    return "as configured for the destination (see its dlt configuration)"
+    return UNKNOWN_LOCATION
 
 
 def without_userinfo(url: str) -> str:

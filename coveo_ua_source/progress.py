@@ -73,6 +73,12 @@ def eta_text(elapsed: float, done: int, total: int) -> str:
     return f"ETA {minutes}m {seconds:02d}s" if minutes else f"ETA {seconds}s"
 
 
+def clock_text(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}"
+
+
 class _BytesColumn(DownloadColumn):
     """Bytes downloaded, on the window lines only (the overall line counts windows)."""
 
@@ -122,7 +128,8 @@ class LoadProgress:
         """``window k of N``, elapsed and ETA, as the first line shows them."""
         elapsed = self._clock() - self._began
         done = len(self._done)
-        return f"window {done} of {self._planned}, {eta_text(elapsed, done, self._planned)}"
+        eta = eta_text(elapsed, done, self._planned)
+        return f"window {done} of {self._planned}, {clock_text(elapsed)} elapsed, {eta}"
 
     def __call__(self, event: ProgressEvent) -> None:
         with self._lock:

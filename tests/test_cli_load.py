@@ -13,12 +13,11 @@ from rich.console import Console
 
 from coveo_ua_source import coveo_ua_source, plan_load
 from coveo_ua_source.cli import main
-from coveo_ua_source.cli_pipeline import without_userinfo
+from coveo_ua_source.cli_pipeline import location, where_rows, without_userinfo
 from coveo_ua_source.coverage import REJECTED_TABLE
 from coveo_ua_source.exceptions import ConfigurationError
 from coveo_ua_source.exporter import ProgressEvent
 from coveo_ua_source.progress import LoadProgress, eta_text
-from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
 from coveo_ua_source.windows import Window
 
@@ -177,17 +176,40 @@ def test_live_display_shows_window_k_of_n_and_an_eta() -> None:
     console = Console(file=StringIO(), width=120)
     with LoadProgress(console, clock=lambda: now[0]) as display:
         display(ProgressEvent("planned", Window(START, END), None, {"exports": 2}))
-        assert display.summary == "window 0 of 2, ETA ?"
+        assert display.summary == "window 0 of 2, 0:00:00 elapsed, ETA ?"
         display(ProgressEvent("ready", first, "e1", {"tables": ("searches",)}))
         now[0] += 30.0
         display(ProgressEvent("rows", first, "e1", {"table": "searches", "rows": 5}))
-        assert display.summary == "window 1 of 2, ETA 30s"
+        assert display.summary == "window 1 of 2, 0:00:30 elapsed, ETA 30s"
         display(ProgressEvent("split", second, "e2"))
-        assert display.summary == "window 1 of 3, ETA 1m 00s"
+        assert display.summary == "window 1 of 3, 0:00:30 elapsed, ETA 1m 00s"
     assert "window 1 of 3" in console.file.getvalue()  # type: ignore[attr-defined]
 
 
 def test_bucket_urls_lose_their_keys() -> None:
     assert without_userinfo("s3://KEY:SECRET@bucket/path") == "s3://bucket/path"
     assert without_userinfo("file:///tmp/lake") == "file:///tmp/lake"
-    assert TABLES  # the summary lists every table
+
+
+def test_a_server_location_is_host_and_database_without_the_password(tmp_path: Path) -> None:
+    credentials = "postgresql://loader:s3cret-pw@db.example:5433/warehouse"
+    pipeline = dlt.pipeline(
+        pipeline_name="location_test",
+        destination=dlt.destinations.postgres(credentials),
+        dataset_name="ua",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    assert location(pipeline) == "host db.example:5433, database warehouse"
+    assert "s3cret-pw" not in str(where_rows(pipeline))
+
+
+def test_credentials_option_reaches_the_destination_and_is_never_echoed(
+    connected: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "pw-never-shown"
+    credentials = f"postgresql://loader:{secret}@127.0.0.1:9/warehouse"  # nothing listens
+    load = ["load", *RANGE, "--destination", "postgres", "--credentials", credentials]
+    assert main([*load, "--pipelines-dir", "p", "--no-progress"]) == 3
+    captured = capsys.readouterr()
+    assert "127.0.0.1" in captured.err, "the error is about the server the option named"
+    assert secret not in captured.out + captured.err
