@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="coveo-ua",
         description="Load Coveo Usage Analytics data exports with dlt.\n\nEvery command "
         "reads its settings from, in this order: its flags; COVEO_UA_ACCESS_TOKEN;\n"
-        "SOURCES__COVEO_UA__<NAME> environment variables; [sources.coveo_ua] in "
+        "SOURCES__COVEO_UA__<NAME> environment variables;\n[sources.coveo_ua] in "
         ".dlt/secrets.toml and .dlt/config.toml.",
         formatter_class=_Formatter,
     )

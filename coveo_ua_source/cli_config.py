@@ -44,8 +44,8 @@ class MissingSettingError(ConfigurationError):
 def config_only_help() -> str:
     """The epilog of `load --help`: options only config can set, with their keys."""
     lines = [
-        "options only config can set (in [sources.coveo_ua] of .dlt/config.toml or "
-        ".dlt/secrets.toml, or as SOURCES__COVEO_UA__<NAME>):",
+        "options only config can set: in [sources.coveo_ua] of .dlt/config.toml or",
+        ".dlt/secrets.toml, or as SOURCES__COVEO_UA__<NAME> environment variables:",
     ]
     lines += [f"  {name:<24} {meaning}" for name, meaning in CONFIG_ONLY_OPTIONS.items()]
     return "\n".join(lines)
