@@ -9,6 +9,7 @@ works. ``prune`` deletes the exports this connector made for windows a pipeline 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
@@ -23,6 +24,7 @@ from rich.table import Table
 from coveo_ua_source.api_types import ExportInfo
 from coveo_ua_source.cli_config import MissingSettingError, client_from_config
 from coveo_ua_source.commands import attached_pipeline, console, source_config
+from coveo_ua_source.exceptions import ConfigurationError
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.windows import Window, parse_datetime
 
@@ -121,23 +123,34 @@ def described(info: ExportInfo) -> Described | None:
     """Window and tables from the description's end, else from the export object itself."""
     match = _WINDOW.search(info.description or "")
     if match is not None:
-        start = parse_datetime(match["start"].replace("Z", "+00:00"), "from")
-        end = parse_datetime(match["end"].replace("Z", "+00:00"), "to")
-        return Described(Window(start, end), tuple(match["tables"].split(",")))
+        with contextlib.suppress(ConfigurationError):  # not a window after all: use the object
+            start = parse_datetime(match["start"].replace("Z", "+00:00"), "from")
+            end = parse_datetime(match["end"].replace("Z", "+00:00"), "to")
+            return Described(Window(start, end), tuple(match["tables"].split(",")))
     if info.start is None or info.end is None:
         return None
     return Described(Window(info.start, info.end), info.tables)
 
 
-def prune_verdict(info: ExportInfo, positions: Mapping[str, datetime | None]) -> str | None:
+def prune_verdict(
+    info: ExportInfo, positions: Mapping[str, datetime | None], pipeline_name: str
+) -> str | None:
     """None when the export may go; otherwise why it is kept."""
     if not is_ours(info):
         return f"not created by {TAG}"
+    if _made_by_another_pipeline(info, pipeline_name):
+        return "created by another pipeline"
     made_for = described(info)
     if made_for is None:
         return "window unknown"
     behind = [t for t in made_for.tables if not _loaded(positions.get(t), made_for.window)]
     return "window not loaded yet by this pipeline" if behind else None
+
+
+def _made_by_another_pipeline(info: ExportInfo, pipeline_name: str) -> bool:
+    """Descriptions that name a pipeline ("<tag> <pipeline> <digest> [window) tables")."""
+    between = (info.description or "").split("[", 1)[0].split()[1:]
+    return len(between) >= 2 and pipeline_name not in between
 
 
 def _loaded(position: datetime | None, window: Window) -> bool:
@@ -150,7 +163,7 @@ def exports_prune_command(args: argparse.Namespace) -> int:
     kept: Counter[str] = Counter()
     deleted = 0
     for info in client.list_exports():
-        reason = prune_verdict(info, positions)
+        reason = prune_verdict(info, positions, args.pipeline_name)
         if reason is not None:
             kept[reason] += 1
             continue

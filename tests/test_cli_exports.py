@@ -89,6 +89,7 @@ def test_prune_deletes_loaded_windows_and_says_what_it_kept(
     later_day = "[2024-05-09T00:00:00.000Z, 2024-05-10T00:00:00.000Z)"
     later = create(connected, 9, f"{TAG} 0123abcd {later_day} searches")
     foreign = create(connected, 1, None)
+    other = create(connected, 1, f"{TAG} other_pipeline 0123abcd {loaded_day} searches")
     capsys.readouterr()
     assert main(["exports", "prune", *STATE, "--dry-run"]) == 0
     assert "would delete 3 export(s)" in capsys.readouterr().out
@@ -98,7 +99,9 @@ def test_prune_deletes_loaded_windows_and_says_what_it_kept(
     assert {e for e, export in connected.exports.items() if export.deleted} == {*loaded, named}
     assert not connected.exports[later].deleted
     assert not connected.exports[foreign].deleted
-    assert "deleted 3 export(s) whose windows pipeline prune_test has loaded; kept 2" in output
+    assert not connected.exports[other].deleted
+    assert "deleted 3 export(s) whose windows pipeline prune_test has loaded; kept 3" in output
+    assert "1 created by another pipeline" in output
     assert "1 not created by coveo-ua-source" in output
     assert "1 window not loaded yet by this pipeline" in output
 
