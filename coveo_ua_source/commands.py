@@ -1,9 +1,12 @@
-"""What each `coveo-ua` command does; `cli.py` parses the command line and calls these."""
+"""What each `coveo-ua` command does; `cli.py` parses the command line and calls these.
+
+Every command reads its settings through ``cli_config.resolve_source_config``: flags, then
+``COVEO_UA_ACCESS_TOKEN``, then dlt's environment variables and TOML files.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,13 +14,17 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from coveo_ua_source import settings
-from coveo_ua_source.exceptions import ConfigurationError
+from coveo_ua_source.cli_config import require_start_date, require_token, resolve_source_config
 from coveo_ua_source.schema import TABLES
 
 console = Console(width=max(100, Console().width))
+errors = Console(stderr=True, width=max(100, Console().width))
 
-TOKEN_VARIABLES = ("COVEO_UA_ACCESS_TOKEN", "SOURCES__COVEO_UA__ACCESS_TOKEN")
+# Flags that stand for a source option of the same name.
+_SOURCE_FLAGS = (
+    "start_date", "end_date", "window", "lookback", "org_id", "region", "base_url",
+    "export_format", "max_exports",
+)  # fmt: skip
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -35,7 +42,7 @@ def demo_command(args: argparse.Namespace) -> int:
         )
     _print_counts(table_counts(pipeline), f"Rows per table in {args.database}")
     console.print(TOP_QUERIES_SQL.format(dataset=pipeline.dataset_name).strip(), markup=False)
-    _print_rows(["query", "searches", "click-through"], top_queries(pipeline), "Top queries")
+    print_rows(["query", "searches", "click-through"], top_queries(pipeline), "Top queries")
     example = f"SELECT * FROM {pipeline.dataset_name}.daily_search_metrics"  # noqa: S608
     console.print(
         f"Query it with any DuckDB client, e.g. from Python: "
@@ -47,100 +54,102 @@ def demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pipeline(args: argparse.Namespace) -> Any:
-    import dlt
-
-    return dlt.pipeline(
-        pipeline_name=args.pipeline_name,
-        destination=args.destination,
-        dataset_name=args.dataset_name,
-    )
+def source_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The source's options: the flags given, then env and config as the source reads them."""
+    explicit = {name: getattr(args, name, None) for name in _SOURCE_FLAGS}
+    if getattr(args, "tables", None):
+        explicit["tables"] = args.tables.split(",")
+    return resolve_source_config(explicit, getattr(args, "pipeline_name", None))
 
 
 def load_command(args: argparse.Namespace) -> int:
-    from coveo_ua_source.progress import LoadProgress
+    from coveo_ua_source.cli_pipeline import make_pipeline
+    from coveo_ua_source.progress import LoadProgress, RunTally
     from coveo_ua_source.run_lock import pipeline_lock
     from coveo_ua_source.source import coveo_ua_source
 
-    arguments = _source_arguments(args)
+    config = source_config(args)
+    require_token(config)
+    require_start_date(config)
     # Locked before dlt opens the pipeline's folder; a second run refuses here (exit 1).
-    with pipeline_lock(args.pipeline_name):
-        pipeline = _pipeline(args)
+    with pipeline_lock(args.pipeline_name, args.pipelines_dir):
+        pipeline = make_pipeline(args)
         if args.no_progress:
-            info = pipeline.run(coveo_ua_source(**arguments))
+            tally = RunTally()
+            info = pipeline.run(coveo_ua_source(**config, progress=tally))
         else:
-            with LoadProgress(console) as progress:
-                info = pipeline.run(coveo_ua_source(progress=progress, **arguments))
+            with LoadProgress(console) as display:
+                tally = RunTally(display)
+                info = pipeline.run(coveo_ua_source(**config, progress=tally))
+                console.print(display.summary, highlight=False)
     info.raise_on_failed_jobs()
     if not args.no_views:
         _create_views(pipeline)
-    _print_load_summary(pipeline)
+    _delete_used_exports(pipeline, config)
+    _print_load_summary(pipeline, tally)
     return 0
 
 
+def _delete_used_exports(pipeline: Any, config: dict[str, Any]) -> None:
+    from coveo_ua_source.orchestration import delete_loaded_exports
+
+    deleted = delete_loaded_exports(pipeline, config)
+    if deleted:
+        console.print(f"exports deleted on Coveo now that they are loaded: {len(deleted)}")
+
+
 def _create_views(pipeline: Any) -> None:
+    from coveo_ua_source.cli_pipeline import destination_type, keeps_views
     from coveo_ua_source.views import create_views
 
+    if not keeps_views(pipeline):
+        kind = destination_type(pipeline)
+        console.print(f"views: none (the {kind} destination keeps no SQL views)")
+        return
     names = create_views(pipeline)
     if names:
-        console.print(f"views: {', '.join(names)}", highlight=False)
+        console.print(f"views: {', '.join(names)}", highlight=False, soft_wrap=True)
 
 
-def _print_load_summary(pipeline: Any) -> None:
+def _print_load_summary(pipeline: Any, tally: Any) -> None:
+    from coveo_ua_source.cli_pipeline import where_rows
+
     trace = pipeline.last_trace
     normalize = trace.last_normalize_info if trace is not None else None
     counts = dict(normalize.row_counts) if normalize is not None else {}
     rows: list[tuple[str, str]] = [(t, f"{counts.get(t, 0):,}") for t in TABLES]
-    rejected = counts.get("_coveo_ua_rejected_rows", 0)
-    rows.append(("rejected rows (see _coveo_ua_rejected_rows)", f"{rejected:,}"))
-    windows = counts.get("_coveo_ua_windows", 0)
-    _print_rows(["table", "rows loaded"], rows, f"Loaded ({windows} table-windows)")
+    rows.append(("rejected rows (see _coveo_ua_rejected_rows)", f"{tally.rejected_total:,}"))
+    print_rows(["table", "rows loaded"], rows, f"Loaded ({tally.table_windows} table-windows)")
+    for name, value in where_rows(pipeline):
+        console.print(f"{name + ':':<18}{value}", highlight=False, markup=False, soft_wrap=True)
 
 
 def plan_command(args: argparse.Namespace) -> int:
-    import dlt
-
+    from coveo_ua_source.cli_pipeline import make_pipeline
+    from coveo_ua_source.plan_report import estimate_progress, print_plan
     from coveo_ua_source.planning import plan_load
 
-    pipeline = _pipeline(args)  # plan_load restores its state from the destination
-    chosen = _source_arguments(args)
-    chosen.setdefault("start_date", dlt.config.get("sources.coveo_ua.start_date"))
-    if chosen.get("start_date") is None:
-        raise ConfigurationError("--start-date is required (or sources.coveo_ua.start_date)")
-    chosen["access_token"] = chosen.get("access_token") or _configured_token()
-    plan = plan_load(pipeline=pipeline, **chosen)
-    rows = [
-        (
-            str(p.window),
-            ", ".join(p.tables),
-            ", ".join(f"{t} {n:,}" for t, n in p.estimates.items()),
-        )
-        for p in plan
-    ]
-    _print_rows(["window", "tables", "estimated rows"], rows, f"{len(plan)} export(s) planned")
+    config = source_config(args)
+    chosen = {name: config[name] for name in _PLAN_OPTIONS if name in config}
+    chosen["start_date"] = require_start_date(config)
+    token = require_token(config)
+    plan = plan_load(
+        token, pipeline=make_pipeline(args), on_estimate=estimate_progress(errors), **chosen
+    )
+    print_plan(console, plan, config, show_windows=args.windows)
     return 0
 
 
-def exports_list_command(args: argparse.Namespace) -> int:
-    client = _client(args)
-    rows = [
-        (e.id, e.status, str(e.start), str(e.end), ",".join(e.tables), e.description or "")
-        for e in client.list_exports()
-    ]
-    _print_rows(["id", "status", "from", "to", "tables", "description"], rows, "Exports")
-    return 0
-
-
-def exports_delete_command(args: argparse.Namespace) -> int:
-    client = _client(args)
-    for export_id in args.ids:
-        client.delete_export(export_id)
-        console.print(f"deleted {export_id}", highlight=False)
-    return 0
+_PLAN_OPTIONS = (
+    "end_date", "tables", "window", "lookback", "org_id", "base_url", "region", "filters",
+    "search_filters", "custom_event_filters", "settle_delay", "max_exports",
+)  # fmt: skip
 
 
 def views_command(args: argparse.Namespace) -> int:
-    _create_views(_pipeline(args))
+    from coveo_ua_source.cli_pipeline import make_pipeline
+
+    _create_views(make_pipeline(args))
     return 0
 
 
@@ -150,47 +159,16 @@ def simulator_command(args: argparse.Namespace) -> int:
     return simulator_main(list(args.args))
 
 
-def _client(args: argparse.Namespace) -> Any:
-    from coveo_ua_source.arguments import require_token
-    from coveo_ua_source.client import CoveoClient
-
-    return CoveoClient(
-        require_token(_token() or _configured_token()),
-        org_id=args.org_id,
-        base_url=args.base_url,
-        region=args.region or settings.DEFAULT_REGION,
-    )
-
-
-def _source_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    """Only the options given; dlt resolves the rest from config, secrets and env."""
-    names = ["start_date", "end_date", "window", "lookback", "org_id", "region", "base_url"]
-    chosen = {name: getattr(args, name, None) for name in names}
-    chosen["export_format"] = getattr(args, "export_format", None)
-    chosen["tables"] = args.tables.split(",") if getattr(args, "tables", None) else None
-    chosen["access_token"] = _token()
-    return {key: value for key, value in chosen.items() if value is not None}
-
-
-def _token() -> str | None:
-    return next((os.environ[name] for name in TOKEN_VARIABLES if os.environ.get(name)), None)
-
-
-def _configured_token() -> str | None:
-    import dlt
-
-    value: Any = dlt.secrets.get("sources.coveo_ua.access_token")
-    return str(value) if value else None
-
-
 def _print_counts(counts: dict[str, int], title: str) -> None:
-    _print_rows(["table", "rows"], [(t, f"{n:,}") for t, n in counts.items()], title)
+    print_rows(["table", "rows"], [(t, f"{n:,}") for t, n in counts.items()], title)
 
 
-def _print_rows(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str) -> None:
+def print_rows(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str, target: Console = console
+) -> None:
     table = Table(title=title, title_justify="left")
     for header in headers:
-        table.add_column(header)
+        table.add_column(header, overflow="fold")
     for row in rows:
         table.add_row(*(str(value) for value in row))
-    console.print(table)
+    target.print(table)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dlt
+from dlt.common.schema.typing import TTableSchema
 from dlt.extract.items import DataItemWithMeta
 
 from coveo_ua_source import settings
@@ -41,7 +42,9 @@ _WINDOWS_HINTS = dlt.mark.make_hints(
 )
 # Each load of a (table, window) replaces that window's rejected rows: the merge key is the
 # window, and a marker row flagged `_superseded` makes dlt delete the earlier rows even
-# when this load rejected nothing (the flagged row itself is not inserted).
+# when this load rejected nothing (the flagged row itself is not inserted). A destination
+# that cannot merge (a plain filesystem lake appends) would store the marker as a rejected
+# row, so there no marker is sent.
 _REJECTED_HINTS = dlt.mark.make_hints(
     table_name=REJECTED_TABLE,
     write_disposition={"disposition": "merge", "strategy": "delete-insert"},
@@ -94,7 +97,7 @@ def rejected_item(
         "window_end": ready.window.end,
         "export_id": ready.export_id,
     }
-    marker = {**window, "_superseded": True}
+    markers = [{**window, "_superseded": True}] if destination_merges() else []
     if rejected:
         logger.warning(
             "%s %s: %d malformed row(s) kept in %s, e.g. line %s: %s",
@@ -112,7 +115,24 @@ def rejected_item(
         }
         for row in rejected
     ]
-    return dlt.mark.with_hints([marker, *rows], _REJECTED_HINTS, create_table_variant=True)
+    return dlt.mark.with_hints([*markers, *rows], _REJECTED_HINTS, create_table_variant=True)
+
+
+def destination_merges() -> bool:
+    """Whether the running pipeline's destination applies delete-insert merges here.
+
+    Without a destination (extract only) the merge hints decide later, so markers are kept.
+    """
+    destination: Any = dlt.current.pipeline().destination
+    if destination is None:
+        return True
+    capabilities = destination.capabilities()
+    strategies = capabilities.supported_merge_strategies or []
+    selector = capabilities.merge_strategies_selector
+    if selector is not None:
+        table: TTableSchema = {"name": REJECTED_TABLE, "write_disposition": "merge"}
+        strategies = selector(strategies, table_schema=table)
+    return "delete-insert" in strategies
 
 
 def _status(estimated: int | None, loaded: int) -> str:

@@ -1,6 +1,6 @@
 """The text of a Coveo export's CSV files: bytes, dialects, values and line numbers.
 
-Both export formats are comma separated UTF-8 with a header row (contract in shared/):
+Both export formats are comma separated UTF-8 with a header row (docs/coveo-exports-api.md):
 
 - ``EXCEL``: RFC 4180 quoting, ``""`` inside quoted values, values may contain line breaks;
 - ``NO_NEWLINE``: no line breaks inside values, ``\\"`` and ``\\\\`` escape quotes and

@@ -24,7 +24,13 @@ import dlt
 from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.pipeline import Pipeline
 
+from coveo_ua_source import settings
+from coveo_ua_source.cli_config import client_from_config, resolve_source_config
+from coveo_ua_source.lifecycle import delete_loaded
+from coveo_ua_source.run_lock import pipeline_lock
 from coveo_ua_source.schema import TABLES
+from coveo_ua_source.source import coveo_ua_source, positions_from_state
+from coveo_ua_source.views import create_views
 from coveo_ua_source.windows import format_utc, parse_datetime, parse_duration
 
 DEFAULT_PIPELINE_NAME = "coveo_ua"
@@ -104,8 +110,6 @@ def partition_pipeline_name(start: datetime, end: datetime) -> str:
 def _run(
     destination: Any, pipeline_name: str, dataset_name: str, options: dict[str, Any]
 ) -> dict[str, Any]:
-    from coveo_ua_source import coveo_ua_source, create_views, pipeline_lock
-
     # The lock lives in dlt's usual pipelines folder, which outlasts the temporary one,
     # so two tasks of one pipeline on one worker never run at once.
     with (
@@ -115,7 +119,25 @@ def _run(
         info = pipeline.run(coveo_ua_source(**options))
         info.raise_on_failed_jobs()
         views = create_views(pipeline)
-        return _summary(pipeline, views)
+        deleted = delete_loaded_exports(pipeline, options)
+        return {**_summary(pipeline, views), "exports_deleted": len(deleted)}
+
+
+def delete_loaded_exports(
+    pipeline: Pipeline, source_options: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Once a load is committed, delete the pipeline's exports whose rows it now holds.
+
+    A run then leaves no used export behind on Coveo; without this call the next run's
+    start deletes them. Connection options missing from ``source_options`` come from dlt
+    config, as the source reads them; ``keep_exports`` is honoured. Returns the ids.
+    """
+    config = resolve_source_config(dict(source_options or {}), pipeline.pipeline_name)
+    if config.get("keep_exports"):
+        return []
+    state = pipeline.state.get("sources", {}).get(settings.SOURCE_SECTION, {})
+    positions = positions_from_state(state, TABLES)
+    return delete_loaded(client_from_config(config), pipeline.pipeline_name, positions)
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from dlt.pipeline.pipeline import Pipeline
@@ -13,7 +13,7 @@ from coveo_ua_source.client import CoveoClient
 from coveo_ua_source.run_lock import pipeline_lock
 from coveo_ua_source.sizing import size_plan
 from coveo_ua_source.source import positions_from_state
-from coveo_ua_source.windows import PlannedExport, plan_exports
+from coveo_ua_source.windows import PlannedExport, check_export_count, plan_exports
 
 
 def plan_load(
@@ -32,14 +32,18 @@ def plan_load(
     custom_event_filters: Sequence[str] = (),
     settle_delay: Any = settings.DEFAULT_SETTLE_DELAY,
     pipeline: Pipeline | None = None,
+    max_exports: int = settings.DEFAULT_MAX_EXPORTS,
+    on_estimate: Callable[[int, int, PlannedExport], None] | None = None,
 ) -> list[PlannedExport]:
     """The windows the next run would export, each with the service's row estimates.
 
     With ``pipeline`` the plan starts where that pipeline's state says each table ended,
     exactly as its next run would: the state is first restored from the destination
     (``pipeline.sync_destination()``), so a fresh worker plans what ``load`` would do.
-    Without it, from ``start_date``. Only ``rowLimit`` and
-    ``estimate`` are called: nothing is created.
+    Without it, from ``start_date``. Only ``rowLimit`` and ``estimate`` are called:
+    nothing is created. A plan of more than ``max_exports`` windows is refused before any
+    request, as the load would refuse it; ``on_estimate(k, n, planned)`` is called before
+    each window's estimate.
     """
     load = load_settings(
         start_date=start_date, end_date=end_date, tables=tables, window=window,
@@ -56,7 +60,8 @@ def plan_load(
     state = _source_state(pipeline)
     positions = positions_from_state(state, load.tables)
     plan = plan_exports(load.start, planned_end(load), load.window, positions, load.lookback)
-    return size_plan(client, plan, load.request, load.runner.min_window)
+    check_export_count(plan, max_exports)
+    return size_plan(client, plan, load.request, load.runner.min_window, on_estimate)
 
 
 def _source_state(pipeline: Pipeline | None) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The tables of a Coveo UA export: their known columns, types and row identifiers.
 
-Column API names and identifiers come from the contract (shared/coveo-exports-api.md);
+Column API names and identifiers come from the contract (docs/coveo-exports-api.md);
 display names are the header form used with ``useDisplayNames=true``. Columns not listed
 here (custom dimensions ``c_*`` and anything Coveo adds) are loaded as text.
 """

@@ -8,7 +8,7 @@ half estimated again) down to the minimum window. Nothing here creates an export
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 
@@ -25,13 +25,20 @@ def size_plan(
     plan: Sequence[PlannedExport],
     request: ExportRequest,
     min_window: timedelta,
+    on_estimate: Callable[[int, int, PlannedExport], None] | None = None,
 ) -> list[PlannedExport]:
-    """The plan with estimates attached and oversized windows split."""
+    """The plan with estimates attached and oversized windows split.
+
+    ``on_estimate(k, n, planned)`` is called before the k-th of the n planned windows is
+    estimated, so that a caller can show progress.
+    """
     if not plan:
         return []
     limit = int(client.row_limit() * settings.ROW_LIMIT_MARGIN)
     sized: list[PlannedExport] = []
-    for planned in plan:
+    for number, planned in enumerate(plan, start=1):
+        if on_estimate is not None:
+            on_estimate(number, len(plan), planned)
         sized.extend(_fit(client, planned, request, limit, min_window))
     return sized
 

@@ -36,7 +36,7 @@ from coveo_ua_source.schema import (
     primary_key,
 )
 from coveo_ua_source.sizing import size_plan
-from coveo_ua_source.windows import parse_datetime, plan_exports
+from coveo_ua_source.windows import Window, check_export_count, parse_datetime, plan_exports
 
 STATE_KEY = "last_end"
 
@@ -68,6 +68,7 @@ def coveo_ua_source(
     workdir: str | None = None,
     progress: TProgress | None = None,
     partition: bool = False,
+    max_exports: int = settings.DEFAULT_MAX_EXPORTS,
 ) -> Any:
     """Coveo Usage Analytics exports, one merge table per export table.
 
@@ -93,7 +94,8 @@ def coveo_ua_source(
         keep_exports=keep_exports, workdir=workdir, partition=partition,
     )  # fmt: skip
     client = CoveoClient(token, org_id=org_id, base_url=base_url, region=region)
-    feeds = FeedPerExtract(lambda: _feed_run(load, client, progress), _extract_key)
+    check_export_count([], max_exports)  # validates the option itself before any request
+    feeds = FeedPerExtract(lambda: _feed_run(load, client, progress, max_exports), _extract_key)
     tables_resources = [_table_resource(table, feeds, load, progress) for table in load.tables]
     return [*tables_resources, _bookkeeping_resource(feeds, load.tables)]
 
@@ -103,7 +105,9 @@ def _extract_key() -> str:
     return str(dlt.current.load_package_state()["load_id"])
 
 
-def _feed_run(load: LoadSettings, client: CoveoClient, progress: TProgress | None) -> FeedRun:
+def _feed_run(
+    load: LoadSettings, client: CoveoClient, progress: TProgress | None, max_exports: int
+) -> FeedRun:
     """Plan this extract from dlt's selection and state; runs inside the extract step."""
     pipeline = dlt.current.pipeline()
     guard = ExitStack()
@@ -112,14 +116,20 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TProgress | Non
         readers = _readers(load.tables)
         positions = None if load.partition else _positions(load.tables)
         start_at = dict.fromkeys(load.tables) if positions is None else positions
+        end = planned_end(load)
         plan = plan_exports(
             load.start,
-            planned_end(load),
+            end,
             load.window,
             {table: position for table, position in start_at.items() if table in readers},
             timedelta(0) if load.partition else load.lookback,
         )
+        check_export_count(plan, max_exports)
         plan = size_plan(client, plan, load.request, load.runner.min_window)
+        if progress is not None:
+            progress(
+                ProgressEvent("planned", Window(load.start, end), None, {"exports": len(plan)})
+            )
         options = replace(load.runner, scope=pipeline.pipeline_name)
         runner = ExportRunner(client, load.request, _workdir(load), options, progress=progress)
     except BaseException:

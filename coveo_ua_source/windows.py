@@ -9,7 +9,7 @@ exports of its own until it catches up.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -168,3 +168,16 @@ def plan_exports(
         PlannedExport(planned, tuple(tables))
         for planned, tables in sorted(tables_by_window.items())
     ]
+
+
+def check_export_count(plan: Sequence[PlannedExport], max_exports: int) -> None:
+    """Refuse a plan of more than ``max_exports`` exports, before any request is made."""
+    if isinstance(max_exports, bool) or not isinstance(max_exports, int) or max_exports < 1:
+        raise ConfigurationError(f"max_exports={max_exports!r}: use a whole number >= 1")
+    if len(plan) > max_exports:
+        raise ConfigurationError(
+            f"this run would create {len(plan):,} exports, more than max_exports={max_exports}; "
+            "`coveo-ua plan` shows them without creating any. Use a larger window or a later "
+            "start_date, or raise max_exports (--max-exports, SOURCES__COVEO_UA__MAX_EXPORTS "
+            "or max_exports in [sources.coveo_ua]) if so many are intended"
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -61,3 +62,21 @@ def make_pipeline(tmp_path: Path) -> Callable[..., Pipeline]:
         )
 
     return make
+
+
+@pytest.fixture
+def dlt_config(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """Write .dlt/config.toml and secrets.toml in tmp_path and have dlt read them."""
+    from cli_helpers import reload_dlt_project, write_dlt_config
+
+    before: list[str] = []
+
+    def configure(simulator: Simulator, **options: Any) -> Path:
+        write_dlt_config(tmp_path, simulator, **options)
+        before.append(reload_dlt_project(tmp_path))
+        return tmp_path
+
+    yield configure
+    shutil.rmtree(tmp_path / ".dlt", ignore_errors=True)  # dlt may keep reading this folder
+    if before:
+        reload_dlt_project(Path(before[0]))

@@ -1,0 +1,210 @@
+"""`coveo-ua` reads one configuration for every command: flags, env, then .dlt TOML files.
+
+Each command runs against the simulator with the connection given only in
+.dlt/config.toml and .dlt/secrets.toml in the cwd, as an operator would set it up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dlt
+import pytest
+from cli_helpers import cli_environment, write_dlt_config
+from helpers import TOKEN, assert_rows_equal, expected_rows, loaded_rows, utc
+
+from coveo_ua_source.cli import main
+from coveo_ua_source.cli_config import CONFIG_ONLY_OPTIONS, resolve_source_config
+from coveo_ua_source.schema import TABLES
+from coveo_ua_source.simulator import Simulator
+from coveo_ua_source.source import coveo_ua_source
+
+START, END = utc(2024, 4, 1), utc(2024, 4, 3)
+RANGE = {"start_date": "2024-04-01", "end_date": "2024-04-03"}
+PIPELINE = ["--duckdb-file", "cli.duckdb", "--pipelines-dir", "pipelines"]
+
+
+def project_folder(tmp_path: Path, simulator: Simulator, **options: object) -> Path:
+    """A project folder for a `coveo-ua` subprocess, apart from this process's dlt run dir."""
+    project = tmp_path / "project"
+    project.mkdir()
+    write_dlt_config(project, simulator, **options)
+    return project
+
+
+def attach(folder: Path) -> dlt.Pipeline:
+    return dlt.pipeline(
+        pipeline_name="coveo_ua",
+        destination=dlt.destinations.duckdb(str(folder / "cli.duckdb")),
+        dataset_name="usage_analytics",
+        pipelines_dir=str(folder / "pipelines"),
+    )
+
+
+def test_every_command_takes_the_connection_from_dlt_toml(
+    simulator: Simulator, dlt_config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dlt_project = dlt_config(simulator, keep_exports=True, **RANGE)
+    assert main(["plan", "--pipelines-dir", "pipelines"]) == 0
+    assert "2 export(s) planned" in capsys.readouterr().out
+    assert simulator.created_count == 0, "plan creates nothing"
+    assert main(["load", *PIPELINE, "--no-progress"]) == 0
+    assert "daily_search_metrics" in capsys.readouterr().out
+    for table in TABLES:
+        expected = expected_rows(simulator, table, START, END)
+        assert_rows_equal(loaded_rows(attach(dlt_project), table), expected, table)
+    assert main(["views", *PIPELINE]) == 0
+    assert "all_events" in capsys.readouterr().out
+    assert main(["exports", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert sorted(item["id"] for item in listed) == sorted(simulator.exports)
+    assert main(["exports", "prune", "--pipelines-dir", "pipelines"]) == 0
+    assert "deleted 2 export(s)" in capsys.readouterr().out
+    assert all(export.deleted for export in simulator.exports.values())
+    first = next(iter(simulator.exports))
+    assert main(["exports", "delete", first]) == 1, "already deleted: the API says 404"
+
+
+def test_flags_then_env_then_toml(simulator: Simulator, dlt_config, monkeypatch) -> None:
+    dlt_config(simulator, region="eu", window="PT6H", **RANGE)
+    monkeypatch.setenv("SOURCES__COVEO_UA__WINDOW", "PT12H")
+    monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", "from-env")
+    config = resolve_source_config({"end_date": "2024-04-02"})
+    assert config["region"] == "eu", "from .dlt/config.toml"
+    assert config["window"] == "PT12H", "the environment wins over the TOML file"
+    assert config["end_date"] == "2024-04-02", "a flag wins over both"
+    assert config["access_token"] == "from-env", "COVEO_UA_ACCESS_TOKEN wins over secrets.toml"
+    assert config["base_url"] == simulator.api_root
+
+
+def test_config_only_options_are_every_source_option_without_a_flag() -> None:
+    flags = {"start_date", "end_date", "tables", "window", "lookback", "org_id", "region",
+             "base_url", "export_format", "max_exports"}  # fmt: skip
+    options = set(coveo_ua_source.ref.SPEC.get_resolvable_fields())
+    assert set(CONFIG_ONLY_OPTIONS) == options - flags
+
+
+def test_load_help_lists_the_options_only_config_can_set() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "coveo_ua_source.cli", "load", "--help"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "[sources.coveo_ua]" in result.stdout
+    assert "SOURCES__COVEO_UA__<NAME>" in result.stdout
+    for name in CONFIG_ONLY_OPTIONS:
+        assert f"\n  {name} " in result.stdout, name
+    for option in ("--duckdb-file", "--credentials", "--pipelines-dir", "--max-exports"):
+        assert option in result.stdout
+
+
+def test_missing_token_names_every_place_to_set_it(
+    simulator: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["--base-url", simulator.api_root, "--start-date", "2024-04-01"]
+    for command in (["load", *arguments], ["plan", *arguments], ["exports", "list"]):
+        assert main(command) == 2
+        error = capsys.readouterr().err
+        for place in ("COVEO_UA_ACCESS_TOKEN", "SOURCES__COVEO_UA__ACCESS_TOKEN",
+                      ".dlt/secrets.toml", "[sources.coveo_ua]", "access_token="):  # fmt: skip
+            assert place in error, (command, place)
+    assert simulator.requests == []
+
+
+def test_missing_start_date_is_one_line_and_exit_2(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", TOKEN)
+    for command in ("load", "plan"):
+        assert main([command, "--base-url", simulator.api_root]) == 2
+        error = capsys.readouterr().err.strip()
+        assert "\n" not in error
+        assert "--start-date" in error
+        assert "start_date" in error.replace("--start-date", "")
+    assert simulator.requests == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_the_rerun_resumes_and_exits_130(start_simulator, tmp_path: Path) -> None:
+    simulator = start_simulator(build_delay=120.0)
+    project = project_folder(tmp_path, simulator, **RANGE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "coveo_ua_source.cli", "load", *PIPELINE, "--no-progress"],
+        cwd=project, env=cli_environment(tmp_path), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while simulator.created_count == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)  # a real process: wait until it is inside the slow build
+    assert simulator.created_count > 0, "the load never created its first export"
+    process.send_signal(signal.SIGINT)
+    _, error = process.communicate(timeout=60)
+    assert process.returncode == 130, error
+    assert "interrupted" in error
+    assert "run the same command again to resume" in error
+    assert "reused" in error
+    assert "Traceback" not in error
+
+
+def test_shell_pipe_of_the_readme_deletes_listed_exports(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    project = project_folder(tmp_path, simulator, keep_exports=True, **RANGE)
+    environment = cli_environment(tmp_path)
+    load = ["coveo-ua", "load", *PIPELINE, "--no-progress"]
+    subprocess.run(load, cwd=project, env=environment, check=True, capture_output=True)
+    assert len(simulator.exports) == 2
+    pipe = "coveo-ua exports list --mine --ids-only | coveo-ua exports delete -"
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", pipe], cwd=project, env=environment,
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert all(export.deleted for export in simulator.exports.values())
+    for export_id in simulator.exports:
+        assert f"deleted {export_id}" in result.stdout
+    assert os.environ.get("COVEO_UA_ACCESS_TOKEN") is None, "the token came from secrets.toml"
+
+
+def readme_cli_lines() -> list[str]:
+    """The commands of the README's "Command line" block, as written."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    section = readme.split("## Command line", 1)[1]
+    block = section.split("```", 2)[1]
+    return [line.split("  #", 1)[0].strip() for line in block.strip().splitlines()]
+
+
+@pytest.mark.slow
+def test_readme_command_line_examples_run_as_written(simulator: Simulator, tmp_path: Path) -> None:
+    lines = readme_cli_lines()
+    assert any("| coveo-ua exports delete -" in line for line in lines)
+    project = project_folder(tmp_path, simulator)
+    environment = cli_environment(tmp_path)
+    outputs = {}
+    for line in lines:
+        if line.startswith("coveo-ua simulator"):
+            continue  # the tests already run one
+        result = subprocess.run(
+            ["bash", "-o", "pipefail", "-c", line], cwd=project, env=environment,
+            capture_output=True, text=True, check=False, timeout=240,
+        )  # fmt: skip
+        assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
+        outputs[line] = result.stdout
+    start, end = utc(2024, 1, 1), utc(2024, 1, 8)
+    loaded = dlt.pipeline(
+        pipeline_name="coveo_ua",
+        destination=dlt.destinations.duckdb(str(project / "coveo_ua.duckdb")),
+        dataset_name="usage_analytics",
+        pipelines_dir=str(tmp_path / "dlt" / "pipelines"),
+    )
+    for table in TABLES:
+        assert_rows_equal(
+            loaded_rows(loaded, table), expected_rows(simulator, table, start, end), table
+        )
+    assert "7 export(s) planned" in next(out for line, out in outputs.items() if "plan" in line)
+    assert all(export.deleted for export in simulator.exports.values())

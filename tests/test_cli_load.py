@@ -1,0 +1,215 @@
+"""`coveo-ua load` and `plan`: honest summaries, where the data is, guarded backfills."""
+
+from __future__ import annotations
+
+import re
+from io import StringIO
+from pathlib import Path
+
+import dlt
+import pytest
+from helpers import TOKEN, expected_rows, utc
+from rich.console import Console
+
+from coveo_ua_source import coveo_ua_source, plan_load
+from coveo_ua_source.cli import main
+from coveo_ua_source.cli_pipeline import location, where_rows, without_userinfo
+from coveo_ua_source.coverage import REJECTED_TABLE
+from coveo_ua_source.exceptions import ConfigurationError
+from coveo_ua_source.exporter import ProgressEvent
+from coveo_ua_source.progress import LoadProgress, eta_text
+from coveo_ua_source.simulator import Simulator
+from coveo_ua_source.windows import Window
+
+START, MIDDLE, END = utc(2024, 4, 1), utc(2024, 4, 2), utc(2024, 4, 3)
+RANGE = ["--start-date", "2024-04-01", "--end-date", "2024-04-03"]
+MALFORMED_LINES = 3
+
+
+@pytest.fixture
+def connected(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
+    monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("SOURCES__COVEO_UA__BASE_URL", simulator.api_root)
+    monkeypatch.setenv("SOURCES__COVEO_UA__POLL_INTERVAL", "0.01")
+    return simulator
+
+
+def summary_value(output: str, label: str) -> str:
+    line = next(line for line in output.splitlines() if label in line)
+    return line.split(label, 1)[1].strip(" │:")
+
+
+def test_rejected_count_is_the_malformed_rows(
+    connected: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load = ["load", *RANGE, "--duckdb-file", "r.duckdb", "--pipelines-dir", "p", "--no-progress"]
+    connected.inject("malformed", count=2, lines=MALFORMED_LINES)
+    assert main(load) == 0
+    output = capsys.readouterr().out
+    assert summary_value(output, "rejected rows (see _coveo_ua_rejected_rows)") == "6"
+    assert "Loaded (10 table-windows)" in output
+    searches = len(expected_rows(connected, "searches", START, END))
+    assert summary_value(output, "searches") == f"{searches:,}"
+    assert main([*load, "--end-date", "2024-04-04"]) == 0  # a clean window: nothing rejected
+    output = capsys.readouterr().out
+    assert summary_value(output, "rejected rows (see _coveo_ua_rejected_rows)") == "0"
+    assert "Loaded (5 table-windows)" in output
+
+
+def test_summary_ends_with_where_the_data_is(
+    connected: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    load = ["load", *RANGE, "--duckdb-file", "here.duckdb", "--pipelines-dir", "state"]
+    assert main([*load, "--pipeline-name", "where_test", "--dataset-name", "ua"]) == 0
+    tail = capsys.readouterr().out.strip().splitlines()[-5:]
+    assert [line.split(":", 1)[0] for line in tail] == [
+        "destination", "location", "dataset", "pipeline", "pipelines folder",
+    ]  # fmt: skip
+    assert tail[0].split()[-1] == "duckdb"
+    assert tail[1].endswith(f"file {tmp_path / 'here.duckdb'}")
+    assert (tmp_path / "here.duckdb").exists()
+    assert tail[2].split()[-1] == "ua"
+    assert tail[3].split()[-1] == "where_test"
+    assert tail[4].endswith(str(tmp_path / "state"))
+    assert (tmp_path / "state" / "where_test" / "state.json").exists()
+
+
+def test_filesystem_load_has_no_marker_rows_and_no_views(
+    connected: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lake = (tmp_path / "lake").as_uri()
+    monkeypatch.setenv("DESTINATION__FILESYSTEM__BUCKET_URL", lake)
+    connected.inject("malformed", count=1, lines=MALFORMED_LINES)  # one of the two windows
+    load = ["load", *RANGE, "--destination", "filesystem", "--pipelines-dir", "p"]
+    assert main([*load, "--pipeline-name", "lake_test", "--no-progress"]) == 0
+    output = capsys.readouterr().out
+    assert "views: none (the filesystem destination keeps no SQL views)" in output
+    assert "all_events" not in output
+    assert summary_value(output, "location") == lake
+    pipeline = dlt.attach("lake_test", pipelines_dir=str(tmp_path / "p"))
+    rows = pipeline.dataset()[REJECTED_TABLE].df().to_dict("records")
+    assert len(rows) == MALFORMED_LINES, "only the malformed rows, no marker row"
+    assert len({row["window_start"] for row in rows}) == 1
+    assert not any(row.get("_superseded") for row in rows)
+
+
+def test_filesystem_gets_no_rejected_table_when_nothing_is_rejected(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    pipeline = dlt.pipeline(
+        pipeline_name="lake_clean",
+        destination=dlt.destinations.filesystem((tmp_path / "lake").as_uri()),
+        dataset_name="usage_analytics",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    source = coveo_ua_source(
+        access_token=TOKEN, base_url=simulator.api_root, start_date=START, end_date=END,
+        poll_interval=0.01, tables=["searches"],
+    )  # fmt: skip
+    pipeline.run(source).raise_on_failed_jobs()
+    assert not list((tmp_path / "lake" / "usage_analytics").glob(f"{REJECTED_TABLE}/*"))
+
+
+def test_a_minute_window_over_a_day_is_refused_before_any_request(
+    connected: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = ["--start-date", "2024-04-01", "--end-date", "2024-04-02", "--window", "PT1M"]
+    for command in ("load", "plan"):
+        assert main([command, *day, "--pipelines-dir", "p"]) == 1
+        error = capsys.readouterr().err
+        assert "1,440 exports" in error
+        assert "max_exports=500" in error
+        assert "coveo-ua plan" in error
+    assert connected.requests == []
+    with pytest.raises(ConfigurationError, match="2 exports, more than max_exports=1"):
+        plan_load(TOKEN, base_url=connected.api_root, start_date=START, end_date=END,
+                  max_exports=1)  # fmt: skip
+    assert connected.requests == []
+
+
+def test_max_exports_is_a_source_option(simulator: Simulator, make_pipeline) -> None:
+    source = coveo_ua_source(
+        access_token=TOKEN, base_url=simulator.api_root, start_date=START, end_date=END,
+        max_exports=1,
+    )  # fmt: skip
+    with pytest.raises(Exception, match="more than max_exports=1"):
+        make_pipeline("max_exports_test").run(source)
+    assert simulator.created_count == 0
+
+
+def test_plan_prints_totals_duration_and_its_progress(
+    connected: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", *RANGE, "--tables", "searches,clicks", "--pipelines-dir", "p"]) == 0
+    captured = capsys.readouterr()
+    assert "estimating rows: window 1 of 2" in captured.err
+    assert "estimating rows: window 2 of 2" in captured.err
+    for table in ("searches", "clicks"):
+        expected = len(expected_rows(connected, table, START, END))  # estimate_factor 1.0
+        assert re.search(rf"│ {table}\s+│ 2\s+│ {expected:,}\s+│", captured.out), table
+    assert "2 export(s) planned" in captured.out
+    assert re.search(r"estimated duration: about \d+ min \(2 exports, 2 built at a time",
+                     captured.out)  # fmt: skip
+    assert connected.created_count == 0
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "done", "total", "text"),
+    [
+        pytest.param(5.0, 0, 4, "ETA ?", id="nothing-done-yet"),
+        pytest.param(10.0, 1, 3, "ETA 20s", id="seconds"),
+        pytest.param(90.0, 1, 3, "ETA 3m 00s", id="minutes"),
+        pytest.param(3600.0, 1, 4, "ETA 3h 00m", id="hours"),
+        pytest.param(10.0, 2, 2, "done", id="done"),
+    ],
+)
+def test_eta_text(elapsed: float, done: int, total: int, text: str) -> None:
+    assert eta_text(elapsed, done, total) == text
+
+
+def test_live_display_shows_window_k_of_n_and_an_eta() -> None:
+    now = [100.0]
+    first, second = Window(START, MIDDLE), Window(MIDDLE, END)
+    console = Console(file=StringIO(), width=120)
+    with LoadProgress(console, clock=lambda: now[0]) as display:
+        display(ProgressEvent("planned", Window(START, END), None, {"exports": 2}))
+        assert display.summary == "window 0 of 2, 0:00:00 elapsed, ETA ?"
+        display(ProgressEvent("ready", first, "e1", {"tables": ("searches",)}))
+        now[0] += 30.0
+        display(ProgressEvent("rows", first, "e1", {"table": "searches", "rows": 5}))
+        assert display.summary == "window 1 of 2, 0:00:30 elapsed, ETA 30s"
+        display(ProgressEvent("split", second, "e2"))
+        assert display.summary == "window 1 of 3, 0:00:30 elapsed, ETA 1m 00s"
+    assert "window 1 of 3" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_bucket_urls_lose_their_keys() -> None:
+    assert without_userinfo("s3://KEY:SECRET@bucket/path") == "s3://bucket/path"
+    assert without_userinfo("file:///tmp/lake") == "file:///tmp/lake"
+
+
+def test_a_server_location_is_host_and_database_without_the_password(tmp_path: Path) -> None:
+    credentials = "postgresql://loader:s3cret-pw@db.example:5433/warehouse"
+    pipeline = dlt.pipeline(
+        pipeline_name="location_test",
+        destination=dlt.destinations.postgres(credentials),
+        dataset_name="ua",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    assert location(pipeline) == "host db.example:5433, database warehouse"
+    assert "s3cret-pw" not in str(where_rows(pipeline))
+
+
+def test_credentials_option_reaches_the_destination_and_is_never_echoed(
+    connected: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "pw-never-shown"
+    credentials = f"postgresql://loader:{secret}@127.0.0.1:9/warehouse"  # nothing listens
+    load = ["load", *RANGE, "--destination", "postgres", "--credentials", credentials]
+    assert main([*load, "--pipelines-dir", "p", "--no-progress"]) == 3
+    captured = capsys.readouterr()
+    assert "127.0.0.1" in captured.err, "the error is about the server the option named"
+    assert secret not in captured.out + captured.err

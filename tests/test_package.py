@@ -1,0 +1,80 @@
+"""The repository is a package anyone can install and read without files from elsewhere."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from coveo_ua_source.simulator.config import SimulatorConfig
+
+REPO = Path(__file__).resolve().parents[1]
+SKIP = {".git", ".venv", "build", "dist", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+
+
+TEXT_SUFFIXES = {".py", ".md", ".toml", ".txt", ".cfg", ".in", ".sh", ""}
+
+
+def repository_text_files() -> list[Path]:
+    files = []
+    for path in REPO.rglob("*"):
+        parts = set(path.relative_to(REPO).parts)
+        generated = parts & SKIP or any(part.endswith(".egg-info") for part in parts)
+        if path.is_file() and not generated and path.suffix in TEXT_SUFFIXES:
+            files.append(path)
+    return files
+
+
+def test_nothing_points_outside_the_repository() -> None:
+    # Built from parts so that this file does not match itself.
+    outside = re.compile("|".join(re.escape(part + "/") for part in ("shared", "/" + "work")))
+    offenders = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in repository_text_files()
+        for number, line in enumerate(path.read_text("utf-8", "replace").splitlines(), 1)
+        if outside.search(line)
+    ]
+    assert offenders == []
+
+
+def test_license_is_the_apache_2_text_named_by_the_metadata() -> None:
+    text = (REPO / "LICENSE").read_text("utf-8")
+    assert "Apache License\n                           Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text
+    assert len(text.splitlines()) > 170, "the full text, not a notice"
+    project = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["project"]
+    assert project["license"] == "Apache-2.0"
+    assert project["license-files"] == ["LICENSE"]
+
+
+@pytest.mark.parametrize(
+    "knob",
+    [
+        "timestamp_style",
+        "bom",
+        "header_case",
+        "empty_table",
+        "max_rows_per_file",
+        "row_limit",
+        "estimate_factor",
+        "pending_polls",
+        "build_delay",
+    ],
+)
+def test_api_account_says_how_the_simulator_produces_each_unknown(knob: str) -> None:
+    assert knob in vars(SimulatorConfig())
+    text = (REPO / "docs" / "coveo-exports-api.md").read_text("utf-8")
+    assert "**Confirmed**" in text
+    assert "**Assumed**" in text
+    assert f"`{knob}`" in text
+
+
+def test_sdist_ships_license_changelog_and_docs() -> None:
+    manifest = (REPO / "MANIFEST.in").read_text("utf-8")
+    assert "include LICENSE CHANGELOG.md README.md" in manifest
+    assert "recursive-include docs *.md" in manifest
+    assert "## [Unreleased]" in (REPO / "CHANGELOG.md").read_text("utf-8")
+    ci = (REPO / ".ci" / "run").read_text("utf-8")
+    assert ci.index("make test") < ci.index("bash .ci/package.sh")
