@@ -33,7 +33,9 @@ CONFIG_ONLY_OPTIONS: dict[str, str] = {
     "settle_delay": f"how old data must be before end_date=None loads it (default: "
     f"{settings.DEFAULT_SETTLE_DELAY})",
     "keep_exports": "keep exports on Coveo after loading (default: false)",
-    "workdir": "where downloads and the export ledger live (default: the pipeline's folder)",
+    "workdir": "where downloads are kept while read (default: the pipeline's folder)",
+    "partition": "load exactly [start_date, end_date) without reading or moving the "
+    "incremental position (parallel backfills; default: false)",
 }
 
 

@@ -64,7 +64,7 @@ def test_every_command_takes_the_connection_from_dlt_toml(
     assert main(["exports", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert sorted(item["id"] for item in listed) == sorted(simulator.exports)
-    assert main(["exports", "prune", "--pipelines-dir", "pipelines"]) == 0
+    assert main(["exports", "prune", *PIPELINE]) == 0
     assert "deleted 2 export(s)" in capsys.readouterr().out
     assert all(export.deleted for export in simulator.exports.values())
     first = next(iter(simulator.exports))

@@ -15,6 +15,7 @@ from helpers import TOKEN, assert_rows_equal, expected_rows, loaded_rows, utc
 
 import coveo_ua_source
 from coveo_ua_source.cli import main
+from coveo_ua_source.client import CoveoClient
 from coveo_ua_source.demo import DEMO_DAYS, DEMO_START
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
@@ -128,12 +129,13 @@ def test_cli_load_plan_and_exports(
     assert "daily_search_metrics" in output
     searches = len(expected_rows(simulator, "searches", START, END))
     assert f"{searches:,}" in output
+    assert "exports deleted on Coveo now that they are loaded: 2" in output
+    assert all(export.deleted for export in simulator.exports.values())
+    kept = CoveoClient(TOKEN, base_url=simulator.api_root).create_export(START, END).id
     assert main(["exports", "list", "--base-url", simulator.api_root]) == 0
-    listing = capsys.readouterr().out
-    assert all(export_id[:8] in listing for export_id in simulator.exports)
-    first = next(iter(simulator.exports))
-    assert main(["exports", "delete", first, "--base-url", simulator.api_root]) == 0
-    assert simulator.exports[first].deleted
+    assert kept in capsys.readouterr().out
+    assert main(["exports", "delete", kept, "--base-url", simulator.api_root]) == 0
+    assert simulator.exports[kept].deleted
     assert_rows_equal(
         loaded_rows(attach(tmp_path), "searches"),
         expected_rows(simulator, "searches", START, END),

@@ -248,7 +248,7 @@ def test_cli_plan_on_a_fresh_worker_starts_where_the_destination_says(
     assert loaded == 0
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "fresh-worker"))
     capsys.readouterr()
-    assert main(["plan", *common, "--end-date", "2024-03-04"]) == 0
+    assert main(["plan", *common, "--end-date", "2024-03-04", "--windows"]) == 0
     output = capsys.readouterr().out
     assert "1 export(s) planned" in output
     assert "[2024-03-03T00:00:00.000Z, 2024-03-04T00:00:00.000Z)" in output
