@@ -16,6 +16,7 @@ from coveo_ua_source import settings
 from coveo_ua_source.arguments import LoadSettings, load_settings, require_token
 from coveo_ua_source.client import CoveoClient
 from coveo_ua_source.coverage import coverage_item, rejected_item
+from coveo_ua_source.download import DownloadLimits
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.exporter import ExportRunner, ProgressEvent, TProgress
 from coveo_ua_source.feed import ExportFeed, FeedRun
@@ -57,6 +58,9 @@ def coveo_ua_source(
     keep_exports: bool = False,
     workdir: str | None = None,
     progress: TProgress | None = None,
+    download_min_bytes: int = settings.DOWNLOAD_MIN_BYTES,
+    download_stall_seconds: float = settings.DOWNLOAD_STALL_SECONDS,
+    download_deadline: float = settings.DOWNLOAD_DEADLINE,
 ) -> Any:
     """Coveo Usage Analytics exports, one merge table per export table.
 
@@ -79,7 +83,10 @@ def coveo_ua_source(
         max_concurrent_exports=max_concurrent_exports, settle_delay=settle_delay,
         keep_exports=keep_exports, workdir=workdir,
     )  # fmt: skip
-    client = CoveoClient(token, org_id=org_id, base_url=base_url, region=region)
+    limits = DownloadLimits(download_min_bytes, download_stall_seconds, download_deadline)
+    client = CoveoClient(
+        token, org_id=org_id, base_url=base_url, region=region, download_limits=limits
+    )
     feed = ExportFeed(lambda: _feed_run(load, client, progress), keep_exports=load.keep_exports)
     return [_table_resource(table, feed, load, progress) for table in load.tables]
 
