@@ -107,6 +107,19 @@ def convert_column(column: pa.Array, type_: pa.DataType) -> pa.Array:
     return text.cast(type_)
 
 
+def repair_utf8(column: pa.Array) -> tuple[pa.Array, int]:
+    """A binary column as text, invalid UTF-8 replaced by U+FFFD; and how many values were."""
+    texts: list[str | None] = []
+    repaired = 0
+    for value in column.to_pylist():
+        try:
+            texts.append(None if value is None else value.decode("utf-8"))
+        except UnicodeDecodeError:
+            texts.append(value.decode("utf-8", "replace"))
+            repaired += 1
+    return pa.array(texts, pa.string()), repaired
+
+
 def bad_rows(column: pa.Array, type_: pa.DataType, start: int = 0) -> list[int]:
     """Positions of the values that do not convert, found by bisection (few casts per bad row)."""
     try:
@@ -194,12 +207,24 @@ class LineTracker:
         self._ordinal = 1  # pyarrow's number of the next record
         self._offset = 1  # line = ordinal + offset (the header, then breaks inside values)
         self._pending: dict[int, tuple[str, str]] = {}
+        self._newlines: dict[int, int] = {}  # line breaks of pending records cut short
 
-    def add_invalid(self, number: int | None, text: str, reason: str) -> None:
+    def add_invalid(
+        self, number: int | None, text: str, reason: str, *, newlines: int | None = None
+    ) -> None:
+        """A rejected record; ``newlines``: its line breaks when ``text`` is cut short."""
         if number is None:
             self._emit(None, text, reason)
         else:
             self._pending[number] = (text, reason)
+            if newlines is not None:
+                self._newlines[number] = newlines
+
+    def restart(self) -> int:
+        """Forget rejected records not yet reached; returns the records counted so far."""
+        self._pending.clear()
+        self._newlines.clear()
+        return self._ordinal - 1
 
     def needs_walk(self, rows: int) -> bool:
         self._flush()
@@ -244,8 +269,8 @@ class LineTracker:
     def _flush(self) -> None:
         while (row := self._pending.pop(self._ordinal, None)) is not None:
             self._emit(self._ordinal + self._offset, *row)
+            self._offset += self._newlines.pop(self._ordinal, row[0].count("\n"))
             self._ordinal += 1
-            self._offset += row[0].count("\n")
 
 
 def column_newlines(batch: pa.RecordBatch) -> list[int]:

@@ -17,18 +17,20 @@ whatever the file's length; the source reads five tables at once with 1 MiB bloc
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from coveo_ua_source.csv_dialects import (
     CsvByteStream,
@@ -41,8 +43,10 @@ from coveo_ua_source.csv_dialects import (
     newline_prefix,
     parse_header,
     parse_options,
+    repair_utf8,
     type_name,
 )
+from coveo_ua_source.csv_records import LongRecord, split_records
 from coveo_ua_source.exceptions import ConfigurationError, ExportFileError
 from coveo_ua_source.schema import (
     COLUMNS,
@@ -55,10 +59,18 @@ from coveo_ua_source.schema import (
     primary_key,
     snake_case,
 )
-from coveo_ua_source.settings import CSV_BLOCK_BYTES, ZIP_MAX_MEMBER_BYTES, ZIP_MAX_RATIO
+from coveo_ua_source.settings import (
+    CSV_BLOCK_BYTES,
+    ROW_KEEP_BYTES,
+    ROW_MAX_BYTES,
+    ZIP_MAX_MEMBER_BYTES,
+    ZIP_MAX_RATIO,
+)
 
 logger = logging.getLogger(__name__)
 
+_NAMING = NamingConvention()  # dlt's snake_case: how dlt will name the loaded columns
+DLT_COLUMN_PREFIX = "coveo"  # a CSV column `_dlt_id` is loaded as `coveo_dlt_id`
 _MEMBER_NAME = re.compile(
     rf"^(?P<table>{'|'.join(TABLES)})(?:[_-](?P<part>\d+))?\.csv$", re.IGNORECASE
 )
@@ -89,24 +101,67 @@ class RejectedRow:
     reason: str
 
 
+@dataclass
+class ReadStats:
+    """What reading repaired rather than rejected."""
+
+    repaired_values: int = 0  # text values whose invalid UTF-8 became U+FFFD
+
+
 def table_members(zip_path: Path) -> dict[TTable, list[str]]:
     """The zip's CSV members by table, each table's parts in order; absent tables are left out.
 
-    A member belongs to a table when its base name (folders ignored) is ``<table>.csv``,
-    ``<table>_<n>.csv`` or ``<table>-<n>.csv`` in any casing; other members are ignored.
+    A member belongs to a table when its base name (folders ignored, ``/`` or ``\\``) is
+    ``<table>.csv``, ``<table>_<n>.csv`` or ``<table>-<n>.csv`` in any casing; other members
+    are ignored. Two members for the same part (a name stored twice, or the same base name
+    in two folders) are read once when their content is identical (same size and CRC-32);
+    otherwise ExportFileError, since either could be the right one.
     """
     with _open_zip(zip_path) as archive:
-        names = archive.namelist()
-    found: dict[TTable, list[tuple[int, str]]] = {}
-    for name in names:
-        match = _MEMBER_NAME.match(PurePosixPath(name).name)
-        if name.endswith("/") or match is None:
-            logger.debug("%s: ignoring member %r, which is not a table's CSV", zip_path, name)
+        infos = archive.infolist()
+    found: dict[TTable, dict[int, zipfile.ZipInfo]] = {}
+    for info in infos:
+        match = _MEMBER_NAME.match(member_base_name(info.filename))
+        if info.is_dir() or match is None:
+            logger.debug("%s: ignoring member %r, not a table's CSV", zip_path, info.filename)
             continue
         table = cast(TTable, match["table"].lower())
         part = int(match["part"]) if match["part"] else -1
-        found.setdefault(table, []).append((part, name))
-    return {table: [name for _, name in sorted(parts)] for table, parts in found.items()}
+        first = found.setdefault(table, {}).setdefault(part, info)
+        if first is not info:
+            _check_same_member(zip_path, first, info)
+    return {table: [parts[key].filename for key in sorted(parts)] for table, parts in found.items()}
+
+
+def member_base_name(name: str) -> str:
+    """A member's file name without its folders, whichever separator the zip used."""
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _check_same_member(zip_path: Path, first: zipfile.ZipInfo, other: zipfile.ZipInfo) -> None:
+    if (first.file_size, first.CRC) == (other.file_size, other.CRC):
+        logger.warning(
+            "%s: members %r and %r hold the same file; it is read once",
+            zip_path, first.filename, other.filename,
+        )  # fmt: skip
+        return
+    raise ExportFileError(
+        f"{zip_path}: members {first.filename!r} and {other.filename!r} are the same table "
+        "file with different contents, so the rows of either could be wrong; nothing of this "
+        "export is loaded: rerun later, and report the export to Coveo if it persists"
+    )
+
+
+def missing_table_error(
+    zip_path: Path, table: TTable, estimated: int | None
+) -> ExportFileError | None:
+    """An error when the zip has no file for ``table`` although rows were estimated."""
+    if not estimated or table in table_members(zip_path):
+        return None
+    return ExportFileError(
+        f"the zip has no {table} file although the service estimated {estimated} rows for "
+        "it: nothing of this window is loaded as empty; rerun later (a new download is made)"
+    )
 
 
 def read_table(
@@ -116,17 +171,25 @@ def read_table(
     export_format: TExportFormat = "EXCEL",
     block_size: int = CSV_BLOCK_BYTES,
     on_rejected: Callable[[RejectedRow], None] | None = None,
+    stats: ReadStats | None = None,
+    row_max_bytes: int = ROW_MAX_BYTES,
 ) -> Iterator[pa.RecordBatch]:
     """Stream every member of ``table`` as typed record batches (see arrow_schema).
 
     An absent table, an empty file and a header-only file yield nothing. Raises
     ExportFileError for an unreadable zip or CSV, and for the first malformed row when
-    ``on_rejected`` is None.
+    ``on_rejected`` is None. A record longer than ``row_max_bytes`` is a malformed row;
+    invalid UTF-8 in a text value that is not an identifier is replaced by U+FFFD and
+    counted in ``stats``.
     """
-    if table not in TABLES or export_format not in ("EXCEL", "NO_NEWLINE") or block_size < 1:
+    if (
+        table not in TABLES
+        or export_format not in ("EXCEL", "NO_NEWLINE")
+        or not 1 <= block_size <= row_max_bytes
+    ):
         raise ConfigurationError(
             f"read_table: bad arguments table={table!r}, export_format={export_format!r}, "
-            f"block_size={block_size!r}"
+            f"block_size={block_size!r}, row_max_bytes={row_max_bytes!r}"
         )
     members = table_members(zip_path).get(table, [])
     if not members:
@@ -140,8 +203,9 @@ def read_table(
                 member,
                 export_format=export_format,
                 on_rejected=on_rejected,
+                stats=stats if stats is not None else ReadStats(),
             )
-            yield from reader.batches(block_size)
+            yield from reader.batches(block_size, row_max_bytes)
 
 
 def arrow_schema(table: TTable, headers: Sequence[str]) -> pa.Schema:
@@ -149,27 +213,39 @@ def arrow_schema(table: TTable, headers: Sequence[str]) -> pa.Schema:
 
     Headers match the catalog case-insensitively by API name, display name or snake_case
     name; known columns are named ``snake_case(api_name)`` and typed from the catalog,
-    identifiers non-nullable. Other headers keep their text as name and are text. Raises
-    ExportFileError for an empty header or two headers naming the same column.
+    identifiers non-nullable. Other headers keep their text as name and are text, except
+    that a name dlt would normalize to ``_dlt_...`` (dlt's own columns) becomes
+    ``coveo_dlt_...``. Raises ExportFileError for an empty header, or for two headers that
+    dlt's naming convention turns into the same column (exact repeats included).
     """
     lookup = _header_lookup(table)
     identifiers = set(primary_key(table))
     fields: list[pa.Field] = []
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[int, str]] = {}
     for position, header in enumerate(headers, start=1):
         text = header.strip()
         if not text:
             raise ExportFileError(f"the {table} file's column {position} has an empty header")
         column = lookup.get(text.lower())
-        name = snake_case(column.api_name) if column else text
-        previous = seen.setdefault(name.casefold(), text)
-        if previous != text:
+        name = snake_case(column.api_name) if column else _unknown_column_name(text)
+        normalized = _NAMING.normalize_identifier(name)
+        first = seen.setdefault(normalized, (position, text))
+        if first[0] != position:
             raise ExportFileError(
-                f"the {table} file's headers {previous!r} and {text!r} both name column {name!r}"
+                f"the {table} file's headers {first[1]!r} (column {first[0]}) and {text!r} "
+                f"(column {position}) both become column {normalized!r}, so one would "
+                "overwrite the other: the export is refused; remove the duplicate from "
+                "`dimensions`, or report the export to Coveo"
             )
         type_ = _ARROW_TYPES[column.type] if column else pa.string()
         fields.append(pa.field(name, type_, nullable=name not in identifiers))
     return pa.schema(fields)
+
+
+def _unknown_column_name(header: str) -> str:
+    """A header outside the catalog keeps its text, unless dlt would read it as its own."""
+    normalized = _NAMING.normalize_identifier(header)
+    return f"{DLT_COLUMN_PREFIX}{normalized}" if normalized.startswith("_dlt") else header
 
 
 def _try_convert(column: pa.Array, type_: pa.DataType) -> pa.Array | None:
@@ -205,6 +281,10 @@ def _member_limit(info: zipfile.ZipInfo, where: str) -> int:
     return limit
 
 
+class _Straddled(Exception):  # internal: switch to reading record by record
+    """pyarrow met a record longer than its block."""
+
+
 class _MemberReader:
     """Reads one CSV member of the zip into batches of the output schema."""
 
@@ -217,15 +297,33 @@ class _MemberReader:
         *,
         export_format: TExportFormat,
         on_rejected: Callable[[RejectedRow], None] | None,
+        stats: ReadStats,
     ) -> None:
         self._archive, self._table, self._member = archive, table, member
         self._format: TExportFormat = export_format
         self._on_rejected = on_rejected
+        self._stats = stats
         self._where = f"{zip_path} member {member!r}"
         self._tracker = LineTracker(self._reject)
         self._schema = pa.schema([])
+        self._names: list[str] = []
 
-    def batches(self, block_size: int) -> Iterator[pa.RecordBatch]:
+    def batches(self, block_size: int, row_max_bytes: int) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._read(lambda stream: self._parse(stream, block_size))
+        except _Straddled:
+            done = self._tracker.restart()
+            logger.info(
+                "%s: a row is longer than %d bytes; reading record by record",
+                self._where,
+                block_size,
+            )
+            split = self._split_parse(done, block_size, row_max_bytes)
+            yield from self._read(split)
+
+    def _read(
+        self, parse: Callable[[CsvByteStream], Iterator[pa.RecordBatch]]
+    ) -> Iterator[pa.RecordBatch]:
         info = self._archive.getinfo(self._member)
         limit = _member_limit(info, self._where)
         try:
@@ -234,7 +332,7 @@ class _MemberReader:
             raise ExportFileError(f"{self._where} cannot be opened: {error}") from error
         try:
             with raw:
-                yield from self._parse(CsvByteStream(raw, self._where, limit), block_size)
+                yield from parse(CsvByteStream(raw, self._where, limit))
         except (zipfile.BadZipFile, zlib.error, EOFError) as error:
             raise ExportFileError(f"{self._where} is corrupt: {error}") from error
 
@@ -242,20 +340,10 @@ class _MemberReader:
         headers = self._headers(stream)
         if not headers or stream.exhausted():
             return
-        names = [f"f{index}" for index in range(len(headers))]
-        try:
-            reader = pa_csv.open_csv(
-                stream,
-                read_options=pa_csv.ReadOptions(
-                    column_names=names, block_size=block_size, use_threads=False
-                ),
-                parse_options=parse_options(self._format, self._on_invalid_row),
-                convert_options=convert_options(names),
-            )
-        except pa.ArrowInvalid as error:
-            if str(error).startswith("Empty CSV file"):  # only blank lines after the header
-                return
-            raise self._csv_error(error) from error
+        self._names = [f"f{index}" for index in range(len(headers))]
+        reader = self._open_csv(stream, block_size, self._on_invalid_row)
+        if reader is None:
+            return
         try:
             while (batch := self._next_batch(reader)) is not None:
                 converted = self._convert(batch)
@@ -264,6 +352,86 @@ class _MemberReader:
             self._tracker.finish()
         finally:
             reader.close()  # stops pyarrow's read-ahead before the member is closed
+
+    def _open_csv(
+        self,
+        stream: io.RawIOBase | io.BytesIO,
+        block_size: int,
+        on_invalid: Callable[[pa_csv.InvalidRow], str],
+    ) -> pa_csv.CSVStreamingReader | None:
+        try:
+            return pa_csv.open_csv(
+                stream,
+                read_options=pa_csv.ReadOptions(
+                    column_names=self._names, block_size=block_size, use_threads=False
+                ),
+                parse_options=parse_options(self._format, on_invalid),
+                convert_options=convert_options(self._names),
+            )
+        except pa.ArrowInvalid as error:
+            if str(error).startswith("Empty CSV file"):  # only blank lines after the header
+                return None
+            raise self._csv_error(error) from error
+
+    def _split_parse(
+        self, skip: int, block_size: int, row_max_bytes: int
+    ) -> Callable[[CsvByteStream], Iterator[pa.RecordBatch]]:
+        """Parse the member again record by record, after the ``skip`` records already read."""
+
+        def parse(stream: CsvByteStream) -> Iterator[pa.RecordBatch]:
+            stream.read_header()
+            records = split_records(
+                stream, quoted_newlines=self._format == "EXCEL",
+                max_bytes=row_max_bytes, keep_bytes=ROW_KEEP_BYTES,
+            )  # fmt: skip
+            segment: list[bytes] = []
+            size, number = 0, 0
+            for record in records:
+                number += 1
+                if number <= skip:
+                    continue
+                if isinstance(record, LongRecord) or size + len(record) > block_size:
+                    yield from self._parse_segment(segment, number - len(segment))
+                    segment, size = [], 0
+                if isinstance(record, LongRecord):
+                    self._long_record(record, number, row_max_bytes)
+                else:
+                    segment.append(record)
+                    size += len(record) + 1
+            yield from self._parse_segment(segment, number + 1 - len(segment))
+            self._tracker.finish()
+
+        return parse
+
+    def _parse_segment(self, records: list[bytes], first: int) -> Iterator[pa.RecordBatch]:
+        """Whole records, parsed as one block; ``first`` is the number of the first one."""
+        if not records:
+            return
+        data = b"\n".join(records) + b"\n"
+
+        def on_invalid(row: pa_csv.InvalidRow) -> str:
+            number = None if row.number is None else row.number + first - 1
+            return self._on_invalid_row(row._replace(number=number))
+
+        reader = self._open_csv(io.BytesIO(data), len(data) + 1, on_invalid)
+        if reader is None:
+            return
+        try:
+            while (batch := self._next_batch(reader)) is not None:
+                converted = self._convert(batch)
+                if converted.num_rows:
+                    yield converted
+        finally:
+            reader.close()
+
+    def _long_record(self, record: LongRecord, number: int, row_max_bytes: int) -> None:
+        reason = (
+            f"the row is {record.size} bytes long, over the limit of {row_max_bytes} "
+            f"(ROW_MAX_BYTES); only its first {len(record.prefix)} bytes are kept here"
+        )
+        text = record.prefix.decode("utf-8", "replace")
+        self._tracker.add_invalid(number, text, reason, newlines=record.newlines)
+        self._tracker.skip(0, 0)
 
     def _headers(self, stream: CsvByteStream) -> list[str]:
         line = stream.read_header()
@@ -285,9 +453,10 @@ class _MemberReader:
         except pa.ArrowInvalid as error:
             raise self._csv_error(error) from error
 
-    def _csv_error(self, error: pa.ArrowInvalid) -> ExportFileError:
-        hint = " (a row is longer than block_size)" if "straddl" in str(error) else ""
-        return ExportFileError(f"{self._where} is not a readable CSV{hint}: {error}")
+    def _csv_error(self, error: pa.ArrowInvalid) -> Exception:
+        if "straddl" in str(error):
+            return _Straddled(str(error))
+        return ExportFileError(f"{self._where} is not a readable CSV: {error}")
 
     def _on_invalid_row(self, row: pa_csv.InvalidRow) -> str:
         reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
@@ -296,7 +465,7 @@ class _MemberReader:
 
     def _convert(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """The batch in the output schema; malformed rows reported and left out."""
-        arrays = [_try_convert(column, field.type) for column, field in self._pairs(batch)]
+        arrays = [self._convert_column(column, field) for column, field in self._pairs(batch)]
         rejected = self._empty_identifiers(batch)
         if any(array is None for array in arrays):  # rare: bad values in some column
             self._add_conversion_failures(batch, arrays, rejected)
@@ -315,6 +484,14 @@ class _MemberReader:
                 for array, (column, field) in zip(arrays, self._pairs(batch), strict=True)
             ]
         return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
+
+    def _convert_column(self, column: pa.Array, field: pa.Field) -> pa.Array | None:
+        """The column in its type; invalid UTF-8 repaired in text that is not an identifier."""
+        array = _try_convert(column, field.type)
+        if array is None and field.type == pa.string() and field.nullable:
+            array, repaired = repair_utf8(column)
+            self._stats.repaired_values += repaired
+        return array
 
     def _pairs(self, batch: pa.RecordBatch) -> Iterator[tuple[pa.Array, pa.Field]]:
         return zip(batch.columns, self._schema, strict=True)
