@@ -18,10 +18,10 @@ from coveo_ua_source.client import CoveoClient
 from coveo_ua_source.coverage import coverage_item, rejected_item
 from coveo_ua_source.download import DownloadLimits
 from coveo_ua_source.exceptions import ExportFileError
-from coveo_ua_source.exporter import ExportRunner, ProgressEvent, TProgress
+from coveo_ua_source.exporter import ExportRunner, ProgressEvent, ReadyExport, TProgress
 from coveo_ua_source.feed import ExportFeed, FeedRun
 from coveo_ua_source.ledger import ExportLedger
-from coveo_ua_source.reader import RejectedRow, read_table
+from coveo_ua_source.reader import ReadStats, RejectedRow, missing_table_error, read_table
 from coveo_ua_source.schema import (
     TABLES,
     TExportFormat,
@@ -160,23 +160,46 @@ def _table_batches(
     Besides the table's Arrow batches it yields its ``_coveo_ua_windows`` row and any
     rejected rows, so that bookkeeping and data are committed together.
     """
-    for ready in feed.exports_for(table):
-        rejected: list[RejectedRow] = []
-        loaded = 0
-        batches = read_table(
+    try:
+        for ready in feed.exports_for(table):
+            rejected: list[RejectedRow] = []
+            stats = ReadStats()
+            loaded = 0
+            for batch in _read_window(table, ready, load, rejected, stats):
+                _check_identifiers(table, batch, ready.export_id)
+                loaded += batch.num_rows
+                yield batch
+            yield rejected_item(table, ready, rejected)
+            yield coverage_item(table, ready, loaded, len(rejected), stats.repaired_values)
+            dlt.current.resource_state(table)[STATE_KEY] = ready.window.end.isoformat()
+            if progress is not None:
+                detail = {"table": table, "rows": loaded, "rejected": len(rejected)}
+                progress(ProgressEvent("rows", ready.window, ready.export_id, detail))
+    except (Exception, KeyboardInterrupt):
+        feed.close()  # the run fails: remove every downloaded zip now, not next run
+        raise
+
+
+def _read_window(
+    table: TTable,
+    ready: ReadyExport,
+    load: LoadSettings,
+    rejected: list[RejectedRow],
+    stats: ReadStats,
+) -> Iterator[pa.RecordBatch]:
+    """One export's batches of ``table``; a read error names the export, window and table."""
+    try:
+        missing = missing_table_error(ready.zip_path, table, ready.estimates.get(table))
+        if missing is not None:
+            raise missing
+        yield from read_table(
             ready.zip_path, table, export_format=load.request.export_format,
-            on_rejected=rejected.append,
+            on_rejected=rejected.append, stats=stats,
         )  # fmt: skip
-        for batch in batches:
-            _check_identifiers(table, batch, ready.export_id)
-            loaded += batch.num_rows
-            yield batch
-        yield rejected_item(table, ready, rejected)
-        yield coverage_item(table, ready, loaded, len(rejected))
-        dlt.current.resource_state(table)[STATE_KEY] = ready.window.end.isoformat()
-        if progress is not None:
-            detail = {"table": table, "rows": loaded, "rejected": len(rejected)}
-            progress(ProgressEvent("rows", ready.window, ready.export_id, detail))
+    except ExportFileError as error:
+        raise ExportFileError(
+            f"export {ready.export_id} for {ready.window}, table {table}: {error}"
+        ) from error
 
 
 def _check_identifiers(table: TTable, batch: pa.RecordBatch, export_id: str) -> None:

@@ -15,7 +15,7 @@ download's copy of the zip, for ``table`` (default searches), EXCEL exports only
 - "backslash_names": every member renamed ``data\\<name>``;
 - "drop_member": the table's member left out;
 - "long_row": a record added (identifier ``long-row``) whose first text column holds
-  ``bytes`` bytes (default 17 MiB);
+  ``bytes`` random hex digits (default 17 MiB);
 - "invalid_utf8": a 0xFF byte appended to the first record's first free-text column, to
   the second record's identifier and to the third record's datetime.
 """
@@ -25,6 +25,8 @@ from __future__ import annotations
 import csv
 import io
 import os
+import random
+import warnings
 import zipfile
 from collections.abc import Callable
 from urllib.parse import urlencode
@@ -82,7 +84,9 @@ def rewrite_zip(
                 copy.writestr(name, data)
             elif change == "duplicate_member":
                 copy.writestr(name, data)
-                copy.writestr(name, _drop_last(data) if options.get("differ") else data)
+                with warnings.catch_warnings():  # zipfile warns of the duplicate: the point
+                    warnings.simplefilter("ignore", UserWarning)
+                    copy.writestr(name, _drop_last(data) if options.get("differ") else data)
             elif change != "drop_member":
                 copy.writestr(name, _rewrite_rows(data, table, change, options))
 
@@ -142,7 +146,9 @@ def _long_row(rows: Rows, table: TTable, options: dict[str, object]) -> None:
     where = _positions(rows[0], table)
     record = list(rows[1]) if len(rows) > 1 else [""] * len(rows[0])
     record[where["identifier"]] = "long-row"
-    record[where["text"]] = "x" * int(str(options.get("bytes", 17 << 20)))
+    size = int(str(options.get("bytes", 17 << 20)))
+    # random hex: it does not compress, so the zip-bomb guard does not refuse the member
+    record[where["text"]] = random.Random(size).randbytes(size // 2 + 1).hex()[:size]
     rows.append(record)
 
 
