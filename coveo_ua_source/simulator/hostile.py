@@ -50,7 +50,8 @@ def hostile_reply(kind: str, req: SimRequest, options: dict[str, object]) -> Rep
             return xml_error(401, "AccessDenied", "Request has expired")
         return error_reply(401, "The access token is invalid.", "InvalidTokenException")
     if kind == "echo":
-        lines = [f"{req.method} {req.path}", *(f"{k}: {v}" for k, v in req.headers.items())]
+        headers = sorted(req.headers.items())
+        lines = [f"{req.method} {req.path}", *(f"{k}: {v}" for k, v in headers)]
         page = "<html><body><h1>Proxy</h1><pre>" + "\n".join(lines) + "</pre></body></html>"
         return Reply(200, page.encode(), {"Content-Type": "text/html"})
     if kind == "bad_redirect":
