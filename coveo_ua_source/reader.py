@@ -281,8 +281,9 @@ def _member_limit(info: zipfile.ZipInfo, where: str) -> int:
     return limit
 
 
-class _Straddled(Exception):  # internal: switch to reading record by record
-    """pyarrow met a record longer than its block."""
+class _ReadAgain(Exception):  # internal: switch to reading record by record
+    """pyarrow met a record longer than its block, or one its row handler cannot take
+    (a malformed row with invalid UTF-8: pyarrow fails decoding it for the handler)."""
 
 
 class _MemberReader:
@@ -311,13 +312,9 @@ class _MemberReader:
     def batches(self, block_size: int, row_max_bytes: int) -> Iterator[pa.RecordBatch]:
         try:
             yield from self._read(lambda stream: self._parse(stream, block_size))
-        except _Straddled:
+        except _ReadAgain as reason:
             done = self._tracker.restart()
-            logger.info(
-                "%s: a row is longer than %d bytes; reading record by record",
-                self._where,
-                block_size,
-            )
+            logger.info("%s: reading record by record (%s)", self._where, reason)
             split = self._split_parse(done, block_size, row_max_bytes)
             yield from self._read(split)
 
@@ -404,7 +401,34 @@ class _MemberReader:
         return parse
 
     def _parse_segment(self, records: list[bytes], first: int) -> Iterator[pa.RecordBatch]:
-        """Whole records, parsed as one block; ``first`` is the number of the first one."""
+        """Whole records, parsed as one block; ``first`` is the number of the first one.
+
+        When pyarrow cannot parse the block, its halves are parsed apart, down to the one
+        record at fault, which is rejected.
+        """
+        try:
+            batches = list(self._segment_batches(records, first))
+        except _ReadAgain:
+            if len(records) == 1:
+                self._reject_unparsable(records[0], first)
+                return
+            middle = len(records) // 2
+            yield from self._parse_segment(records[:middle], first)
+            yield from self._parse_segment(records[middle:], first + middle)
+            return
+        yield from batches
+
+    def _reject_unparsable(self, record: bytes, number: int) -> None:
+        text = record.decode("utf-8", "replace")
+        try:
+            found = f"found {len(parse_header(text, self._format))}"
+        except ValueError:
+            found = "cannot split it"
+        reason = f"expected {len(self._names)} fields, {found}"
+        self._tracker.add_invalid(number, text, reason)
+        self._tracker.skip(0, 0)
+
+    def _segment_batches(self, records: list[bytes], first: int) -> Iterator[pa.RecordBatch]:
         if not records:
             return
         data = b"\n".join(records) + b"\n"
@@ -454,8 +478,8 @@ class _MemberReader:
             raise self._csv_error(error) from error
 
     def _csv_error(self, error: pa.ArrowInvalid) -> Exception:
-        if "straddl" in str(error):
-            return _Straddled(str(error))
+        if "straddl" in str(error) or str(error).startswith("CSV parse error"):
+            return _ReadAgain(str(error)[:200])
         return ExportFileError(f"{self._where} is not a readable CSV: {error}")
 
     def _on_invalid_row(self, row: pa_csv.InvalidRow) -> str:
