@@ -10,12 +10,11 @@ from typing import Any
 
 import dlt
 import pytest
-from hypothesis import HealthCheck, settings
 from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN
+from hypothesis import HealthCheck, settings
 
 from coveo_ua_source.simulator import Simulator, SimulatorConfig
-
 
 # Property-based tests: a bounded, derandomized run by default (fast and repeatable in CI);
 # HYPOTHESIS_PROFILE=thorough tries many more examples, COVEO_UA_HYPOTHESIS_EXAMPLES=n sets n.

@@ -36,7 +36,7 @@ COLUMNS = [
 ]
 BLOCK_SIZES = [16, 64, 257, 1 << 20]
 _TEXT = st.text(
-    alphabet=st.sampled_from(list('ab ,"\\\'xé漢😀;\t')) | st.characters(codec="utf-8"),
+    alphabet=st.sampled_from(list("ab ,\"\\'xé漢😀;\t")) | st.characters(codec="utf-8"),
     max_size=12,
 ).map(lambda text: text.replace("\0", ""))
 # CRLF inside a value is left out: pyarrow's block reader drops its LF when a block ends
@@ -61,9 +61,7 @@ def csv_files(draw: st.DrawFn, export_format: str) -> tuple[bytes, list[list[str
     style = draw(st.sampled_from([0, 1, 2]))
     headers = [names[style] for names in COLUMNS]
     headers = [draw(st.sampled_from([h, h.upper(), h.lower()])) for h in headers]
-    rows = draw(
-        st.lists(st.lists(values(export_format), min_size=4, max_size=4), max_size=12)
-    )
+    rows = draw(st.lists(st.lists(values(export_format), min_size=4, max_size=4), max_size=12))
     terminator = draw(st.sampled_from(["\n", "\r\n"]))
     quote_all = draw(st.booleans())  # quote every field, or only those that need it
     lines = [_record(row, export_format, quote_all) for row in [headers, *rows]]
