@@ -37,7 +37,7 @@ import pyarrow.csv as pa_csv
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.schema import TExportFormat
 
-_UTF8_BOM = b"\xef\xbb\xbf"
+UTF8_BOM = b"\xef\xbb\xbf"
 _HEADER_CHUNK = 64 << 10
 _HEADER_MAX_BYTES = 1 << 20
 _FIND_MAX = 64
@@ -185,7 +185,9 @@ class CsvByteStream(io.RawIOBase):
         if not self._buffer:
             return None
         line, _, self._buffer = self._buffer.partition(b"\n")
-        return line.removeprefix(_UTF8_BOM).rstrip(b"\r")
+        if self._buffer.startswith(UTF8_BOM):  # a value, not a mark: pyarrow would skip it
+            self._buffer = b"\n" + self._buffer  # a blank line, which pyarrow ignores
+        return line.removeprefix(UTF8_BOM).rstrip(b"\r")
 
     def exhausted(self) -> bool:
         while not self._buffer and not self._eof:

@@ -2,11 +2,11 @@
 
 pyarrow's streaming reader fails on a record longer than its block ("straddling object").
 The reader then reads the member again through ``split_records``, which finds record
-boundaries the way pyarrow does (a quote opens a quoted value only at the start of a
-field; ``""`` inside it is a quote in EXCEL; NO_NEWLINE values hold no line break; CR, LF
-and CRLF end a record; empty lines are skipped) and sets apart records longer than a
-limit without holding them in memory. It costs a Python step per quote and line break, so
-it only runs when a long record was met.
+boundaries the way pyarrow's parser does (a quote opens a quoted value only at the start
+of a field; ``""`` inside it is a quote in EXCEL, a backslash escapes the next byte in
+NO_NEWLINE; CR, LF and CRLF end a record outside quotes; empty lines are skipped) and
+sets apart records longer than a limit without holding them in memory. It costs a Python
+step per quote and line break, so it only runs when a long record was met.
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 _EXCEL_SPECIAL = re.compile(rb'[\r\n"]')
-_LINE_END = re.compile(rb"[\r\n]")
+_ESCAPED_SPECIAL = re.compile(rb'[\r\n"\\]')
+_ESCAPED_QUOTED = re.compile(rb'["\\]')
 _QUOTE = ord('"')
+_BACKSLASH = ord("\\")
 _COMMA = ord(",")
 _CR = ord("\r")
 _READ_BYTES = 1 << 20
@@ -40,9 +42,10 @@ class LongRecord:
 class _Splitter:
     """Incremental scanner: ``buffer[start:]`` is the record being read."""
 
-    def __init__(self, source: ByteSource, quoted_newlines: bool, max_bytes: int, keep: int):
+    def __init__(self, source: ByteSource, escaped: bool, max_bytes: int, keep: int):
         self._source, self._max, self._keep = source, max_bytes, keep
-        self._special = _EXCEL_SPECIAL if quoted_newlines else _LINE_END
+        self._escaped = escaped
+        self._special = _ESCAPED_SPECIAL if escaped else _EXCEL_SPECIAL
         self._buffer, self._eof = b"", False
         self._start = self._scan = 0
         self._quoted = False
@@ -80,6 +83,9 @@ class _Splitter:
                 self._more()
                 continue
             position, char = match
+            if char == _BACKSLASH:
+                self._escape(position)
+                continue
             if char == _QUOTE:
                 self._quote(position)
                 continue
@@ -90,17 +96,29 @@ class _Splitter:
             return position, position + (2 if crlf else 1)
 
     def _next_special(self) -> tuple[int, int] | None:
-        if self._quoted:
+        if self._quoted and not self._escaped:
             position = self._buffer.find(b'"', self._scan)
         else:
-            found = self._special.search(self._buffer, self._scan)
+            pattern = _ESCAPED_QUOTED if self._quoted else self._special
+            found = pattern.search(self._buffer, self._scan)
             position = found.start() if found else -1
         if position < 0:
             self._scan = len(self._buffer)
             return None
         return position, self._buffer[position]
 
+    def _escape(self, position: int) -> None:
+        """NO_NEWLINE: a backslash takes the next byte (a line break too) as a value's."""
+        if position + 1 == len(self._buffer) and not self._eof:
+            self._more()
+            return
+        self._scan = position + 2
+
     def _quote(self, position: int) -> None:
+        if self._quoted and self._escaped:
+            self._quoted = False
+            self._scan = position + 1
+            return
         if self._quoted:
             if position + 1 == len(self._buffer) and not self._eof:
                 self._more()  # a doubled quote may continue in the next read
@@ -137,10 +155,11 @@ class _Splitter:
 
 
 def split_records(
-    source: ByteSource, *, quoted_newlines: bool, max_bytes: int, keep_bytes: int
+    source: ByteSource, *, escaped: bool, max_bytes: int, keep_bytes: int
 ) -> Iterator[bytes | LongRecord]:
     """The non-empty records of ``source`` (no line end), or LongRecord past ``max_bytes``.
 
-    ``quoted_newlines``: EXCEL, where a quoted value may hold line breaks.
+    ``escaped``: NO_NEWLINE, where a backslash escapes the next byte and ``""`` is not a
+    quote. As in pyarrow's parser, a quoted value spans line breaks in both formats.
     """
-    return _Splitter(source, quoted_newlines, max_bytes, keep_bytes).records()
+    return _Splitter(source, escaped, max_bytes, keep_bytes).records()

@@ -33,6 +33,7 @@ import pyarrow.csv as pa_csv
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from coveo_ua_source.csv_dialects import (
+    UTF8_BOM,
     CsvByteStream,
     LineTracker,
     bad_rows,
@@ -282,8 +283,9 @@ def _member_limit(info: zipfile.ZipInfo, where: str) -> int:
 
 
 class _ReadAgain(Exception):  # internal: switch to reading record by record
-    """pyarrow met a record longer than its block, or one its row handler cannot take
-    (a malformed row with invalid UTF-8: pyarrow fails decoding it for the handler)."""
+    """pyarrow met a record longer than its block, one its row handler cannot take (a
+    malformed row with invalid UTF-8: pyarrow fails decoding it for the handler), or
+    quoting its block chunker and parser read differently (damaged files)."""
 
 
 class _MemberReader:
@@ -378,7 +380,7 @@ class _MemberReader:
         def parse(stream: CsvByteStream) -> Iterator[pa.RecordBatch]:
             stream.read_header()
             records = split_records(
-                stream, quoted_newlines=self._format == "EXCEL",
+                stream, escaped=self._format == "NO_NEWLINE",
                 max_bytes=row_max_bytes, keep_bytes=ROW_KEEP_BYTES,
             )  # fmt: skip
             segment: list[bytes] = []
@@ -432,6 +434,8 @@ class _MemberReader:
         if not records:
             return
         data = b"\n".join(records) + b"\n"
+        if data.startswith(UTF8_BOM):  # a value, not a mark: keep pyarrow from skipping it
+            data = b"\n" + data
 
         def on_invalid(row: pa_csv.InvalidRow) -> str:
             number = None if row.number is None else row.number + first - 1
@@ -478,8 +482,9 @@ class _MemberReader:
             raise self._csv_error(error) from error
 
     def _csv_error(self, error: pa.ArrowInvalid) -> Exception:
-        if "straddl" in str(error) or str(error).startswith("CSV parse error"):
-            return _ReadAgain(str(error)[:200])
+        text = str(error)
+        if "straddl" in text or "out of sync" in text or text.startswith("CSV parse error"):
+            return _ReadAgain(text[:200])
         return ExportFileError(f"{self._where} is not a readable CSV: {error}")
 
     def _on_invalid_row(self, row: pa_csv.InvalidRow) -> str:
