@@ -13,7 +13,7 @@ from typing import Any, cast
 import pyarrow as pa
 import pytest
 
-from coveo_ua_source import reader
+from coveo_ua_source import member_reader
 from coveo_ua_source.exceptions import ConfigurationError, ExportFileError
 from coveo_ua_source.reader import RejectedRow, arrow_schema, read_table, table_members
 from coveo_ua_source.schema import TTable
@@ -502,7 +502,7 @@ def test_zip_bomb_refused_by_declared_ratio(tmp_path: Path) -> None:
 
 
 def test_zip_bomb_refused_by_declared_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reader, "ZIP_MAX_MEMBER_BYTES", 1000)
+    monkeypatch.setattr(member_reader, "ZIP_MAX_MEMBER_BYTES", 1000)
     path = make_zip(tmp_path, {"searches.csv": "searchId\n" + "s\n" * 1000}, zipfile.ZIP_STORED)
     with pytest.raises(
         ExportFileError, match=r"declares \d+ bytes .* limit of 1000 bytes.*zip bomb"
