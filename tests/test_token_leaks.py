@@ -21,6 +21,7 @@ from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN
 from test_pipeline import make_source
 
+from coveo_ua_source.cli import main
 from coveo_ua_source.client import CoveoClient
 from coveo_ua_source.exceptions import ConfigurationError, CoveoUAError
 from coveo_ua_source.simulator import Simulator
@@ -160,3 +161,39 @@ def test_a_non_json_export_object_is_redacted_too(simulator: Simulator) -> None:
         client.row_limit()
     assert "[token]" in str(raised.value)
     assert TOKEN not in "".join(_exception_texts(raised.value))
+
+
+@pytest.mark.parametrize(
+    ("token", "fault", "message"),
+    [
+        pytest.param(TOKEN, {"kind": "echo", "path": "estimate"}, "not JSON", id="echo-page"),
+        pytest.param(
+            TOKEN, {"kind": "bad_redirect", "path": "rowLimit", "scheme": "file"},
+            "InvalidSchema", id="file-redirect",
+        ),
+        pytest.param(TOKEN + "\r\nX-Injected: yes", None, "line break", id="crlf-token"),
+    ],
+)  # fmt: skip
+def test_the_cli_fails_with_one_line_and_without_the_token(
+    simulator: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    token: str,
+    fault: dict[str, Any] | None,
+    message: str,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", token)
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "cli.duckdb"))
+    if fault is not None:
+        simulator.inject(fault.pop("kind"), server="api", **fault)
+    arguments = ["--base-url", simulator.api_root, "--start-date", "2024-03-01"]
+    code = main(["load", *arguments, "--end-date", "2024-03-02", "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 1, captured
+    assert message in captured.err
+    for secret in (token, TOKEN):
+        assert_no_token([captured.out, captured.err], caplog, [tmp_path], secret)
