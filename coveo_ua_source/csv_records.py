@@ -58,16 +58,19 @@ class _Splitter:
                 if self._start < len(self._buffer) or self._long is not None:
                     yield self._take(len(self._buffer), len(self._buffer))
                 return
-            record = self._take(*end)
-            if isinstance(record, LongRecord) or record:
-                yield record
+            if end[0] > self._start or self._long is not None:
+                yield self._take(*end)
+            else:  # an empty line
+                self._start = self._scan = end[1]
 
     def _take(self, stop: int, resume: int) -> bytes | LongRecord:
+        """The record ending at ``stop``, with its line end up to ``resume``."""
         record = self._buffer[self._start : stop]
+        whole = self._buffer[self._start : resume]
         self._start = self._scan = resume
         if self._long is None:
             if len(record) <= self._max:
-                return record
+                return whole
             return LongRecord(record[: self._keep], len(record), record.count(b"\n"))
         prefix, size, newlines = self._long
         self._long = None
@@ -157,7 +160,8 @@ class _Splitter:
 def split_records(
     source: ByteSource, *, escaped: bool, max_bytes: int, keep_bytes: int
 ) -> Iterator[bytes | LongRecord]:
-    """The non-empty records of ``source`` (no line end), or LongRecord past ``max_bytes``.
+    """The non-empty records of ``source`` with their line end (none for a last record
+    without one), or LongRecord past ``max_bytes``; the bytes joined are the source's.
 
     ``escaped``: NO_NEWLINE, where a backslash escapes the next byte and ``""`` is not a
     quote. As in pyarrow's parser, a quoted value spans line breaks in both formats.

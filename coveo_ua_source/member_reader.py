@@ -201,7 +201,7 @@ class MemberReader:
                     self._long_record(record, number, row_max_bytes)
                 else:
                     segment.append(record)
-                    size += len(record) + 1
+                    size += len(record)
             yield from self._parse_segment(segment, number + 1 - len(segment))
             self._tracker.finish()
 
@@ -226,7 +226,7 @@ class MemberReader:
         yield from batches
 
     def _reject_unparsable(self, record: bytes, number: int) -> None:
-        text = record.decode("utf-8", "replace")
+        text = record.decode("utf-8", "replace").removesuffix("\n").removesuffix("\r")
         try:
             found = f"found {len(parse_header(text, self._format))}"
         except ValueError:
@@ -238,7 +238,7 @@ class MemberReader:
     def _segment_batches(self, records: list[bytes], first: int) -> Iterator[pa.RecordBatch]:
         if not records:
             return
-        data = b"\n".join(records) + b"\n"
+        data = b"".join(records)  # each with its own line end, as in the file
         if data.startswith(UTF8_BOM):  # a value, not a mark: keep pyarrow from skipping it
             data = b"\n" + data
 
