@@ -141,7 +141,7 @@ def _table_resource(
     # destination a ROW_NUMBER() pass (measured: load 4.5 -> 3.3 s, peak RSS 1.4 -> 0.55 GB
     # for 800k searches rows into DuckDB). Rows already loaded are still replaced by key.
     return dlt.resource(
-        _table_batches(table, feed, load, progress),
+        _closing_on_failure(_table_batches(table, feed, load, progress), feed),
         name=table,
         write_disposition={
             "disposition": "merge",
@@ -160,23 +160,28 @@ def _table_batches(
     Besides the table's Arrow batches it yields its ``_coveo_ua_windows`` row and any
     rejected rows, so that bookkeeping and data are committed together.
     """
+    for ready in feed.exports_for(table):
+        rejected: list[RejectedRow] = []
+        stats = ReadStats()
+        loaded = 0
+        for batch in _read_window(table, ready, load, rejected, stats):
+            _check_identifiers(table, batch, ready.export_id)
+            loaded += batch.num_rows
+            yield batch
+        yield rejected_item(table, ready, rejected)
+        yield coverage_item(table, ready, loaded, len(rejected), stats.repaired_values)
+        dlt.current.resource_state(table)[STATE_KEY] = ready.window.end.isoformat()
+        if progress is not None:
+            detail = {"table": table, "rows": loaded, "rejected": len(rejected)}
+            progress(ProgressEvent("rows", ready.window, ready.export_id, detail))
+
+
+def _closing_on_failure(items: Iterator[Any], feed: ExportFeed) -> Iterator[Any]:
+    """``items``; when they fail, every downloaded zip is removed now, not next run."""
     try:
-        for ready in feed.exports_for(table):
-            rejected: list[RejectedRow] = []
-            stats = ReadStats()
-            loaded = 0
-            for batch in _read_window(table, ready, load, rejected, stats):
-                _check_identifiers(table, batch, ready.export_id)
-                loaded += batch.num_rows
-                yield batch
-            yield rejected_item(table, ready, rejected)
-            yield coverage_item(table, ready, loaded, len(rejected), stats.repaired_values)
-            dlt.current.resource_state(table)[STATE_KEY] = ready.window.end.isoformat()
-            if progress is not None:
-                detail = {"table": table, "rows": loaded, "rejected": len(rejected)}
-                progress(ProgressEvent("rows", ready.window, ready.export_id, detail))
+        yield from items
     except (Exception, KeyboardInterrupt):
-        feed.close()  # the run fails: remove every downloaded zip now, not next run
+        feed.close()
         raise
 
 
