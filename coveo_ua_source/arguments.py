@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from coveo_ua_source import clock, settings
+from coveo_ua_source.api_types import check_token
 from coveo_ua_source.exceptions import ConfigurationError
 from coveo_ua_source.exporter import ExportRequest, RunnerOptions
 from coveo_ua_source.schema import IDENTIFIERS, TExportFormat, TTable
@@ -47,7 +48,7 @@ def require_token(access_token: str | None) -> str:
             "no Coveo access token: set SOURCES__COVEO_UA__ACCESS_TOKEN, put access_token "
             "under [sources.coveo_ua] in .dlt/secrets.toml, or pass access_token="
         )
-    return access_token.strip()
+    return check_token(access_token)
 
 
 def load_settings(
@@ -71,6 +72,7 @@ def load_settings(
     workdir: str | None,
     partition: bool = False,
 ) -> LoadSettings:
+    check_limits(poll_interval, max_wait, max_concurrent_exports, lookback, settle_delay)
     start = parse_datetime(start_date, "start_date")
     settle = parse_duration(settle_delay, "settle_delay")
     end = None if end_date is None else parse_datetime(end_date, "end_date")
@@ -120,6 +122,26 @@ def planned_end(load: LoadSettings) -> datetime:
         )  # fmt: skip
         return settled
     return load.end
+
+
+def check_limits(
+    poll_interval: float,
+    max_wait: float,
+    max_concurrent_exports: int,
+    lookback: str | timedelta,
+    settle_delay: str | timedelta,
+) -> None:
+    """Refuse counts and durations that are zero or negative where that cannot work."""
+    positive = {"poll_interval": poll_interval, "max_wait": max_wait}
+    for name, value in positive.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ConfigurationError(f"{name}={value!r}: must be a number of seconds above 0")
+    count = max_concurrent_exports
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ConfigurationError(f"max_concurrent_exports={count!r}: must be a whole number >= 1")
+    for name, duration in {"lookback": lookback, "settle_delay": settle_delay}.items():
+        if parse_duration(duration, name) < timedelta(0):
+            raise ConfigurationError(f"{name}={duration!r}: must not be negative (0 is allowed)")
 
 
 def export_format_of(value: str) -> TExportFormat:

@@ -34,6 +34,12 @@ CONFIG_ONLY_OPTIONS: dict[str, str] = {
     f"{settings.DEFAULT_SETTLE_DELAY})",
     "keep_exports": "keep exports on Coveo after loading (default: false)",
     "workdir": "where downloads are kept while read (default: the pipeline's folder)",
+    "download_min_bytes": "a download that receives fewer bytes than this over "
+    f"download_stall_seconds is stalled (default: {settings.DOWNLOAD_MIN_BYTES})",
+    "download_stall_seconds": "the stall watchdog's period in seconds (default: "
+    f"{settings.DOWNLOAD_STALL_SECONDS})",
+    "download_deadline": "seconds one export's download may take in all (default: "
+    f"{settings.DOWNLOAD_DEADLINE})",
     "partition": "load exactly [start_date, end_date) without reading or moving the "
     "incremental position (parallel backfills; default: false)",
 }

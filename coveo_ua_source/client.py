@@ -24,12 +24,20 @@ from coveo_ua_source.api_types import (
     TParams,
     api_root,
     as_list,
+    check_token,
     export_path,
     filter_params,
     window_params,
 )
-from coveo_ua_source.exceptions import ConfigurationError, CoveoAPIError, CoveoUAError
+from coveo_ua_source.download import Clock, DownloadLimits, StallWatchdog
+from coveo_ua_source.exceptions import (
+    ConfigurationError,
+    CoveoAPIError,
+    CoveoUAError,
+    DownloadStalledError,
+)
 from coveo_ua_source.retry import (
+    Failure,
     RetryPolicy,
     RetryState,
     TProgress,
@@ -40,6 +48,7 @@ from coveo_ua_source.retry import (
 )
 from coveo_ua_source.schema import API_TABLE_NAMES, TExportFormat, TTable
 from coveo_ua_source.settings import (
+    DOWNLOAD_STALL_RETRIES,
     HTTP_MAX_ATTEMPTS,
     HTTP_RETRY_BUDGET,
     HTTP_TIMEOUT,
@@ -70,9 +79,10 @@ class CoveoClient:
         timeout: TTimeout = HTTP_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
         random: Callable[[], float] = _random.random,
+        download_limits: DownloadLimits | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
-        if not access_token or not access_token.strip():
-            raise ConfigurationError("access_token is empty: set an API key or OAuth token")
+        access_token = check_token(access_token)
         if max_attempts < 1 or retry_budget < 0:
             raise ConfigurationError("max_attempts must be >= 1 and retry_budget >= 0")
         self.org_id = org_id or None
@@ -80,8 +90,10 @@ class CoveoClient:
         self._own_session = session is None
         policy = RetryPolicy(max_attempts, retry_budget, sleep, random)
         self._transport = Transport(
-            session or requests.Session(), policy, timeout, access_token.strip(), _user_agent()
-        )
+            session or requests.Session(), policy, timeout, access_token, _user_agent(),
+            download_limits or DownloadLimits(),
+        )  # fmt: skip
+        self._clock = clock
 
     def __repr__(self) -> str:
         return f"CoveoClient(api_root={self.api_root!r}, org_id={self.org_id!r})"
@@ -196,15 +208,19 @@ class CoveoClient:
         gone, the export EXPIRED) raises CoveoNotFoundError. On failure the file is removed.
         """
         path = export_path(export_id)
-        state = self._transport.start()
+        state, started, stalls = self._transport.start(), self._clock(), 0
         try:
             while True:
                 location = self._redirect_location(path, state)
-                outcome = self._transport.fetch(location, destination, on_progress)
+                watchdog = StallWatchdog(self._transport.limits, self._clock, started)
+                outcome = self._transport.fetch(location, destination, on_progress, watchdog)
                 if isinstance(outcome, int):
                     return outcome
+                stalls += outcome.stalled
+                if outcome.final or stalls > DOWNLOAD_STALL_RETRIES:
+                    raise _stalled(export_id, public_url(location), outcome, stalls)
                 self._transport.settle(outcome, state, "GET", public_url(location), storage=True)
-        except (CoveoUAError, OSError):
+        except (CoveoUAError, OSError, KeyboardInterrupt):
             destination.unlink(missing_ok=True)
             raise
 
@@ -217,7 +233,8 @@ class CoveoClient:
         try:
             return ExportInfo.from_api(data)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            raise _unexpected(method, path, f"not an export object ({exc!r})") from None
+            what = self._transport.redact(f"not an export object ({exc!r})")
+            raise _unexpected(method, path, what) from None
 
     def _field(self, path: str, key: str) -> Any:
         data = self._json("GET", path)
@@ -231,6 +248,7 @@ class CoveoClient:
                 return response.json()
             except ValueError:
                 excerpt = error_text(response.content, response.headers.get("Content-Type", ""))
+                excerpt = self._transport.redact(excerpt)
                 raise _unexpected(method, path, f"not JSON: {excerpt}") from None
 
     def _call(
@@ -261,6 +279,15 @@ class CoveoClient:
                     response.headers.get("X-Request-ID"),
                 )
             return urljoin(response.url, location)
+
+
+def _stalled(export_id: str, url: str, failure: Failure, attempts: int) -> DownloadStalledError:
+    tried = "" if failure.final else f" (in each of {attempts} attempts from a fresh redirect)"
+    return DownloadStalledError(
+        failure.status, "GET", url, f"{failure.message}{tried}", failure.request_id,
+        hint=f"export {export_id}: the storage host is too slow or stalled; rerun later "
+        "(the export is reused), or raise download_stall_seconds / download_deadline",
+    )  # fmt: skip
 
 
 def _unexpected(method: str, path: str, what: str) -> CoveoAPIError:

@@ -37,6 +37,7 @@ _WINDOWS_HINTS = dlt.mark.make_hints(
         "window_start": {"data_type": "timestamp", "nullable": False},
         "window_end": {"data_type": "timestamp", "nullable": False},
         "estimated_rows": {"data_type": "bigint"},
+        "repaired_values": {"data_type": "bigint"},
         "loaded_at": {"data_type": "timestamp"},
     },
 )
@@ -63,8 +64,13 @@ _REJECTED_HINTS = dlt.mark.make_hints(
 )
 
 
-def coverage_item(table: str, ready: ReadyExport, loaded: int, rejected: int) -> DataItemWithMeta:
-    """The ``_coveo_ua_windows`` row of one table's window, marked for its table."""
+def coverage_item(
+    table: str, ready: ReadyExport, loaded: int, rejected: int, repaired: int = 0
+) -> DataItemWithMeta:
+    """The ``_coveo_ua_windows`` row of one table's window, marked for its table.
+
+    ``repaired``: text values whose invalid UTF-8 was replaced by U+FFFD.
+    """
     estimated = ready.estimates.get(table)
     row: dict[str, Any] = {
         "table_name": table,
@@ -74,6 +80,7 @@ def coverage_item(table: str, ready: ReadyExport, loaded: int, rejected: int) ->
         "estimated_rows": estimated,
         "loaded_rows": loaded,
         "rejected_rows": rejected,
+        "repaired_values": repaired,
         "status": _status(estimated, loaded),
         "loaded_at": datetime.now(UTC),
     }

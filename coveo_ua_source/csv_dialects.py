@@ -37,7 +37,7 @@ import pyarrow.csv as pa_csv
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.schema import TExportFormat
 
-_UTF8_BOM = b"\xef\xbb\xbf"
+UTF8_BOM = b"\xef\xbb\xbf"
 _HEADER_CHUNK = 64 << 10
 _HEADER_MAX_BYTES = 1 << 20
 _FIND_MAX = 64
@@ -107,6 +107,19 @@ def convert_column(column: pa.Array, type_: pa.DataType) -> pa.Array:
     return text.cast(type_)
 
 
+def repair_utf8(column: pa.Array) -> tuple[pa.Array, int]:
+    """A binary column as text, invalid UTF-8 replaced by U+FFFD; and how many values were."""
+    texts: list[str | None] = []
+    repaired = 0
+    for value in column.to_pylist():
+        try:
+            texts.append(None if value is None else value.decode("utf-8"))
+        except UnicodeDecodeError:
+            texts.append(value.decode("utf-8", "replace"))
+            repaired += 1
+    return pa.array(texts, pa.string()), repaired
+
+
 def bad_rows(column: pa.Array, type_: pa.DataType, start: int = 0) -> list[int]:
     """Positions of the values that do not convert, found by bisection (few casts per bad row)."""
     try:
@@ -172,7 +185,9 @@ class CsvByteStream(io.RawIOBase):
         if not self._buffer:
             return None
         line, _, self._buffer = self._buffer.partition(b"\n")
-        return line.removeprefix(_UTF8_BOM).rstrip(b"\r")
+        if self._buffer.startswith(UTF8_BOM):  # a value, not a mark: pyarrow would skip it
+            self._buffer = b"\n" + self._buffer  # a blank line, which pyarrow ignores
+        return line.removeprefix(UTF8_BOM).rstrip(b"\r")
 
     def exhausted(self) -> bool:
         while not self._buffer and not self._eof:
@@ -194,12 +209,24 @@ class LineTracker:
         self._ordinal = 1  # pyarrow's number of the next record
         self._offset = 1  # line = ordinal + offset (the header, then breaks inside values)
         self._pending: dict[int, tuple[str, str]] = {}
+        self._newlines: dict[int, int] = {}  # line breaks of pending records cut short
 
-    def add_invalid(self, number: int | None, text: str, reason: str) -> None:
+    def add_invalid(
+        self, number: int | None, text: str, reason: str, *, newlines: int | None = None
+    ) -> None:
+        """A rejected record; ``newlines``: its line breaks when ``text`` is cut short."""
         if number is None:
             self._emit(None, text, reason)
         else:
             self._pending[number] = (text, reason)
+            if newlines is not None:
+                self._newlines[number] = newlines
+
+    def restart(self) -> int:
+        """Forget rejected records not yet reached; returns the records counted so far."""
+        self._pending.clear()
+        self._newlines.clear()
+        return self._ordinal - 1
 
     def needs_walk(self, rows: int) -> bool:
         self._flush()
@@ -244,8 +271,8 @@ class LineTracker:
     def _flush(self) -> None:
         while (row := self._pending.pop(self._ordinal, None)) is not None:
             self._emit(self._ordinal + self._offset, *row)
+            self._offset += self._newlines.pop(self._ordinal, row[0].count("\n"))
             self._ordinal += 1
-            self._offset += row[0].count("\n")
 
 
 def column_newlines(batch: pa.RecordBatch) -> list[int]:

@@ -10,7 +10,10 @@ The tree, and when to catch each::
     │   ├── CoveoAuthError            401/403: the token is invalid, expired or lacks privileges
     │   ├── CoveoBadRequestError(ValueError)  400: a parameter or filter was rejected
     │   ├── CoveoNotFoundError        404: unknown export id
-    │   └── CoveoRetryExhaustedError  429/5xx/connection errors that outlasted every retry
+    │   ├── CoveoRetryExhaustedError  429/5xx/connection errors that outlasted every retry
+    │   └── CoveoStorageError         the download host or its redirects cannot give the file
+    │       │                         (non-HTTP or looping redirects, a refused link)
+    │       └── DownloadStalledError  the download stalled or outlasted its deadline
     ├── ExportFailedError             an export ended FAILED even after re-creating/splitting it
     ├── ExportTimeoutError            an export stayed PENDING longer than max_wait
     ├── ExportFileError               the downloaded zip or its CSVs cannot be read
@@ -78,6 +81,14 @@ class CoveoNotFoundError(CoveoAPIError):
 
 class CoveoRetryExhaustedError(CoveoAPIError):
     """429, 5xx or connection errors went on longer than the retry budget."""
+
+
+class CoveoStorageError(CoveoAPIError):
+    """The export's file could not be fetched from the storage host (not a token problem)."""
+
+
+class DownloadStalledError(CoveoStorageError):
+    """Too few bytes arrived over the stall period, or the download outlasted its deadline."""
 
 
 class ExportFailedError(CoveoUAError):

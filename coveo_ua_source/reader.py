@@ -20,93 +20,79 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
-import zlib
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import cast
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
 
-from coveo_ua_source.csv_dialects import (
-    CsvByteStream,
-    LineTracker,
-    bad_rows,
-    column_newlines,
-    convert_column,
-    convert_options,
-    format_row,
-    newline_prefix,
-    parse_header,
-    parse_options,
-    type_name,
-)
 from coveo_ua_source.exceptions import ConfigurationError, ExportFileError
-from coveo_ua_source.schema import (
-    COLUMNS,
-    TABLES,
-    Column,
-    TColumnType,
-    TExportFormat,
-    TTable,
-    column_by_header,
-    primary_key,
-    snake_case,
-)
-from coveo_ua_source.settings import CSV_BLOCK_BYTES, ZIP_MAX_MEMBER_BYTES, ZIP_MAX_RATIO
+from coveo_ua_source.headers import DLT_COLUMN_PREFIX, arrow_schema
+from coveo_ua_source.member_reader import MemberReader, ReadStats, RejectedRow
+from coveo_ua_source.schema import TABLES, TExportFormat, TTable
+from coveo_ua_source.settings import CSV_BLOCK_BYTES, ROW_MAX_BYTES
 
 logger = logging.getLogger(__name__)
 
 _MEMBER_NAME = re.compile(
     rf"^(?P<table>{'|'.join(TABLES)})(?:[_-](?P<part>\d+))?\.csv$", re.IGNORECASE
 )
-_ARROW_TYPES: dict[TColumnType, pa.DataType] = {
-    "text": pa.string(),
-    "bigint": pa.int64(),
-    "double": pa.float64(),
-    "bool": pa.bool_(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-}
-
-
-@dataclass(frozen=True)
-class RejectedRow:
-    """A malformed row left out of the output.
-
-    ``line_number`` is the physical line where the row starts (the header is line 1),
-    counting line breaks inside earlier values; it is off by the number of blank lines
-    above the row, which the CSV parser skips without numbering. ``raw_text`` is the
-    record as read for a wrong field count, and the parsed values written back as CSV
-    for a value that does not convert.
-    """
-
-    table: str
-    member: str
-    line_number: int | None
-    raw_text: str
-    reason: str
 
 
 def table_members(zip_path: Path) -> dict[TTable, list[str]]:
     """The zip's CSV members by table, each table's parts in order; absent tables are left out.
 
-    A member belongs to a table when its base name (folders ignored) is ``<table>.csv``,
-    ``<table>_<n>.csv`` or ``<table>-<n>.csv`` in any casing; other members are ignored.
+    A member belongs to a table when its base name (folders ignored, ``/`` or ``\\``) is
+    ``<table>.csv``, ``<table>_<n>.csv`` or ``<table>-<n>.csv`` in any casing; other members
+    are ignored. Two members for the same part (a name stored twice, or the same base name
+    in two folders) are read once when their content is identical (same size and CRC-32);
+    otherwise ExportFileError, since either could be the right one.
     """
     with _open_zip(zip_path) as archive:
-        names = archive.namelist()
-    found: dict[TTable, list[tuple[int, str]]] = {}
-    for name in names:
-        match = _MEMBER_NAME.match(PurePosixPath(name).name)
-        if name.endswith("/") or match is None:
-            logger.debug("%s: ignoring member %r, which is not a table's CSV", zip_path, name)
+        infos = archive.infolist()
+    found: dict[TTable, dict[int, zipfile.ZipInfo]] = {}
+    for info in infos:
+        match = _MEMBER_NAME.match(member_base_name(info.filename))
+        if info.is_dir() or match is None:
+            logger.debug("%s: ignoring member %r, not a table's CSV", zip_path, info.filename)
             continue
         table = cast(TTable, match["table"].lower())
         part = int(match["part"]) if match["part"] else -1
-        found.setdefault(table, []).append((part, name))
-    return {table: [name for _, name in sorted(parts)] for table, parts in found.items()}
+        first = found.setdefault(table, {}).setdefault(part, info)
+        if first is not info:
+            _check_same_member(zip_path, first, info)
+    return {table: [parts[key].filename for key in sorted(parts)] for table, parts in found.items()}
+
+
+def member_base_name(name: str) -> str:
+    """A member's file name without its folders, whichever separator the zip used."""
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _check_same_member(zip_path: Path, first: zipfile.ZipInfo, other: zipfile.ZipInfo) -> None:
+    if (first.file_size, first.CRC) == (other.file_size, other.CRC):
+        logger.warning(
+            "%s: members %r and %r hold the same file; it is read once",
+            zip_path, first.filename, other.filename,
+        )  # fmt: skip
+        return
+    raise ExportFileError(
+        f"{zip_path}: members {first.filename!r} and {other.filename!r} are the same table "
+        "file with different contents, so the rows of either could be wrong; nothing of this "
+        "export is loaded: rerun later, and report the export to Coveo if it persists"
+    )
+
+
+def missing_table_error(
+    zip_path: Path, table: TTable, estimated: int | None
+) -> ExportFileError | None:
+    """An error when the zip has no file for ``table`` although rows were estimated."""
+    if not estimated or table in table_members(zip_path):
+        return None
+    return ExportFileError(
+        f"the zip has no {table} file although the service estimated {estimated} rows for "
+        "it: nothing of this window is loaded as empty; rerun later (a new download is made)"
+    )
 
 
 def read_table(
@@ -116,74 +102,41 @@ def read_table(
     export_format: TExportFormat = "EXCEL",
     block_size: int = CSV_BLOCK_BYTES,
     on_rejected: Callable[[RejectedRow], None] | None = None,
+    stats: ReadStats | None = None,
+    row_max_bytes: int = ROW_MAX_BYTES,
 ) -> Iterator[pa.RecordBatch]:
     """Stream every member of ``table`` as typed record batches (see arrow_schema).
 
     An absent table, an empty file and a header-only file yield nothing. Raises
     ExportFileError for an unreadable zip or CSV, and for the first malformed row when
-    ``on_rejected`` is None.
+    ``on_rejected`` is None. A record longer than ``row_max_bytes`` is a malformed row;
+    invalid UTF-8 in a text value that is not an identifier is replaced by U+FFFD and
+    counted in ``stats``.
     """
-    if table not in TABLES or export_format not in ("EXCEL", "NO_NEWLINE") or block_size < 1:
+    if (
+        table not in TABLES
+        or export_format not in ("EXCEL", "NO_NEWLINE")
+        or not 1 <= block_size <= row_max_bytes
+    ):
         raise ConfigurationError(
             f"read_table: bad arguments table={table!r}, export_format={export_format!r}, "
-            f"block_size={block_size!r}"
+            f"block_size={block_size!r}, row_max_bytes={row_max_bytes!r}"
         )
     members = table_members(zip_path).get(table, [])
     if not members:
         return
     with _open_zip(zip_path) as archive:
         for member in members:
-            reader = _MemberReader(
+            reader = MemberReader(
                 archive,
                 zip_path,
                 table,
                 member,
                 export_format=export_format,
                 on_rejected=on_rejected,
+                stats=stats if stats is not None else ReadStats(),
             )
-            yield from reader.batches(block_size)
-
-
-def arrow_schema(table: TTable, headers: Sequence[str]) -> pa.Schema:
-    """The output schema of a file with these headers, in header order.
-
-    Headers match the catalog case-insensitively by API name, display name or snake_case
-    name; known columns are named ``snake_case(api_name)`` and typed from the catalog,
-    identifiers non-nullable. Other headers keep their text as name and are text. Raises
-    ExportFileError for an empty header or two headers naming the same column.
-    """
-    lookup = _header_lookup(table)
-    identifiers = set(primary_key(table))
-    fields: list[pa.Field] = []
-    seen: dict[str, str] = {}
-    for position, header in enumerate(headers, start=1):
-        text = header.strip()
-        if not text:
-            raise ExportFileError(f"the {table} file's column {position} has an empty header")
-        column = lookup.get(text.lower())
-        name = snake_case(column.api_name) if column else text
-        previous = seen.setdefault(name.casefold(), text)
-        if previous != text:
-            raise ExportFileError(
-                f"the {table} file's headers {previous!r} and {text!r} both name column {name!r}"
-            )
-        type_ = _ARROW_TYPES[column.type] if column else pa.string()
-        fields.append(pa.field(name, type_, nullable=name not in identifiers))
-    return pa.schema(fields)
-
-
-def _try_convert(column: pa.Array, type_: pa.DataType) -> pa.Array | None:
-    try:
-        return convert_column(column, type_)
-    except pa.ArrowInvalid:
-        return None
-
-
-def _header_lookup(table: TTable) -> dict[str, Column]:
-    lookup = column_by_header(table)
-    for column in COLUMNS[table]:
-        lookup.setdefault(snake_case(column.api_name), column)
-    return lookup
+            yield from reader.batches(block_size, row_max_bytes)
 
 
 def _open_zip(zip_path: Path) -> zipfile.ZipFile:
@@ -193,165 +146,13 @@ def _open_zip(zip_path: Path) -> zipfile.ZipFile:
         raise ExportFileError(f"{zip_path} is not a readable zip: {error}") from error
 
 
-def _member_limit(info: zipfile.ZipInfo, where: str) -> int:
-    """Bytes the member may decompress to; refuses one whose header already exceeds it."""
-    limit = min(ZIP_MAX_MEMBER_BYTES, ZIP_MAX_RATIO * max(info.compress_size, 1))
-    if info.file_size > limit:
-        raise ExportFileError(
-            f"{where} declares {info.file_size} bytes from {info.compress_size} compressed, "
-            f"over the limit of {limit} bytes (ZIP_MAX_MEMBER_BYTES={ZIP_MAX_MEMBER_BYTES}, "
-            f"ZIP_MAX_RATIO={ZIP_MAX_RATIO}): refused as a possible zip bomb"
-        )
-    return limit
-
-
-class _MemberReader:
-    """Reads one CSV member of the zip into batches of the output schema."""
-
-    def __init__(
-        self,
-        archive: zipfile.ZipFile,
-        zip_path: Path,
-        table: TTable,
-        member: str,
-        *,
-        export_format: TExportFormat,
-        on_rejected: Callable[[RejectedRow], None] | None,
-    ) -> None:
-        self._archive, self._table, self._member = archive, table, member
-        self._format: TExportFormat = export_format
-        self._on_rejected = on_rejected
-        self._where = f"{zip_path} member {member!r}"
-        self._tracker = LineTracker(self._reject)
-        self._schema = pa.schema([])
-
-    def batches(self, block_size: int) -> Iterator[pa.RecordBatch]:
-        info = self._archive.getinfo(self._member)
-        limit = _member_limit(info, self._where)
-        try:
-            raw = self._archive.open(info)
-        except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as error:
-            raise ExportFileError(f"{self._where} cannot be opened: {error}") from error
-        try:
-            with raw:
-                yield from self._parse(CsvByteStream(raw, self._where, limit), block_size)
-        except (zipfile.BadZipFile, zlib.error, EOFError) as error:
-            raise ExportFileError(f"{self._where} is corrupt: {error}") from error
-
-    def _parse(self, stream: CsvByteStream, block_size: int) -> Iterator[pa.RecordBatch]:
-        headers = self._headers(stream)
-        if not headers or stream.exhausted():
-            return
-        names = [f"f{index}" for index in range(len(headers))]
-        try:
-            reader = pa_csv.open_csv(
-                stream,
-                read_options=pa_csv.ReadOptions(
-                    column_names=names, block_size=block_size, use_threads=False
-                ),
-                parse_options=parse_options(self._format, self._on_invalid_row),
-                convert_options=convert_options(names),
-            )
-        except pa.ArrowInvalid as error:
-            if str(error).startswith("Empty CSV file"):  # only blank lines after the header
-                return
-            raise self._csv_error(error) from error
-        try:
-            while (batch := self._next_batch(reader)) is not None:
-                converted = self._convert(batch)
-                if converted.num_rows:
-                    yield converted
-            self._tracker.finish()
-        finally:
-            reader.close()  # stops pyarrow's read-ahead before the member is closed
-
-    def _headers(self, stream: CsvByteStream) -> list[str]:
-        line = stream.read_header()
-        try:
-            headers = parse_header(line.decode("utf-8"), self._format) if line else []
-            if headers:
-                self._schema = arrow_schema(self._table, headers)
-        except (UnicodeDecodeError, ExportFileError, ValueError) as error:
-            raise ExportFileError(f"{self._where}: bad header line: {error}") from error
-        if not headers and not stream.exhausted():
-            raise ExportFileError(f"{self._where}: the first line is blank, not a header")
-        return headers
-
-    def _next_batch(self, reader: pa_csv.CSVStreamingReader) -> pa.RecordBatch | None:
-        try:
-            return reader.read_next_batch()
-        except StopIteration:
-            return None
-        except pa.ArrowInvalid as error:
-            raise self._csv_error(error) from error
-
-    def _csv_error(self, error: pa.ArrowInvalid) -> ExportFileError:
-        hint = " (a row is longer than block_size)" if "straddl" in str(error) else ""
-        return ExportFileError(f"{self._where} is not a readable CSV{hint}: {error}")
-
-    def _on_invalid_row(self, row: pa_csv.InvalidRow) -> str:
-        reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
-        self._tracker.add_invalid(row.number, row.text, reason)
-        return "skip"
-
-    def _convert(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """The batch in the output schema; malformed rows reported and left out."""
-        arrays = [_try_convert(column, field.type) for column, field in self._pairs(batch)]
-        rejected = self._empty_identifiers(batch)
-        if any(array is None for array in arrays):  # rare: bad values in some column
-            self._add_conversion_failures(batch, arrays, rejected)
-        per_column = column_newlines(batch)  # ~0.02 s per 400 MB
-        if not rejected and not self._tracker.needs_walk(batch.num_rows):
-            self._tracker.skip(batch.num_rows, sum(per_column))
-            return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
-        prefix = newline_prefix(batch, per_column)
-        self._tracker.walk(batch.num_rows, prefix, rejected)
-        if rejected:
-            keep = pa.array([index not in rejected for index in range(batch.num_rows)])
-            arrays = [
-                convert_column(column.filter(keep), field.type)
-                if array is None
-                else array.filter(keep)
-                for array, (column, field) in zip(arrays, self._pairs(batch), strict=True)
-            ]
-        return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
-
-    def _pairs(self, batch: pa.RecordBatch) -> Iterator[tuple[pa.Array, pa.Field]]:
-        return zip(batch.columns, self._schema, strict=True)
-
-    def _add_conversion_failures(
-        self,
-        batch: pa.RecordBatch,
-        arrays: list[pa.Array | None],
-        rejected: dict[int, tuple[str, str]],
-    ) -> None:
-        for array, (column, field) in zip(arrays, self._pairs(batch), strict=True):
-            if array is not None:
-                continue
-            for index in bad_rows(column, field.type):
-                value = column[index].as_py().decode("utf-8", "replace")
-                reason = f"{type_name(field.type)} column {field.name!r}: bad value {value!r}"
-                rejected.setdefault(index, (self._row_text(batch, index), reason))
-
-    def _empty_identifiers(self, batch: pa.RecordBatch) -> dict[int, tuple[str, str]]:
-        rejected: dict[int, tuple[str, str]] = {}
-        for column, field in zip(batch.columns, self._schema, strict=True):
-            if field.nullable or not column.null_count:
-                continue
-            for index in pc.indices_nonzero(column.is_null()).to_pylist():
-                reason = f"the identifier {field.name!r} is empty"
-                rejected.setdefault(index, (self._row_text(batch, index), reason))
-        return rejected
-
-    def _row_text(self, batch: pa.RecordBatch, index: int) -> str:
-        values = [column[index].as_py() for column in batch.columns]
-        texts = [None if v is None else v.decode("utf-8", "replace") for v in values]
-        return format_row(texts, self._format)
-
-    def _reject(self, line_number: int | None, raw_text: str, reason: str) -> None:
-        row = RejectedRow(self._table, self._member, line_number, raw_text, reason)
-        if self._on_rejected is None:
-            raise ExportFileError(
-                f"{self._where}: malformed row at line {line_number}: {reason}: {raw_text!r:.300}"
-            )
-        self._on_rejected(row)
+__all__ = [
+    "DLT_COLUMN_PREFIX",
+    "ReadStats",
+    "RejectedRow",
+    "arrow_schema",
+    "member_base_name",
+    "missing_table_error",
+    "read_table",
+    "table_members",
+]

@@ -23,19 +23,32 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3
 
 from coveo_ua_source.api_types import TParams
+from coveo_ua_source.download import (
+    DownloadLimits,
+    DownloadStalled,
+    StallWatchdog,
+    unsafe_location,
+)
 from coveo_ua_source.exceptions import (
     CoveoAPIError,
     CoveoAuthError,
     CoveoBadRequestError,
     CoveoNotFoundError,
     CoveoRetryExhaustedError,
+    CoveoStorageError,
 )
-from coveo_ua_source.settings import DOWNLOAD_CHUNK_BYTES, HTTP_BACKOFF_BASE, HTTP_BACKOFF_MAX
+from coveo_ua_source.settings import (
+    DOWNLOAD_CHUNK_BYTES,
+    DOWNLOAD_MAX_REDIRECTS,
+    HTTP_BACKOFF_BASE,
+    HTTP_BACKOFF_MAX,
+)
 
 logger = logging.getLogger("coveo_ua_source.client")
 
@@ -94,18 +107,26 @@ _GONE = StatusRule(
     False,
     "the export's file is no longer in storage: the export probably EXPIRED; create it again",
 )
+_REFUSED_LINK = StatusRule(
+    CoveoRetryExhaustedError,
+    True,
+    "the storage host kept refusing the pre-signed link even after fresh redirects: the "
+    "link expired or was revoked (the access token is never sent there, so it is not the "
+    "cause): retry later",
+)
 _STORAGE_RULES: dict[int | None, StatusRule] = {  # the download host differs from the API
     200: StatusRule(CoveoRetryExhaustedError, True, "the download kept breaking: retry later"),
     400: StatusRule(CoveoAPIError, False, "the storage host rejected the download request"),
-    403: StatusRule(
-        CoveoRetryExhaustedError,
-        True,
-        "the storage host kept refusing the "
-        "pre-signed link (expired?) even after fresh redirects: retry later",
-    ),
+    401: _REFUSED_LINK,
+    403: _REFUSED_LINK,
     404: _GONE,
     410: _GONE,
 }
+_BAD_REDIRECT = (
+    "only http(s) redirects are followed, at most DOWNLOAD_MAX_REDIRECTS of them: a proxy or "
+    "the storage host answered oddly; retry later, and check HTTP(S)_PROXY settings"
+)
+_BAD_REQUEST = "the request could not be sent: check base_url, proxies and the access token"
 RETRY_AFTER_STATUSES = frozenset({429, 503})  # statuses whose Retry-After is honoured
 
 
@@ -176,6 +197,8 @@ class Failure:
     message: str
     request_id: str | None = None
     retry_after: float | None = None
+    stalled: bool = False  # the download was too slow (see download.py)
+    final: bool = False  # and its deadline passed: retrying cannot help
 
 
 class _StripAuthorization(requests.auth.AuthBase):
@@ -195,6 +218,7 @@ class Transport:
     timeout: TTimeout
     token: str = field(repr=False)  # only ever put in the Authorization header
     user_agent: str
+    limits: DownloadLimits = field(default_factory=DownloadLimits)
 
     def start(self) -> RetryState:
         """A fresh attempt counter and sleep budget for one logical request."""
@@ -229,6 +253,9 @@ class Transport:
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failure = Failure(None, f"{type(exc).__name__}, no response")
+            except requests.RequestException as exc:  # a bad redirect, URL or header
+                text = self.redact(f"{type(exc).__name__}: {exc}")
+                raise CoveoAPIError(None, method, path, text, hint=_BAD_REQUEST) from None
             else:
                 if response.status_code < 400:
                     self._log(method, path, response.status_code, state, None)
@@ -259,42 +286,95 @@ class Transport:
         retry_after = None
         if status in RETRY_AFTER_STATUSES:
             retry_after = parse_retry_after(headers.get("Retry-After"), headers.get("Date"))
-        message = error_text(body, headers.get("Content-Type", ""))
-        if len(self.token) >= 4:
-            message = message.replace(self.token, "[token]")
+        message = self.redact(error_text(body, headers.get("Content-Type", "")))
         return Failure(status, message, headers.get("X-Request-ID"), retry_after)
 
-    def fetch(self, url: str, destination: Path, on_progress: TProgress | None) -> int | Failure:
-        """Stream ``url`` without credentials to ``destination``; returns bytes or a failure."""
+    def fetch(
+        self, url: str, destination: Path, on_progress: TProgress | None, watchdog: StallWatchdog
+    ) -> int | Failure:
+        """Stream ``url`` without credentials to ``destination``; returns bytes or a failure.
+
+        Reads return whatever has arrived (``read1``), so the watchdog sees every trickle;
+        a silent host is cut by a read timeout no longer than the stall period.
+        """
         written, total, status, request_id = 0, None, None, None
         try:
-            with self.session.get(
-                url,
-                headers={"User-Agent": self.user_agent},
-                stream=True,
-                auth=_StripAuthorization(),
-                timeout=self.timeout,
-            ) as response:
+            with self._open_storage(url) as response:
                 if response.status_code >= 400:
                     body = response.raw.read(65536, decode_content=True) or b""
                     return self.failure(response, body)
                 status, request_id = response.status_code, response.headers.get("X-Request-ID")
                 total = _expected_length(response)
+                response.raw.decode_content = True  # what iter_content would do
                 with destination.open("wb") as out:
-                    for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
+                    while chunk := response.raw.read1(DOWNLOAD_CHUNK_BYTES):
                         written += out.write(chunk)
+                        watchdog.check(written)
                         if on_progress is not None:
                             on_progress(written, total)
+        except DownloadStalled as stall:
+            return Failure(status, str(stall), request_id, stalled=True, final=stall.final)
+        except (requests.Timeout, urllib3.exceptions.TimeoutError) as exc:
+            silent = f"the download stalled: no byte arrived for {self.limits.stall_seconds:g} s"
+            message = f"{silent} ({type(exc).__name__}); {written} bytes arrived in all"
+            return Failure(status, message, request_id, stalled=True)
         except (
             requests.ConnectionError,
-            requests.Timeout,
             requests.exceptions.ChunkedEncodingError,
+            urllib3.exceptions.HTTPError,
         ) as exc:
             broke = f"the connection broke ({type(exc).__name__})"
             return Failure(status, f"{broke} after {written} of {total or '?'} bytes", request_id)
         if total is not None and written != total:
             return Failure(status, f"the body ended after {written} of {total} bytes", request_id)
         return written
+
+    def _open_storage(self, url: str) -> requests.Response:
+        """GET the storage URL, following at most DOWNLOAD_MAX_REDIRECTS http(s) redirects."""
+        for _hop in range(DOWNLOAD_MAX_REDIRECTS + 1):
+            refused = unsafe_location(url)
+            if refused is not None:
+                raise CoveoStorageError(
+                    None, "GET", _scheme_and_host(url), f"the download was redirected to {refused}",
+                    hint=_BAD_REDIRECT,
+                )  # fmt: skip
+            response = self._storage_get(url)
+            if not response.is_redirect:
+                return response
+            location = response.headers.get("Location", "")
+            response.close()
+            url = urljoin(response.url, location)
+        raise CoveoStorageError(
+            None, "GET", public_url(url),
+            f"the download was redirected more than {DOWNLOAD_MAX_REDIRECTS} times (a loop?)",
+            hint=_BAD_REDIRECT,
+        )  # fmt: skip
+
+    def _storage_get(self, url: str) -> requests.Response:
+        try:
+            return self.session.get(
+                url,
+                headers={"User-Agent": self.user_agent},
+                stream=True,
+                auth=_StripAuthorization(),
+                timeout=self._download_timeout(),
+                allow_redirects=False,
+            )
+        except (requests.ConnectionError, requests.Timeout):
+            raise
+        except requests.RequestException as exc:
+            raise CoveoStorageError(
+                None, "GET", public_url(url), self.redact(f"{type(exc).__name__}: {exc}"),
+                hint=_BAD_REDIRECT,
+            ) from None  # fmt: skip
+
+    def _download_timeout(self) -> tuple[float, float]:
+        connect, read = self.timeout if isinstance(self.timeout, tuple) else (self.timeout,) * 2
+        return connect, min(read, self.limits.stall_seconds)
+
+    def redact(self, text: str) -> str:
+        """``text`` with the token replaced by ``[token]`` wherever it is quoted."""
+        return text.replace(self.token, "[token]") if len(self.token) >= 4 else text
 
     def _log(
         self, method: str, path: str, status: int | None, state: RetryState, wait: float | None
@@ -316,6 +396,12 @@ def _expected_length(response: requests.Response) -> int | None:
     encoding = response.headers.get("Content-Encoding", "identity").lower()
     length = response.headers.get("Content-Length", "").strip()
     return int(length) if encoding == "identity" and length.isdigit() else None
+
+
+def _scheme_and_host(url: str) -> str:
+    """What a message may show of a location that is not followed."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}"
 
 
 def public_url(url: str) -> str:

@@ -59,6 +59,24 @@ HTTP_RETRY_BUDGET: Final = 300.0
 # Download chunk size: large enough to keep syscalls rare, small enough for bounded memory.
 DOWNLOAD_CHUNK_BYTES: Final = 1 << 20
 
+# Stall watchdog of downloads: fewer than DOWNLOAD_MIN_BYTES arriving within
+# DOWNLOAD_STALL_SECONDS is a stall (the read timeout never fires while bytes trickle).
+# 64 KiB a minute is ~1 KB/s: any live link does far better, a stalled host far worse.
+DOWNLOAD_MIN_BYTES: Final = 64 << 10
+DOWNLOAD_STALL_SECONDS: Final = 60.0
+# A stalled download is tried once more from a fresh redirect, then fails.
+DOWNLOAD_STALL_RETRIES: Final = 1
+# One export's download, all attempts together, may not take longer (seconds): 6 h
+# fetch 20 GB even at 1 MB/s.
+DOWNLOAD_DEADLINE: Final = 6 * 3600.0
+# Redirects followed from the API's pre-signed link to the file (S3 uses none or one).
+DOWNLOAD_MAX_REDIRECTS: Final = 5
+
+# A CSV record longer than this is a rejected row (its first ROW_KEEP_BYTES are kept);
+# UA rows are a few KB, so only a broken export comes near it.
+ROW_MAX_BYTES: Final = 16 << 20
+ROW_KEEP_BYTES: Final = 4096
+
 # CSV parsing block size for pyarrow's streaming reader. dlt reads the five tables
 # round-robin, so five readers hold blocks at once: 1 MiB kept the extract step's peak RSS
 # at ~460 MB for 1M and for 4M searches rows, against 1.1-1.3 GB with 4 MiB, at the same

@@ -24,10 +24,11 @@ from coveo_ua_source.coverage import (
     coverage_item,
     rejected_item,
 )
+from coveo_ua_source.download import DownloadLimits
 from coveo_ua_source.exceptions import ExportFileError
-from coveo_ua_source.exporter import ExportRunner, ProgressEvent, TProgress
+from coveo_ua_source.exporter import ExportRunner, ProgressEvent, ReadyExport, TProgress
 from coveo_ua_source.feed import ExportFeed, FeedPerExtract, FeedRun
-from coveo_ua_source.reader import RejectedRow, read_table
+from coveo_ua_source.reader import ReadStats, RejectedRow, missing_table_error, read_table
 from coveo_ua_source.run_lock import pipeline_lock
 from coveo_ua_source.schema import (
     TABLES,
@@ -69,6 +70,9 @@ def coveo_ua_source(
     progress: TProgress | None = None,
     partition: bool = False,
     max_exports: int = settings.DEFAULT_MAX_EXPORTS,
+    download_min_bytes: int = settings.DOWNLOAD_MIN_BYTES,
+    download_stall_seconds: float = settings.DOWNLOAD_STALL_SECONDS,
+    download_deadline: float = settings.DOWNLOAD_DEADLINE,
 ) -> Any:
     """Coveo Usage Analytics exports, one merge table per export table.
 
@@ -93,7 +97,10 @@ def coveo_ua_source(
         max_concurrent_exports=max_concurrent_exports, settle_delay=settle_delay,
         keep_exports=keep_exports, workdir=workdir, partition=partition,
     )  # fmt: skip
-    client = CoveoClient(token, org_id=org_id, base_url=base_url, region=region)
+    limits = DownloadLimits(download_min_bytes, download_stall_seconds, download_deadline)
+    client = CoveoClient(
+        token, org_id=org_id, base_url=base_url, region=region, download_limits=limits
+    )
     check_export_count([], max_exports)  # validates the option itself before any request
     feeds = FeedPerExtract(lambda: _feed_run(load, client, progress, max_exports), _extract_key)
     tables_resources = [_table_resource(table, feeds, load, progress) for table in load.tables]
@@ -180,7 +187,8 @@ def _table_resource(
     def batches() -> Iterator[Any]:
         # A generator function: every extract (a source run twice, dlt's task splitting)
         # starts afresh, and gets the feed of its own extract.
-        yield from _table_batches(table, feeds.current(), load, progress)
+        feed = feeds.current()
+        yield from _closing_on_failure(_table_batches(table, feed, load, progress), feed)
 
     # A run reads each row once: its windows are disjoint and a row lies in the window of
     # its datetime. So the staged rows are declared deduplicated, which spares the
@@ -223,22 +231,50 @@ def _table_batches(
     """
     for ready in feed.exports_for(table):
         rejected: list[RejectedRow] = []
+        stats = ReadStats()
         loaded = 0
-        batches = read_table(
-            ready.zip_path, table, export_format=load.request.export_format,
-            on_rejected=rejected.append,
-        )  # fmt: skip
-        for batch in batches:
+        for batch in _read_window(table, ready, load, rejected, stats):
             _check_identifiers(table, batch, ready.export_id)
             loaded += batch.num_rows
             yield batch
         feed.record(rejected_item(table, ready, rejected))
-        feed.record(coverage_item(table, ready, loaded, len(rejected)))
+        feed.record(coverage_item(table, ready, loaded, len(rejected), stats.repaired_values))
         if not load.partition:
             dlt.current.resource_state(table)[STATE_KEY] = ready.window.end.isoformat()
         if progress is not None:
             detail = {"table": table, "rows": loaded, "rejected": len(rejected)}
             progress(ProgressEvent("rows", ready.window, ready.export_id, detail))
+
+
+def _closing_on_failure(items: Iterator[Any], feed: ExportFeed) -> Iterator[Any]:
+    """``items``; when they fail, every downloaded zip is removed now, not next run."""
+    try:
+        yield from items
+    except (Exception, KeyboardInterrupt):
+        feed.close()
+        raise
+
+
+def _read_window(
+    table: TTable,
+    ready: ReadyExport,
+    load: LoadSettings,
+    rejected: list[RejectedRow],
+    stats: ReadStats,
+) -> Iterator[pa.RecordBatch]:
+    """One export's batches of ``table``; a read error names the export, window and table."""
+    try:
+        missing = missing_table_error(ready.zip_path, table, ready.estimates.get(table))
+        if missing is not None:
+            raise missing
+        yield from read_table(
+            ready.zip_path, table, export_format=load.request.export_format,
+            on_rejected=rejected.append, stats=stats,
+        )  # fmt: skip
+    except ExportFileError as error:
+        raise ExportFileError(
+            f"export {ready.export_id} for {ready.window}, table {table}: {error}"
+        ) from error
 
 
 def _check_identifiers(table: TTable, batch: pa.RecordBatch, export_id: str) -> None:

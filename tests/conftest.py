@@ -13,8 +13,26 @@ import dlt
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN
+from hypothesis import HealthCheck, settings
 
 from coveo_ua_source.simulator import Simulator, SimulatorConfig
+
+# Property-based tests: a bounded, derandomized run by default (fast and repeatable in CI);
+# HYPOTHESIS_PROFILE=thorough tries many more examples, COVEO_UA_HYPOTHESIS_EXAMPLES=n sets n.
+settings.register_profile(
+    "default",
+    max_examples=int(os.environ.get("COVEO_UA_HYPOTHESIS_EXAMPLES", "60")),
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough",
+    max_examples=int(os.environ.get("COVEO_UA_HYPOTHESIS_EXAMPLES", "3000")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(autouse=True)

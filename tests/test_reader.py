@@ -13,7 +13,7 @@ from typing import Any, cast
 import pyarrow as pa
 import pytest
 
-from coveo_ua_source import reader
+from coveo_ua_source import member_reader
 from coveo_ua_source.exceptions import ConfigurationError, ExportFileError
 from coveo_ua_source.reader import RejectedRow, arrow_schema, read_table, table_members
 from coveo_ua_source.schema import TTable
@@ -358,7 +358,7 @@ MALFORMED = (
     "s6,q,6,maybe,2024-01-31T00:00:00Z\r\n"  # line 12: bad bool
     "s7,q,7,true,2024-01-31T00:00:00Z,extra\r\n"  # line 13: too many fields
     "s8,q,8,true,31/01/2024\r\n"  # line 14: bad timestamp
-    's9,"\xff",9,true,2024-01-31T00:00:00Z\r\n'  # line 15: invalid UTF-8
+    's9,"\xff",9,true,2024-01-31T00:00:00Z\r\n'  # line 15: invalid UTF-8, repaired
     "s10,q,10,true,2024-01-31T00:00:00Z\r\n"  # line 16
 )
 EXPECTED_REJECTS = [
@@ -369,7 +369,6 @@ EXPECTED_REJECTS = [
     (12, "s6", "bool column 'is_anonymous'"),
     (13, "s7", "expected 5 fields, found 6"),
     (14, "s8", "timestamp column 'datetime'"),
-    (15, "s9", "UTF-8 text column 'query_expression'"),
 ]
 
 
@@ -384,8 +383,9 @@ def malformed_zip(tmp_path: Path) -> Path:
 def test_malformed_rows_are_reported_with_line_numbers(tmp_path: Path, block_size: int) -> None:
     rejected: list[RejectedRow] = []
     rows = read_rows(malformed_zip(tmp_path), block_size=block_size, on_rejected=rejected.append)
-    assert [row["search_id"] for row in rows] == ["s1", "s4", "s10"]
+    assert [row["search_id"] for row in rows] == ["s1", "s4", "s9", "s10"]
     assert rows[0]["query_expression"] == "two\r\nlines"
+    assert rows[2]["query_expression"] == "\ufffd", "invalid UTF-8 in free text is repaired"
     got = [(r.line_number, r.raw_text, r.reason) for r in rejected]
     assert len(got) == len(EXPECTED_REJECTS)
     for (line, text, reason), (want_line, want_text, want_reason) in zip(
@@ -447,10 +447,9 @@ def test_stopping_early_closes_cleanly(tmp_path: Path) -> None:
     assert read_rows(path, block_size=1024)[-1]["search_id"] == "s4999"
 
 
-def test_row_longer_than_block_is_an_error(tmp_path: Path) -> None:
+def test_row_longer_than_block_is_read_whole(tmp_path: Path) -> None:
     path = make_zip(tmp_path, {"searches.csv": f"searchId,queryExpression\ns1,{'x' * 600}\n"})
-    with pytest.raises(ExportFileError, match="block_size"):
-        read_rows(path, block_size=256)
+    assert read_rows(path, block_size=256) == [{"search_id": "s1", "query_expression": "x" * 600}]
 
 
 # --- broken and hostile zips ---------------------------------------------------------------
@@ -503,7 +502,7 @@ def test_zip_bomb_refused_by_declared_ratio(tmp_path: Path) -> None:
 
 
 def test_zip_bomb_refused_by_declared_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reader, "ZIP_MAX_MEMBER_BYTES", 1000)
+    monkeypatch.setattr(member_reader, "ZIP_MAX_MEMBER_BYTES", 1000)
     path = make_zip(tmp_path, {"searches.csv": "searchId\n" + "s\n" * 1000}, zipfile.ZIP_STORED)
     with pytest.raises(
         ExportFileError, match=r"declares \d+ bytes .* limit of 1000 bytes.*zip bomb"

@@ -74,7 +74,7 @@ class ApiApp:
     def __call__(self, req: SimRequest) -> Reply:
         fault = self._faults.take(HTTP_FAULTS, "api", req.method, req.path)
         if fault is not None:
-            return fault_reply(fault)
+            return fault_reply(fault, req)
         denied = self._authorize(req)
         if denied is not None:
             return denied

@@ -18,6 +18,10 @@ Each fault has a count and optional filters (``path`` regex searched in the requ
   truth stays the good rows: see ``write_malformed_copy`` for the options
   ``table`` (default "searches"), ``lines`` (default 3) and ``nul_bytes`` (default 0)).
   "throttle" and "malformed" are taken apart from the others: a download can be both.
+  "drip" sends the body at ``bytes_per_second`` (default 1), a stalled host;
+  "rewrite" serves one download's copy of the zip with a hostile change (hostile.py).
+- "401", "echo", "bad_redirect" (option ``scheme`` "file" or "ftp") and "redirect_loop"
+  are HTTP-level faults too, described in hostile.py.
 """
 
 from __future__ import annotations
@@ -32,17 +36,28 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from coveo_ua_source.schema import IDENTIFIERS, TABLES, Column, TTable, column_by_header
-from coveo_ua_source.simulator.replies import Reply, TServer, error_reply, json_reply
+from coveo_ua_source.simulator.hostile import REWRITES, hostile_reply
+from coveo_ua_source.simulator.replies import (
+    Reply,
+    SimRequest,
+    TServer,
+    error_reply,
+    json_reply,
+)
 
 TFaultKind = Literal[
-    "429", "500", "502", "503", "html", "drop",
+    "429", "500", "502", "503", "html", "drop", "401", "echo", "bad_redirect", "redirect_loop",
     "fail", "expire", "slow", "row_limit", "corrupt_zip", "truncate", "throttle", "malformed",
+    "drip", "rewrite",
 ]  # fmt: skip
 FAULT_KINDS: tuple[TFaultKind, ...] = get_args(TFaultKind)
-HTTP_FAULTS: frozenset[TFaultKind] = frozenset({"429", "500", "502", "503", "html", "drop"})
+HOSTILE_FAULTS: frozenset[TFaultKind] = frozenset({"401", "echo", "bad_redirect", "redirect_loop"})
+HTTP_FAULTS: frozenset[TFaultKind] = frozenset(
+    {"429", "500", "502", "503", "html", "drop", *HOSTILE_FAULTS}
+)
 CREATE_FAULTS: frozenset[TFaultKind] = frozenset({"fail", "expire", "slow", "row_limit"})
 DOWNLOAD_FAULTS: frozenset[TFaultKind] = frozenset(
-    {"corrupt_zip", "truncate", "throttle", "malformed"}
+    {"corrupt_zip", "truncate", "throttle", "malformed", "drip", "rewrite"}
 )
 
 _OPTIONS: dict[str, frozenset[str]] = {
@@ -53,6 +68,9 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "slow": frozenset({"seconds"}),
     "throttle": frozenset({"seconds", "bytes_per_second"}),
     "malformed": frozenset({"table", "lines", "nul_bytes"}),
+    "bad_redirect": frozenset({"scheme"}),
+    "drip": frozenset({"bytes_per_second"}),
+    "rewrite": frozenset({"change", "table", "differ", "bytes"}),
 }
 
 
@@ -71,6 +89,13 @@ _CHECKS: dict[str, dict[str, Callable[[object], bool]]] = {
         "table": lambda value: value in TABLES,
         "lines": _is_count,
         "nul_bytes": _is_count,
+    },
+    "bad_redirect": {"scheme": lambda value: value in ("file", "ftp")},
+    "drip": {"bytes_per_second": _is_positive},
+    "rewrite": {
+        "change": lambda value: value in REWRITES,
+        "table": lambda value: value in TABLES,
+        "bytes": _is_count,
     },
 }
 _WAF_PAGE = (
@@ -121,7 +146,8 @@ class FaultQueue:
         if kind not in FAULT_KINDS:
             raise ValueError(f"Unknown fault {kind!r}; use one of {', '.join(FAULT_KINDS)}.")
         unknown = set(options) - _OPTIONS.get(kind, frozenset())
-        if unknown or count < 1 or not _valid(kind, options):
+        missing = kind == "rewrite" and "change" not in options
+        if unknown or missing or count < 1 or not _valid(kind, options):
             raise ValueError(f"Bad fault arguments for {kind!r}: count={count}, {options}.")
         pattern = re.compile(path) if path is not None else None
         fault = Fault(kind, count, pattern, method.upper() if method else None, server, options)
@@ -156,8 +182,10 @@ def _valid(kind: str, options: dict[str, object]) -> bool:
     return all(checks[name](value) for name, value in options.items() if name in checks)
 
 
-def http_fault_reply(fault: Fault) -> Reply:
-    """The reply of an HTTP-level fault ("429", "5xx", "html", "drop")."""
+def http_fault_reply(fault: Fault, req: SimRequest) -> Reply:
+    """The reply of an HTTP-level fault ("429", "5xx", "html", "drop", hostile ones)."""
+    if fault.kind in HOSTILE_FAULTS:
+        return hostile_reply(fault.kind, req, fault.options)
     if fault.kind == "drop":
         return Reply(0, drop=True)
     if fault.kind == "html":

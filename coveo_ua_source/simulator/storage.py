@@ -29,6 +29,7 @@ from coveo_ua_source.simulator.faults import (
     write_malformed_copy,
 )
 from coveo_ua_source.simulator.faults import http_fault_reply as fault_reply
+from coveo_ua_source.simulator.hostile import rewrite_zip
 from coveo_ua_source.simulator.replies import Reply, SimRequest, xml_error
 from coveo_ua_source.simulator.state import ExportStore, SimExport
 
@@ -64,11 +65,12 @@ class StorageApp:
         self._store, self._faults, self._signer = store, faults, signer
         self._lock = threading.Lock()
         self._malformed: dict[str, Path] = {}  # export id -> its zip with malformed lines
+        self._rewrites = 0
 
     def __call__(self, req: SimRequest) -> Reply:
         fault = self._faults.take(HTTP_FAULTS, "storage", req.method, req.path)
         if fault is not None:
-            return fault_reply(fault)
+            return fault_reply(fault, req)
         if req.header("Authorization") is not None:
             return xml_error(400, "InvalidArgument", _TWO_AUTHS)
         if req.method != "GET":
@@ -87,7 +89,7 @@ class StorageApp:
         if export is None or not self._store.start_download(export):
             return missing
         fault = self._faults.take(_BODY_FAULTS, "storage", req.method, req.path)
-        path = self._zip_for(req, export)
+        path = self._rewritten(req, export, self._zip_for(req, export))
         name = (export.request.filename or export_id).removesuffix(".zip").replace('"', "_")
         headers = {
             "Content-Type": "application/zip",
@@ -98,10 +100,23 @@ class StorageApp:
         reply = Reply(200, headers=headers, file=path)
         if fault is not None:  # truncate
             reply.send_bytes = path.stat().st_size // 2
-        throttle = self._faults.take({"throttle"}, "storage", req.method, req.path)
+        throttle = self._faults.take({"throttle", "drip"}, "storage", req.method, req.path)
         if throttle is not None:
             reply.file = _PacedPath.slowing(path, throttle)
         return reply
+
+    def _rewritten(self, req: SimRequest, export: SimExport, path: Path) -> Path:
+        """``path``, or a copy with a hostile change when a "rewrite" fault applies."""
+        fault = self._faults.take({"rewrite"}, "storage", req.method, req.path)
+        if fault is None:
+            return path
+        with self._lock:
+            self._rewrites += 1
+            copy = path.with_name(f"{export.id}.rewrite-{self._rewrites}.zip")
+        options = {k: v for k, v in fault.options.items() if k not in ("change", "table")}
+        table = cast(TTable, fault.options.get("table", "searches"))
+        rewrite_zip(path, copy, str(fault.options["change"]), table, **options)
+        return copy
 
     def _zip_for(self, req: SimRequest, export: SimExport) -> Path:
         """The export's zip, or its malformed copy once a "malformed" fault chose it."""
@@ -138,8 +153,10 @@ class _PacedPath(PosixPath):
     def slowing(cls, path: Path, fault: Fault) -> _PacedPath:
         """``path`` sent at ``bytes_per_second``, or over ``seconds`` (default 5)."""
         paced = cls(path)
-        rate = fault.options.get("bytes_per_second")
-        if rate is not None:
+        rate = fault.options.get("bytes_per_second", 1 if fault.kind == "drip" else None)
+        if fault.kind == "drip":
+            paced.piece, paced.delay = 1, 1 / float(str(rate))
+        elif rate is not None:
             paced.piece, paced.delay = max(1, math.ceil(float(str(rate)) / 10)), 0.1
         else:
             size = max(1, path.stat().st_size)
