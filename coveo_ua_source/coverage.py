@@ -59,7 +59,9 @@ _REJECTED_HINTS = dlt.mark.make_hints(
 )
 
 
-def coverage_item(table: str, ready: ReadyExport, loaded: int, rejected: int) -> DataItemWithMeta:
+def coverage_item(
+    table: str, ready: ReadyExport, loaded: int, rejected: int, rejected_values: int = 0
+) -> DataItemWithMeta:
     """The ``_coveo_ua_windows`` row of one table's window, marked for its table."""
     estimated = ready.estimates.get(table)
     row: dict[str, Any] = {
@@ -70,6 +72,7 @@ def coverage_item(table: str, ready: ReadyExport, loaded: int, rejected: int) ->
         "estimated_rows": estimated,
         "loaded_rows": loaded,
         "rejected_rows": rejected,
+        "rejected_values": rejected_values,  # custom dimension values loaded as NULL
         "status": _status(estimated, loaded),
         "loaded_at": datetime.now(UTC),
     }

@@ -35,6 +35,9 @@ class SimulatorConfig:
         ``<table>_2.csv``, ... each with its own header.
     storage_host: the loopback address of the storage (download) server.
     estimate_factor: ``/v15/exports/estimate`` answers round(true count * factor).
+    retyped_dimensions: (return name, Coveo type) pairs that ``/v15/dimensions/exportables``
+        answers from its second call on, e.g. ``(("custom_events.c_cart_value", "TEXT"),)``:
+        a dimension whose type changes between two runs.
     """
 
     # Tokens stay out of repr() so that logging a config never writes them.
@@ -53,6 +56,7 @@ class SimulatorConfig:
     max_rows_per_file: int | None = None
     storage_host: str = "127.0.0.2"
     estimate_factor: float = 1.0
+    retyped_dimensions: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.searches_per_hour < 0:
