@@ -142,13 +142,17 @@ def type_batch(
     rejected: list[RejectedValue] = []
     fields, arrays = [], []
     for field, column in zip(batch.schema, batch.columns, strict=True):
-        coveo_type = types.get(field.name.lower(), "")
+        coveo_type = types.get(field.name.lower(), "TEXT")
         arrow_type = ARROW_TYPES.get(coveo_type)
-        if arrow_type is None or not pa.types.is_string(column.type):
+        custom = field.name.lower().startswith("c_") and pa.types.is_string(column.type)
+        if not custom:
             fields.append(field)  # keeps the identifiers' nullable=False
             arrays.append(column)
             continue
-        typed, bad = cast_values(column, arrow_type)
+        if arrow_type is None:  # TEXT or a type the connector does not know
+            coveo_type, arrow_type, typed, bad = "TEXT", pa.string(), column, []
+        else:
+            typed, bad = cast_values(column, arrow_type)
         keys = row_keys(batch, key_columns, bad)
         rejected += [
             RejectedValue(field.name, keys[index], column[index].as_py(), coveo_type)
