@@ -112,16 +112,18 @@ def loaded_rejected_values(pipeline: Pipeline, table: str) -> list[tuple[str, st
             return sorted(tuple(row) for row in cursor.fetchall())  # type: ignore[misc]
 
 
-def assert_rejected_values_match(pipeline: Pipeline, simulator: Simulator) -> None:
+def assert_rejected_values_match(
+    pipeline: Pipeline, simulator: Simulator, start: datetime = START, end: datetime = END
+) -> None:
     for table in TYPED_TABLES:
-        expected = rejected_values(simulator.config, table, START, END)
+        expected = rejected_values(simulator.config, table, start, end)
         assert expected, f"the simulator has no bad {table} values; the test proves nothing"
         assert loaded_rejected_values(pipeline, table) == expected
     counts: dict[str, int] = {}
     for row in windows_rows(pipeline):
         counts[row["table_name"]] = counts.get(row["table_name"], 0) + row["rejected_values"]
     for table in TYPED_TABLES:
-        assert counts[table] == len(rejected_values(simulator.config, table, START, END))
+        assert counts[table] == len(rejected_values(simulator.config, table, start, end))
 
 
 def exportables_calls(simulator: Simulator) -> int:
