@@ -149,8 +149,9 @@ def type_batch(
             fields.append(field)  # keeps the identifiers' nullable=False
             arrays.append(column)
             continue
+        bad: list[int] = []
         if arrow_type is None:  # TEXT or a type the connector does not know
-            coveo_type, arrow_type, typed, bad = "TEXT", pa.string(), column, []
+            coveo_type, arrow_type, typed = "TEXT", pa.string(), column
         else:
             typed, bad = cast_values(column, arrow_type)
         keys = row_keys(batch, key_columns, bad)
@@ -180,7 +181,9 @@ def cast_values(text: pa.Array, arrow_type: pa.DataType) -> tuple[pa.Array, list
     return _cast(trimmed, arrow_type), bad
 
 
-def row_keys(batch: pa.RecordBatch, key_columns: Sequence[str], rows: Sequence[int]) -> dict[int, str]:
+def row_keys(
+    batch: pa.RecordBatch, key_columns: Sequence[str], rows: Sequence[int]
+) -> dict[int, str]:
     """The primary key of each row as JSON (``{"search_id": "..."}``), keys sorted."""
     present = [name for name in key_columns if name in batch.schema.names]
     columns = {name: batch.column(name) for name in present}

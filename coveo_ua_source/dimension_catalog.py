@@ -22,6 +22,7 @@ import dlt
 import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema
 from dlt.common.schema.utils import new_table
+from dlt.extract.exceptions import CurrentSourceSchemaNotAvailable
 from dlt.extract.items import DataItemWithMeta
 
 from coveo_ua_source.custom_dimensions import (
@@ -139,11 +140,11 @@ def loaded_column_types(table: str) -> dict[str, str]:
     """dlt data type of each column of ``table`` in the pipeline's schema (lower-cased)."""
     try:
         schema = dlt.current.source_schema()
-    except Exception:  # outside a pipeline's extract step there is no schema yet
+    except CurrentSourceSchemaNotAvailable:  # outside an extract step: nothing loaded
         return {}
     columns = schema.tables.get(table, {}).get("columns", {})
     return {
-        name.lower(): column["data_type"]
+        name.lower(): str(column["data_type"])
         for name, column in columns.items()
         if column.get("data_type") is not None
     }

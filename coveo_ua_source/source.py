@@ -88,9 +88,7 @@ def coveo_ua_source(
     client = CoveoClient(token, org_id=org_id, base_url=base_url, region=region)
     feed = ExportFeed(lambda: _feed_run(load, client, progress), keep_exports=load.keep_exports)
     dimension_types = DimensionTypes(client.exportable_dimensions)  # asked once, when needed
-    return [
-        _table_resource(table, feed, load, progress, dimension_types) for table in load.tables
-    ]
+    return [_table_resource(table, feed, load, progress, dimension_types) for table in load.tables]
 
 
 def _feed_run(load: LoadSettings, client: CoveoClient, progress: TProgress | None) -> FeedRun:

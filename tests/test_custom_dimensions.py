@@ -61,7 +61,9 @@ def test_type_batch_casts_each_type_and_rejects_bad_values(
 ) -> None:
     typed = type_batch(batch_of(values), {"c_x": coveo_type}, ["search_id"])
     assert typed.batch.column("c_x").to_pylist() == expected
-    assert [json.loads(v.row_key) for v in typed.rejected] == [{"search_id": f"id-{i}"} for i in bad]
+    assert [json.loads(v.row_key) for v in typed.rejected] == [
+        {"search_id": f"id-{i}"} for i in bad
+    ]
     assert [v.raw_text for v in typed.rejected] == [values[i] for i in bad]
     assert all(v.column == "c_x" and v.expected_type == coveo_type for v in typed.rejected)
     assert not typed.batch.schema.field("search_id").nullable, "identifiers stay non-nullable"

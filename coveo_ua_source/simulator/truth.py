@@ -201,7 +201,10 @@ def rejected_values(
     out: list[tuple[str, str, str, str]] = []
     for batch in iter_batches(cfg, table, (to_ms(start), to_ms(end))):
         for row in batch:
-            named = {key: row[fields.index(name)] for key, name in zip(keys, IDENTIFIERS[table])}
+            named = {
+                key: row[fields.index(name)]
+                for key, name in zip(keys, IDENTIFIERS[table], strict=True)
+            }
             for column, position in where.items():
                 if typed_value(row[position], custom[column])[1]:
                     out.append((column, row_key(named, keys), row[position], custom[column]))
