@@ -18,6 +18,7 @@ from coveo_ua_source.exceptions import (
     ExportFileError,
     ExportTimeoutError,
 )
+from coveo_ua_source.lakehouse import delta_lakehouse
 from coveo_ua_source.planning import plan_load
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.source import coveo_ua_source
@@ -40,6 +41,7 @@ __all__ = [
     "TTable",
     "coveo_ua_source",
     "create_views",
+    "delta_lakehouse",
     "drop_views",
     "plan_load",
 ]

@@ -25,6 +25,7 @@ from coveo_ua_source.dimension_catalog import (
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.exporter import ExportRunner, ProgressEvent, TProgress
 from coveo_ua_source.feed import ExportFeed, FeedRun
+from coveo_ua_source.lakehouse import for_delta, is_delta
 from coveo_ua_source.ledger import ExportLedger
 from coveo_ua_source.reader import RejectedRow, read_table
 from coveo_ua_source.schema import (
@@ -186,9 +187,13 @@ def _table_batches(
             values += typed.rejected
             typer.describe(table, typed.batch)
             yield typed.batch
-        yield rejected_item(table, ready, rejected)
-        yield rejected_values_item(table, ready, values)
-        yield coverage_item(table, ready, loaded, len(rejected), len(values))
+        delta = is_delta(table)
+        for item in (
+            rejected_item(table, ready, rejected),
+            rejected_values_item(table, ready, values),
+            coverage_item(table, ready, loaded, len(rejected), len(values)),
+        ):
+            yield for_delta(item) if delta else item
         dlt.current.resource_state(table)[STATE_KEY] = ready.window.end.isoformat()
         if progress is not None:
             detail = {"table": table, "rows": loaded, "rejected": len(rejected)}
