@@ -2,7 +2,8 @@
 
 Column API names and identifiers come from the contract (shared/coveo-exports-api.md);
 display names are the header form used with ``useDisplayNames=true``. Columns not listed
-here (custom dimensions ``c_*`` and anything Coveo adds) are loaded as text.
+here are read as text; custom dimensions ``c_*`` are then typed as Coveo's exportables say
+(custom_dimensions.py), anything else Coveo adds stays text.
 """
 
 from __future__ import annotations
