@@ -24,6 +24,7 @@ from coveo_ua_source import settings
 from coveo_ua_source.arguments import require_token
 from coveo_ua_source.client import CoveoClient
 from coveo_ua_source.custom_dimensions import Dimension, parse_exportables
+from coveo_ua_source.schema import COLUMNS
 
 TOKEN_VARIABLES = ("COVEO_UA_ACCESS_TOKEN", "SOURCES__COVEO_UA__ACCESS_TOKEN")
 HEADERS = ("return_name", "display_name", "type", "custom", "event_types", "loads_as", "loaded")
@@ -59,11 +60,21 @@ def dimension_rows(dimensions: Sequence[Dimension], loaded: TLoadedColumns) -> l
             "type": d.type,
             "custom": d.custom,
             "event_types": list(d.event_types),
-            "loads_as": d.loads_as,
+            "loads_as": _loads_as(d),
             "loaded": loaded_as(d, loaded),
         }
         for d in dimensions
     ]
+
+
+def _loads_as(dimension: Dimension) -> str:
+    """The catalog's type for a known column, else the custom dimension rule (text if not c_*)."""
+    for table, columns in COLUMNS.items():
+        if dimension.table in (None, table):
+            for column in columns:
+                if column.api_name.lower() == dimension.column and not dimension.is_typed_custom:
+                    return column.type
+    return dimension.loads_as
 
 
 def loaded_as(dimension: Dimension, loaded: TLoadedColumns) -> dict[str, str]:

@@ -49,6 +49,7 @@ def test_dimensions_json_lists_every_dimension_and_how_it_was_loaded(
     assert rows["custom_events.c_ordered_at"]["loaded"] == {"c_ordered_at": "timestamp"}
     assert rows["custom_events.customeventid"]["loaded"] == {"custom_event_id": "text"}
     assert rows["custom_events.customeventid"]["custom"] is False
+    assert rows["searches.numberofresults"]["loads_as"] == "bigint", "the catalog's type"
     assert rows["searches.c_page_number"]["loaded"] == {}, "searches were not loaded"
     assert rows["searches.c_page_number"]["loads_as"] == "bigint"
 
