@@ -227,3 +227,28 @@ def test_expected_rows_type_custom_dimensions(simulator: Simulator) -> None:
     rows = expected_rows(simulator, "custom_events", START, END)
     values = {type(row["c_delivery_date"]) for row in rows}
     assert values == {date, type(None)}
+
+
+def test_every_loaded_column_has_its_description_as_a_duckdb_comment(
+    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    from coveo_ua_source.schema import TABLES
+    from coveo_ua_source.views import create_views
+
+    pipeline = make_pipeline()
+    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+    create_views(pipeline)
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql(
+            "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE schema_name = ?",
+            pipeline.dataset_name,
+        )
+    comments = {(table, column): comment for table, column, comment in rows or []}
+    assert comments[("clicks", "click_rank")] == (
+        "Click Rank: position of the opened result in the result list, from 1"
+    )
+    assert comments[("clicks", "c_in_stock")] == "c_in_stock: custom dimension, BOOLEAN in Coveo"
+    for table in TABLES:
+        columns = [c for c in pipeline.default_schema.get_table_columns(table) if c[:4] != "_dlt"]
+        assert columns
+        assert all(comments.get((table, c)) for c in columns), table
