@@ -22,6 +22,7 @@ from coveo_ua_source.exceptions import (
     ExportTimeoutError,
     PipelineLockedError,
 )
+from coveo_ua_source.lakehouse import delta_lakehouse
 from coveo_ua_source.planning import plan_load
 from coveo_ua_source.run_lock import pipeline_lock
 from coveo_ua_source.schema import TABLES, TTable
@@ -48,6 +49,7 @@ __all__ = [
     "TTable",
     "coveo_ua_source",
     "create_views",
+    "delta_lakehouse",
     "drop_views",
     "pipeline_lock",
     "plan_load",

@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_plan(commands)
     _add_exports(commands)
     _add_views(commands)
+    _add_dimensions(commands)
     _add_simulator(commands)
     return parser
 
@@ -242,6 +243,28 @@ def _add_views(commands: Any) -> None:
         help="(re)create the SQL views over the loaded tables",
     )  # fmt: skip
     views.set_defaults(handler=run.views_command)
+
+
+def _add_dimensions(commands: Any) -> None:
+    dimensions = commands.add_parser(
+        "dimensions", parents=[_connection_options()], formatter_class=_Formatter,
+        help="list the exportable dimensions and how the pipeline loaded each",
+    )  # fmt: skip
+    dimensions.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    dimensions.add_argument(
+        "--pipeline-name", default="coveo_ua", help="read this pipeline's schema"
+    )
+    dimensions.add_argument(
+        "--pipelines-dir", default=None, help="where dlt keeps pipelines (default: dlt's)"
+    )
+    dimensions.set_defaults(handler=_dimensions)
+
+
+def _dimensions(args: argparse.Namespace) -> int:
+    # imported here: it loads pyarrow, which would slow `coveo-ua --help`
+    from coveo_ua_source.dimensions_command import dimensions_command  # noqa: PLC0415
+
+    return dimensions_command(args)
 
 
 def _add_simulator(commands: Any) -> None:

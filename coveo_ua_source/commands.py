@@ -28,7 +28,13 @@ _SOURCE_FLAGS = (
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    from coveo_ua_source.demo import TOP_QUERIES_SQL, run_demo, table_counts, top_queries
+    from coveo_ua_source.demo import (
+        TOP_QUERIES_SQL,
+        custom_dimension_rows,
+        run_demo,
+        table_counts,
+        top_queries,
+    )
 
     console.print("[bold]coveo-ua demo[/]: SIMULATED usage analytics from the local simulator")
     runs, pipeline = run_demo(Path(args.database), Path(args.pipelines_dir))
@@ -43,6 +49,8 @@ def demo_command(args: argparse.Namespace) -> int:
     _print_counts(table_counts(pipeline), f"Rows per table in {args.database}")
     console.print(TOP_QUERIES_SQL.format(dataset=pipeline.dataset_name).strip(), markup=False)
     print_rows(["query", "searches", "click-through"], top_queries(pipeline), "Top queries")
+    headers = ["column", "loaded as", "values", "rejected (NULL)"]
+    print_rows(headers, custom_dimension_rows(pipeline), "Custom dimensions, typed by exportables")
     example = f"SELECT * FROM {pipeline.dataset_name}.daily_search_metrics"  # noqa: S608
     console.print(
         f"Query it with any DuckDB client, e.g. from Python: "

@@ -65,11 +65,17 @@ _REJECTED_HINTS = dlt.mark.make_hints(
 
 
 def coverage_item(
-    table: str, ready: ReadyExport, loaded: int, rejected: int, repaired: int = 0
+    table: str,
+    ready: ReadyExport,
+    loaded: int,
+    rejected: int,
+    repaired: int = 0,
+    rejected_values: int = 0,
 ) -> DataItemWithMeta:
     """The ``_coveo_ua_windows`` row of one table's window, marked for its table.
 
-    ``repaired``: text values whose invalid UTF-8 was replaced by U+FFFD.
+    ``repaired``: text values whose invalid UTF-8 was replaced by U+FFFD;
+    ``rejected_values``: custom dimension values that did not parse, loaded as NULL.
     """
     estimated = ready.estimates.get(table)
     row: dict[str, Any] = {
@@ -81,6 +87,7 @@ def coverage_item(
         "loaded_rows": loaded,
         "rejected_rows": rejected,
         "repaired_values": repaired,
+        "rejected_values": rejected_values,
         "status": _status(estimated, loaded),
         "loaded_at": datetime.now(UTC),
     }

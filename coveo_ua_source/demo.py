@@ -15,6 +15,7 @@ from typing import Any
 import dlt
 from dlt.pipeline.pipeline import Pipeline
 
+from coveo_ua_source.dimension_catalog import REJECTED_VALUES_TABLE
 from coveo_ua_source.run_lock import pipeline_lock
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator, SimulatorConfig
@@ -107,3 +108,38 @@ def top_queries(pipeline: Pipeline) -> list[tuple[Any, ...]]:
     with pipeline.sql_client() as client:
         sql = TOP_QUERIES_SQL.format(dataset=client.fully_qualified_dataset_name())
         return [tuple(row) for row in client.execute_sql(sql) or []]
+
+
+def custom_dimension_rows(pipeline: Pipeline) -> list[tuple[str, str, int, int]]:
+    """(table.column, loaded type, non-NULL values, rejected values) per custom dimension."""
+    schema = pipeline.default_schema
+    rejected = _rejected_value_counts(pipeline)
+    out: list[tuple[str, str, int, int]] = []
+    with pipeline.sql_client() as client:
+        for table in TABLES:
+            if table not in schema.tables:
+                continue
+            for name, column in schema.get_table_columns(table).items():
+                if not name.startswith("c_") or column.get("data_type") is None:
+                    continue
+                sql = (
+                    f"SELECT count({client.escape_column_name(name)}) "  # noqa: S608
+                    f"FROM {client.make_qualified_table_name(table)}"
+                )
+                values = int((client.execute_sql(sql) or [(0,)])[0][0])
+                key = (table, name)
+                out.append(
+                    (f"{table}.{name}", str(column["data_type"]), values, rejected.get(key, 0))
+                )
+    return out
+
+
+def _rejected_value_counts(pipeline: Pipeline) -> dict[tuple[str, str], int]:
+    if REJECTED_VALUES_TABLE not in pipeline.default_schema.tables:
+        return {}
+    with pipeline.sql_client() as client:
+        sql = (
+            "SELECT table_name, column_name, count(*) FROM "  # noqa: S608
+            f"{client.make_qualified_table_name(REJECTED_VALUES_TABLE)} GROUP BY 1, 2"
+        )
+        return {(t, c): int(n) for t, c, n in client.execute_sql(sql) or []}

@@ -2,7 +2,8 @@
 
 Column API names and identifiers come from the contract (docs/coveo-exports-api.md);
 display names are the header form used with ``useDisplayNames=true``. Columns not listed
-here (custom dimensions ``c_*`` and anything Coveo adds) are loaded as text.
+here are read as text; custom dimensions ``c_*`` are then typed as Coveo's exportables say
+(custom_dimensions.py), anything else Coveo adds stays text.
 """
 
 from __future__ import annotations
@@ -19,15 +20,65 @@ TABLES: tuple[TTable, ...] = get_args(TTable)
 
 @dataclass(frozen=True)
 class Column:
-    """One known column: its API header, display-name header and type."""
+    """One known column: its API header, display-name header, type and meaning."""
 
     api_name: str
     display_name: str
     type: TColumnType = "text"
+    meaning: str = ""
+
+    @property
+    def description(self) -> str:
+        """Display name and one-line meaning: the loaded column's dlt description."""
+        return f"{self.display_name}: {self.meaning}" if self.meaning else self.display_name
+
+
+# One-line meanings of the known columns (by API name), from Coveo's UA documentation.
+MEANINGS: dict[str, str] = {
+    "searchId": "unique id of the search event (query)",
+    "clickId": "unique id of the click event",
+    "customEventId": "unique id of the custom event",
+    "lastSearchId": "id of the last search before this custom event (searches.search_id)",
+    "datetime": "when the event happened, UTC",
+    "visitId": "id of the visit (session) the event belongs to",
+    "visitorId": "anonymous id of the visitor's browser or device",
+    "userName": "name of the signed-in user, empty when anonymous",
+    "userId": "id of the signed-in user",
+    "queryExpression": "the basic query the user typed",
+    "advancedQueryExpression": "the advanced query added by the search interface",
+    "searchCause": "what triggered the search (searchboxSubmit, facetSelect, ...)",
+    "queryPipeline": "the query pipeline that processed the query",
+    "numberOfResults": "how many results the query returned",
+    "responseTime": "time the search took, in milliseconds",
+    "searchHub": "the search hub (search interface) of the event",
+    "tab": "the search interface tab of the event",
+    "originLevel1": "origin level 1 of the event (search hub)",
+    "originLevel2": "origin level 2 of the event (tab)",
+    "originLevel3": "origin level 3 of the event (referrer page)",
+    "language": "language of the search interface",
+    "city": "city of the visitor, from the IP address",
+    "country": "country of the visitor, from the IP address",
+    "deviceCategory": "device category (Desktop, Phone, Tablet)",
+    "mobile": "whether the event came from a mobile device",
+    "isAnonymous": "whether the user was not signed in",
+    "clickRank": "position of the opened result in the result list, from 1",
+    "clickCause": "how the result was opened (documentOpen, documentQuickview, ...)",
+    "documentTitle": "title of the opened document",
+    "documentUri": "URI of the opened document",
+    "documentUriHash": "hash of the opened document's URI",
+    "collectionName": "collection of the opened document",
+    "sourceName": "Coveo source of the opened document",
+    "eventType": "type of the custom event",
+    "eventValue": "value of the custom event",
+    "keyword": "one keyword of the search's query",
+    "groupName": "one group of the user who searched",
+    "c_context_role": "custom dimension (context role), text",
+    "c_cart_value": "custom dimension (cart value), typed by Coveo's exportables",
+}
 
 
 def _col(api_name: str, display_name: str, type_: TColumnType = "text") -> Column:
-    return Column(api_name, display_name, type_)
+    return Column(api_name, display_name, type_, MEANINGS.get(api_name, ""))
 
 
 _VISIT = [
@@ -135,6 +186,11 @@ def snake_case(api_name: str) -> str:
 def primary_key(table: TTable) -> tuple[str, ...]:
     """The loaded table's primary key, in dlt's snake_case column names."""
     return tuple(snake_case(name) for name in IDENTIFIERS[table])
+
+
+def column_hints(table: TTable) -> dict[str, str]:
+    """The description of every known column of ``table``, by loaded column name."""
+    return {snake_case(col.api_name): col.description for col in COLUMNS[table]}
 
 
 def column_by_header(table: TTable) -> dict[str, Column]:

@@ -24,10 +24,17 @@ from coveo_ua_source.coverage import (
     coverage_item,
     rejected_item,
 )
+from coveo_ua_source.custom_dimensions import RejectedValue
+from coveo_ua_source.dimension_catalog import (
+    DimensionTypes,
+    loaded_column_types,
+    rejected_values_item,
+)
 from coveo_ua_source.download import DownloadLimits
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.exporter import ExportRunner, ProgressEvent, ReadyExport, TProgress
 from coveo_ua_source.feed import ExportFeed, FeedPerExtract, FeedRun
+from coveo_ua_source.lakehouse import for_delta, is_delta
 from coveo_ua_source.reader import ReadStats, RejectedRow, missing_table_error, read_table
 from coveo_ua_source.run_lock import pipeline_lock
 from coveo_ua_source.schema import (
@@ -103,7 +110,10 @@ def coveo_ua_source(
     )
     check_export_count([], max_exports)  # validates the option itself before any request
     feeds = FeedPerExtract(lambda: _feed_run(load, client, progress, max_exports), _extract_key)
-    tables_resources = [_table_resource(table, feeds, load, progress) for table in load.tables]
+    dimension_types = DimensionTypes(client.exportable_dimensions)  # asked once, when needed
+    tables_resources = [
+        _table_resource(table, feeds, load, progress, dimension_types) for table in load.tables
+    ]
     return [*tables_resources, _bookkeeping_resource(feeds, load.tables)]
 
 
@@ -182,13 +192,18 @@ def _workdir(load: LoadSettings) -> Path:
 
 
 def _table_resource(
-    table: TTable, feeds: FeedPerExtract, load: LoadSettings, progress: TProgress | None
+    table: TTable,
+    feeds: FeedPerExtract,
+    load: LoadSettings,
+    progress: TProgress | None,
+    dimension_types: DimensionTypes,
 ) -> DltResource:
     def batches() -> Iterator[Any]:
         # A generator function: every extract (a source run twice, dlt's task splitting)
         # starts afresh, and gets the feed of its own extract.
         feed = feeds.current()
-        yield from _closing_on_failure(_table_batches(table, feed, load, progress), feed)
+        read = _table_batches(table, feed, load, progress, dimension_types)
+        yield from _closing_on_failure(read, feed)
 
     # A run reads each row once: its windows are disjoint and a row lies in the window of
     # its datetime. So the staged rows are declared deduplicated, which spares the
@@ -222,23 +237,39 @@ def _bookkeeping_resource(feeds: FeedPerExtract, tables: Sequence[TTable]) -> Dl
 
 
 def _table_batches(
-    table: TTable, feed: ExportFeed, load: LoadSettings, progress: TProgress | None
+    table: TTable,
+    feed: ExportFeed,
+    load: LoadSettings,
+    progress: TProgress | None,
+    dimension_types: DimensionTypes,
 ) -> Iterator[Any]:
     """Read each export's file for ``table``; advance the table's state per window.
 
-    Its ``_coveo_ua_windows`` row and any rejected rows go to the bookkeeping resource;
-    all of them are committed with the data, in the same load package.
+    Its ``_coveo_ua_windows`` row and any rejected rows and values go to the bookkeeping
+    resource; all of them are committed with the data, in the same load package.
     """
+    typer = None
     for ready in feed.exports_for(table):
+        if typer is None:
+            typer = dimension_types.typer(table, loaded_column_types(table))
         rejected: list[RejectedRow] = []
         stats = ReadStats()
+        values: list[RejectedValue] = []
         loaded = 0
         for batch in _read_window(table, ready, load, rejected, stats):
             _check_identifiers(table, batch, ready.export_id)
             loaded += batch.num_rows
-            yield batch
-        feed.record(rejected_item(table, ready, rejected))
-        feed.record(coverage_item(table, ready, loaded, len(rejected), stats.repaired_values))
+            typed = typer.apply(batch, primary_key(table))
+            values += typed.rejected
+            typer.describe(table, typed.batch)
+            yield typed.batch
+        delta = is_delta(table)
+        for item in (
+            rejected_item(table, ready, rejected),
+            rejected_values_item(table, ready, values),
+            coverage_item(table, ready, loaded, len(rejected), stats.repaired_values, len(values)),
+        ):
+            feed.record(for_delta(item) if delta else item)
         if not load.partition:
             dlt.current.resource_state(table)[STATE_KEY] = ready.window.end.isoformat()
         if progress is not None:

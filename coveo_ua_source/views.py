@@ -53,6 +53,7 @@ import dlt
 from dlt.common.schema.typing import TColumnSchema
 from dlt.destinations.sql_client import SqlClientBase
 
+from coveo_ua_source.column_comments import comment_columns
 from coveo_ua_source.schema import COLUMNS, TColumnType, TTable, snake_case
 
 _SQL_TYPES: dict[TColumnType, str] = {
@@ -134,6 +135,7 @@ def create_views(pipeline: dlt.Pipeline) -> list[str]:
                     client.execute_sql(f"DROP VIEW IF EXISTS {view}")
                     client.execute_sql(f"CREATE VIEW {view} AS\n{select}")
             created.append(name)
+    comment_columns(pipeline)  # PostgreSQL and DuckDB keep column descriptions as comments
     return created
 
 

@@ -46,6 +46,7 @@ def test_filesystem_parquet_lake_holds_the_ground_truth(
         pytest.param("bigquery.toml", "bigquery", id="bigquery"),
         pytest.param("snowflake.toml", "snowflake", id="snowflake"),
         pytest.param("filesystem.toml", "filesystem", id="filesystem"),
+        pytest.param("delta.toml", "filesystem", id="delta"),
         pytest.param("postgres.toml", "postgres", id="postgres"),
     ],
 )

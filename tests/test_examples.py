@@ -95,6 +95,8 @@ def test_demo_loads_the_simulated_days(tmp_path: Path, capsys: pytest.CaptureFix
     assert "SIMULATED" in output
     assert "rerun, nothing new" in output
     assert "0 export(s) created" in output
+    assert "custom_events.c_cart_value" in output
+    assert "double" in output, "the demo shows a typed custom dimension"
     pipeline = dlt.pipeline(
         pipeline_name="coveo_ua_demo",
         destination=dlt.destinations.duckdb(str(database)),

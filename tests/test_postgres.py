@@ -145,3 +145,38 @@ def test_drop_views_lets_dlt_drop_the_tables(
     pipeline.run(source, refresh="drop_sources").raise_on_failed_jobs()
     assert create_views(pipeline) == ["all_events", "average_click_rank"]
     assert_view_matches(pipeline, "average_click_rank", truth_rows(simulator))
+
+
+def test_typed_dimensions_and_column_comments_on_postgres(
+    simulator: Simulator, make_pg_pipeline: Callable[[], Pipeline]
+) -> None:
+    """Typed c_* columns, rejected values, and every column's description in pg_catalog."""
+    from test_custom_dimensions import assert_rejected_values_match
+
+    pipeline = make_pg_pipeline()
+    pipeline.run(make_source(simulator, end_date=END)).raise_on_failed_jobs()
+    assert_on_postgres(pipeline)
+    assert_tables_match(pipeline, simulator, END)
+    assert_rejected_values_match(pipeline, simulator, START, END)
+    create_views(pipeline)  # writes the comments
+    comments = column_comments(pipeline)
+    assert comments[("custom_events", "c_cart_value")] == (
+        "c_cart_value: custom dimension, NUMBER in Coveo"
+    )
+    assert comments[("searches", "search_id")] == "Search ID: unique id of the search event (query)"
+    for table in TABLES:
+        loaded = [c for c in pipeline.default_schema.get_table_columns(table) if c[:4] != "_dlt"]
+        missing = [c for c in loaded if not comments.get((table, c))]
+        assert not missing, f"{table}: columns without a comment: {missing}"
+
+
+def column_comments(pipeline: Pipeline) -> dict[tuple[str, str], str | None]:
+    sql = """
+        SELECT c.table_name, c.column_name,
+               col_description(format('%%I.%%I', c.table_schema, c.table_name)::regclass,
+                               c.ordinal_position)
+        FROM information_schema.columns c WHERE c.table_schema = %s
+    """
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql(sql, pipeline.dataset_name)
+    return {(table, column): comment for table, column, comment in rows or []}

@@ -26,12 +26,13 @@ from test_reliability import coverage_rows
 from coveo_ua_source.coverage import REJECTED_TABLE
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator, write_export_zip
+from coveo_ua_source.simulator.data import FIELDS
 from coveo_ua_source.simulator.faults import write_malformed_copy
 
 LINES = 3  # malformed lines per export: one of each kind
 WINDOWS = [(START, START + timedelta(days=1)), (START + timedelta(days=1), END)]
 REASONS = [
-    "expected 24 fields, found 25",
+    f"expected {len(FIELDS['searches'])} fields, found {len(FIELDS['searches']) + 1}",
     "bigint column 'number_of_results': bad value 'not-a-number'",
     "the identifier 'search_id' is empty",
 ]

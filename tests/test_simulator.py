@@ -35,6 +35,7 @@ from coveo_ua_source.simulator import (
     write_export_zip,
 )
 from coveo_ua_source.simulator.data import FIELDS
+from coveo_ua_source.simulator.dimensions import custom_types, sim_columns, typed_value
 from coveo_ua_source.simulator.faults import write_malformed_copy
 from coveo_ua_source.simulator.truth import count_rows, to_ms
 
@@ -120,12 +121,17 @@ def _value(kind: str, text: str) -> object:
 
 def typed(table: TTable, rows: list[dict[str, str]]) -> list[dict[str, object]]:
     """CSV rows -> what a correct connector loads (snake_case keys, typed values)."""
-    lookup = column_by_header(table)
+    lookup = {c.api_name.lower(): c for c in sim_columns(table)} | column_by_header(table)
+    custom = {k: v for k, v in custom_types(table, None).items() if v != "TEXT"}
+
+    def value(header: str, text: str) -> object:
+        name = snake_case(lookup[header.lower()].api_name)
+        if name in custom:
+            return typed_value(text or None, custom[name])[0]
+        return _value(lookup[header.lower()].type, text)
+
     out = [
-        {
-            snake_case(lookup[h.lower()].api_name): _value(lookup[h.lower()].type, v)
-            for h, v in row.items()
-        }
+        {snake_case(lookup[h.lower()].api_name): value(h, v) for h, v in row.items()}
         for row in rows
     ]
     keys = [snake_case(name) for name in IDENTIFIERS[table]]
@@ -150,7 +156,8 @@ def test_all_lists_public_names_sorted() -> None:
 
 @pytest.mark.parametrize("table", TABLES)
 def test_generated_fields_follow_the_catalog(table: TTable) -> None:
-    assert FIELDS[table] == tuple(column.api_name for column in COLUMNS[table])
+    assert FIELDS[table] == tuple(column.api_name for column in sim_columns(table))
+    assert FIELDS[table][: len(COLUMNS[table])] == tuple(c.api_name for c in COLUMNS[table])
 
 
 def test_same_seed_same_rows_other_seed_other_rows() -> None:
@@ -519,7 +526,7 @@ def test_no_newline_format_has_one_line_per_record(sim: Simulator) -> None:
 def test_display_names_and_dimensions(sim: Simulator) -> None:
     files = members(download(sim, ready(sim, useDisplayNames="true", tables="clicks")))
     header = files["clicks.csv"].decode("utf-8-sig").split("\n", 1)[0].split(",")
-    assert header == [column.display_name for column in COLUMNS["clicks"]]
+    assert header == [column.display_name for column in sim_columns("clicks")]
     dims = ["searchId", "SEARCHES.queryExpression", "datetime"]
     files = members(download(sim, ready(sim, dimensions=dims)))
     heads = {name: raw.decode("utf-8-sig").split("\n", 1)[0] for name, raw in files.items()}

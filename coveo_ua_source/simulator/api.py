@@ -22,9 +22,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from coveo_ua_source.schema import API_TABLE_NAMES, COLUMNS, TABLES
+from coveo_ua_source.schema import API_TABLE_NAMES, TABLES
 from coveo_ua_source.simulator import params
 from coveo_ua_source.simulator.config import SimulatorConfig
+from coveo_ua_source.simulator.dimensions import dimension_types, sim_columns
 from coveo_ua_source.simulator.faults import CREATE_FAULTS, HTTP_FAULTS, FaultQueue
 from coveo_ua_source.simulator.faults import http_fault_reply as fault_reply
 from coveo_ua_source.simulator.replies import Reply, SimRequest, error_reply, json_reply
@@ -70,6 +71,7 @@ class ApiApp:
     ) -> None:
         self._cfg, self._store, self._faults, self._link_for = cfg, store, faults, link_for
         self._schedules = ScheduleStore()
+        self._exportables_calls = 0
 
     def __call__(self, req: SimRequest) -> Reply:
         fault = self._faults.take(HTTP_FAULTS, "api", req.method, req.path)
@@ -119,16 +121,22 @@ class ApiApp:
         return json_reply(200, {"exportRowCountLimit": self._cfg.row_limit})
 
     def _exportables(self, _req: SimRequest) -> Reply:
+        """Every column; custom ones typed as the simulated org says (retyped after call 1)."""
+        self._exportables_calls += 1
+        retyped = self._cfg.retyped_dimensions if self._exportables_calls > 1 else ()
+        custom = dimension_types(retyped)
         dimensions = [
             {
                 "displayName": column.display_name,
                 "returnName": f"{table}.{column.api_name.lower()}",
-                "type": _TYPES.get(column.type, "DATETIME"),
+                "type": custom.get(
+                    f"{table}.{column.api_name.lower()}", _TYPES.get(column.type, "DATETIME")
+                ),
                 "custom": column.api_name.startswith("c_"),
                 "eventTypes": [_EVENT_TYPES.get(table, "SEARCH")],
             }
             for table in TABLES
-            for column in COLUMNS[table]
+            for column in sim_columns(table)
         ]
         return json_reply(200, dimensions)
 

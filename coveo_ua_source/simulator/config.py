@@ -41,6 +41,9 @@ class SimulatorConfig:
         or after it do not exist yet, in estimates, row-limit checks and exports; an export
         holds the rows that existed when it was created. None: every row exists already.
         ``ground_truth(..., now=...)`` gives what exists at a given present.
+    retyped_dimensions: (return name, Coveo type) pairs that ``/v15/dimensions/exportables``
+        answers from its second call on, e.g. ``(("custom_events.c_cart_value", "TEXT"),)``:
+        a dimension whose type changes between two runs.
     """
 
     # Tokens stay out of repr() so that logging a config never writes them.
@@ -60,6 +63,7 @@ class SimulatorConfig:
     storage_host: str = "127.0.0.2"
     estimate_factor: float = 1.0
     clock: Callable[[], datetime] | None = field(default=None, compare=False)
+    retyped_dimensions: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.searches_per_hour < 0:

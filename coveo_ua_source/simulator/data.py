@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import pools
+from coveo_ua_source.simulator.dimensions import DELIVERY_DATES, IN_STOCK, ORDERED_AT, PAGE_NUMBERS
 
 Row = tuple[Any, ...]
 # A visitor's profile, shared by every event of its visits: (visitorId, userName, userId,
@@ -44,15 +45,16 @@ FIELDS: dict[TTable, tuple[str, ...]] = {
         "searchId", "datetime", *_VISIT, "userId", "queryExpression",
         "advancedQueryExpression", "searchCause", "queryPipeline", "numberOfResults",
         "responseTime", "searchHub", "tab", *_ORIGIN, *_DEVICE, "c_context_role",
+        "c_page_number",
     ),
     "clicks": (
         "clickId", "datetime", "searchId", *_VISIT, "clickRank", "clickCause",
         "documentTitle", "documentUri", "documentUriHash", "collectionName", "sourceName",
-        *_ORIGIN, *_DEVICE,
+        *_ORIGIN, *_DEVICE, "c_in_stock",
     ),
     "custom_events": (
         "customEventId", "datetime", "lastSearchId", *_VISIT, "eventType", "eventValue",
-        *_ORIGIN, *_DEVICE, "c_cart_value",
+        *_ORIGIN, *_DEVICE, "c_cart_value", "c_delivery_date", "c_ordered_at",
     ),
     "keywords": ("searchId", "keyword", "datetime"),
     "groups": ("searchId", "groupName", "datetime"),
@@ -200,7 +202,7 @@ def _searches(seed: int, hour: int, sk: Skeleton) -> Columns:
         _picks(rng, pools.ADVANCED_QUERIES, n), _picks(rng, pools.SEARCH_CAUSES, n),
         _picks(rng, pools.QUERY_PIPELINES, n), results, response,
         _picks(rng, pools.SEARCH_HUBS, n), _picks(rng, pools.TABS, n), *origin, *profile[3:],
-        _picks(rng, pools.CONTEXT_ROLES, n),
+        _picks(rng, pools.CONTEXT_ROLES, n), _picks(rng, PAGE_NUMBERS, n),
     ]  # fmt: skip
 
 
@@ -239,7 +241,7 @@ def _clicks(seed: int, hour: int, sk: Skeleton) -> Columns:
         _ids(seed, hour, "click", m), kids.stamps, kids.search_ids, kids.visit_ids,
         *kids.profile[:2], ranks, _picks(rng, pools.CLICK_CAUSES, m), title, uri,
         list(map(_URI_HASH.__getitem__, uri)), collection, source, *kids.origin,
-        *kids.profile[3:],
+        *kids.profile[3:], _picks(rng, IN_STOCK, m),
     ]  # fmt: skip
 
 
@@ -251,6 +253,7 @@ def _custom_events(seed: int, hour: int, sk: Skeleton) -> Columns:
         _ids(seed, hour, "custom_event", m), kids.stamps, kids.search_ids, kids.visit_ids,
         *kids.profile[:2], _picks(rng, pools.EVENT_TYPES, m), _picks(rng, pools.EVENT_VALUES, m),
         *kids.origin, *kids.profile[3:], _picks(rng, pools.CART_VALUES, m),
+        _picks(rng, DELIVERY_DATES, m), _picks(rng, ORDERED_AT, m),
     ]  # fmt: skip
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from coveo_ua_source.schema import COLUMNS, TABLES, Column, TTable
+from coveo_ua_source.schema import TABLES, Column, TTable
 from coveo_ua_source.simulator.config import SimulatorConfig
+from coveo_ua_source.simulator.dimensions import sim_columns
 
 
 def resolve_tables(tables: Sequence[str] | None) -> tuple[TTable, ...]:
@@ -44,16 +45,16 @@ def resolve_dimensions(dimensions: Sequence[str] | None) -> dict[TTable, tuple[C
     column. Raises ValueError naming an unknown dimension.
     """
     if not dimensions:
-        return dict(COLUMNS)
+        return {table: sim_columns(table) for table in TABLES}
     wanted = [_split_dimension(d) for d in dimensions]
     for (table, column), raw in zip(wanted, dimensions, strict=True):
         scope = (table,) if table else TABLES
-        if not any(c.api_name.lower() == column for t in scope for c in COLUMNS[t]):
+        if not any(c.api_name.lower() == column for t in scope for c in sim_columns(t)):
             raise ValueError(f"Unknown dimension {raw!r}.")
     return {
         table: tuple(
             col
-            for col in COLUMNS[table]
+            for col in sim_columns(table)
             if any(col.api_name.lower() == name and t in (None, table) for t, name in wanted)
         )
         for table in TABLES

@@ -7,17 +7,20 @@ None), as a correct connector loads it from the CSV the simulator writes:
 - an empty field is None (the simulator never writes a meaningful empty string);
 - with a timestamp style without milliseconds, datetimes are truncated to the second;
 - with ``export_format="NO_NEWLINE"``, each line break inside a value (``\\r\\n``, ``\\n`` or
-  ``\\r``) is one space, as in the file.
+  ``\\r``) is one space, as in the file;
+- custom dimensions (``simulator/dimensions.py``) are typed as ``exportables`` first says
+  (or as ``custom_types`` says; ``{}`` for all text), a value that does not parse is None
+  and listed by ``rejected_values``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from coveo_ua_source.schema import COLUMNS, IDENTIFIERS, TABLES, TExportFormat, TTable, snake_case
+from coveo_ua_source.schema import IDENTIFIERS, TABLES, TExportFormat, TTable, snake_case
 from coveo_ua_source.simulator.config import SimulatorConfig
 from coveo_ua_source.simulator.data import (
     FIELDS,
@@ -29,6 +32,8 @@ from coveo_ua_source.simulator.data import (
     hour_rows,
     transpose,
 )
+from coveo_ua_source.simulator.dimensions import custom_types as typed_columns
+from coveo_ua_source.simulator.dimensions import row_key, sim_columns, typed_value
 from coveo_ua_source.simulator.filters import ExportFilters, row_predicate
 from coveo_ua_source.simulator.selection import resolve_tables
 
@@ -146,6 +151,10 @@ def _converter(
     return lambda value: value
 
 
+def _custom_converter(coveo_type: str) -> Callable[[Any], Any]:
+    return lambda value: typed_value(value, coveo_type)[0]
+
+
 def ground_truth(
     cfg: SimulatorConfig,
     table: TTable,
@@ -154,21 +163,27 @@ def ground_truth(
     *,
     export_format: TExportFormat = "EXCEL",
     now: datetime | None = None,
+    custom_types: Mapping[str, str] | None = None,
 ) -> list[dict[str, object]]:
     """The rows of ``table`` with ``start <= datetime < end`` as a correct connector loads them.
 
     ``now``: only the rows that exist at that present (those before it).
 
     ``table`` is a catalog name (``searches``; API names like ``SEARCHES`` work too). Keys
-    are the snake_case names of every catalog column; rows are sorted by the table's
-    identifiers.
+    are the snake_case names of every column the simulator writes; rows are sorted by the
+    table's identifiers. ``custom_types``: Coveo type by return name
+    (``custom_events.c_cart_value``) for the custom dimensions; None: what ``exportables``
+    answers first; ``{}``: every custom dimension as text (``exportables`` failed).
     """
     (table,) = resolve_tables([table])
     fields = FIELDS[table]
+    custom = typed_columns(table, custom_types)
     plan = [
         (snake_case(col.api_name), fields.index(col.api_name) if col.api_name in fields else None,
-         _converter(col.type, cfg, export_format))
-        for col in COLUMNS[table]
+         _custom_converter(custom[snake_case(col.api_name)])
+         if custom.get(snake_case(col.api_name), "TEXT") != "TEXT"
+         else _converter(col.type, cfg, export_format))
+        for col in sim_columns(table)
     ]  # fmt: skip
     out: list[dict[str, object]] = []
     if now is not None:
@@ -179,3 +194,30 @@ def ground_truth(
     keys = [snake_case(name) for name in IDENTIFIERS[table]]
     out.sort(key=lambda row: tuple(str(row[key]) for key in keys))
     return out
+
+
+def rejected_values(
+    cfg: SimulatorConfig,
+    table: TTable,
+    start: datetime,
+    end: datetime,
+    custom_types: Mapping[str, str] | None = None,
+) -> list[tuple[str, str, str, str]]:
+    """(column, row key JSON, raw text, Coveo type) of every custom dimension value of the
+    range that does not parse as its type, sorted; see ``ground_truth`` for ``custom_types``.
+    """
+    (table,) = resolve_tables([table])
+    fields, keys = FIELDS[table], [snake_case(name) for name in IDENTIFIERS[table]]
+    custom = typed_columns(table, custom_types)
+    where = {column: fields.index(n) for n in fields if (column := snake_case(n)) in custom}
+    out: list[tuple[str, str, str, str]] = []
+    for batch in iter_batches(cfg, table, (to_ms(start), to_ms(end))):
+        for row in batch:
+            named = {
+                key: row[fields.index(name)]
+                for key, name in zip(keys, IDENTIFIERS[table], strict=True)
+            }
+            for column, position in where.items():
+                if typed_value(row[position], custom[column])[1]:
+                    out.append((column, row_key(named, keys), row[position], custom[column]))
+    return sorted(out)

@@ -1,0 +1,254 @@
+"""Custom dimensions typed from Coveo's exportables: unit tests and whole pipelines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from dlt.pipeline.pipeline import Pipeline
+from helpers import assert_rows_equal, expected_rows, loaded_rows
+from test_pipeline import END, START, assert_tables_match, make_source
+
+from coveo_ua_source.custom_dimensions import (
+    Dimension,
+    column_types,
+    parse_exportables,
+    type_batch,
+)
+from coveo_ua_source.dimension_catalog import REJECTED_VALUES_TABLE
+from coveo_ua_source.schema import TTable
+from coveo_ua_source.simulator import Simulator, ground_truth
+from coveo_ua_source.simulator.truth import rejected_values
+
+TYPED_TABLES: tuple[TTable, ...] = ("searches", "clicks", "custom_events")
+EXPORTABLES = "/v15/dimensions/exportables"
+
+
+def batch_of(values: list[str | None], key: str = "search_id") -> pa.RecordBatch:
+    ids = [f"id-{index}" for index in range(len(values))]
+    schema = pa.schema([pa.field(key, pa.string(), nullable=False), pa.field("c_x", pa.string())])
+    return pa.RecordBatch.from_arrays([pa.array(ids), pa.array(values, pa.string())], schema=schema)
+
+
+@pytest.mark.parametrize(
+    ("coveo_type", "values", "expected", "bad"),
+    [
+        pytest.param("NUMBER", ["19.99", " 0 ", "1,299.00", None], [19.99, 0.0, None, None], [2],
+                     id="number-is-double"),
+        pytest.param("SHORT", ["1", "n/a", "42"], [1, None, 42], [1], id="short-is-bigint"),
+        pytest.param("BOOLEAN", ["true", "FALSE", "1", "yes"], [True, False, True, None], [3],
+                     id="boolean"),
+        pytest.param("DATE", ["2024-02-01", "next week"], [date(2024, 2, 1), None], [1],
+                     id="date"),
+        pytest.param(
+            "DATETIME",
+            ["2024-01-31T23:59:59.999Z", "2024-02-01 08:00:00", "yesterday"],
+            [datetime(2024, 1, 31, 23, 59, 59, 999000, UTC), datetime(2024, 2, 1, 8, tzinfo=UTC),
+             None],
+            [2],
+            id="datetime-utc",
+        ),
+        pytest.param("TEXT", [" a ", "b"], [" a ", "b"], [], id="text-unchanged"),
+        pytest.param("GEOPOINT", ["x"], ["x"], [], id="unknown-type-is-text"),
+    ],
+)  # fmt: skip
+def test_type_batch_casts_each_type_and_rejects_bad_values(
+    coveo_type: str, values: list[str | None], expected: list[Any], bad: list[int]
+) -> None:
+    typed = type_batch(batch_of(values), {"c_x": coveo_type}, ["search_id"])
+    assert typed.batch.column("c_x").to_pylist() == expected
+    assert [json.loads(v.row_key) for v in typed.rejected] == [
+        {"search_id": f"id-{i}"} for i in bad
+    ]
+    assert [v.raw_text for v in typed.rejected] == [values[i] for i in bad]
+    assert all(v.column == "c_x" and v.expected_type == coveo_type for v in typed.rejected)
+    assert not typed.batch.schema.field("search_id").nullable, "identifiers stay non-nullable"
+
+
+def test_a_column_loaded_with_another_type_gets_a_variant_column() -> None:
+    typed = type_batch(batch_of(["1.5"]), {"c_x": "NUMBER"}, ["search_id"], {"c_x": "text"})
+    assert typed.batch.schema.names == ["search_id", "c_x__v_double"]
+    assert typed.batch.column("c_x__v_double").to_pylist() == [1.5]
+    same = type_batch(batch_of(["1.5"]), {"c_x": "NUMBER"}, ["search_id"], {"c_x": "double"})
+    assert same.batch.schema.names == ["search_id", "c_x"]
+    text = type_batch(batch_of(["a"]), {"c_x": "TEXT"}, ["search_id"], {"c_x": "double"})
+    assert text.batch.schema.names == ["search_id", "c_x__v_text"]
+
+
+def test_only_custom_dimensions_are_typed_and_qualified_names_win() -> None:
+    dimensions = parse_exportables(
+        [
+            {"returnName": "c_role", "type": "SHORT", "custom": True},
+            {"returnName": "searches.c_role", "type": "NUMBER", "displayName": "Role"},
+            {"returnName": "searches.numberOfResults", "type": "NUMBER"},
+            {"displayName": "no return name"},
+        ]
+    )
+    assert [d.return_name for d in dimensions] == [
+        "c_role", "searches.c_role", "searches.numberOfResults",
+    ]  # fmt: skip
+    assert column_types(dimensions, "searches") == {"c_role": "NUMBER"}
+    assert column_types(dimensions, "clicks") == {"c_role": "SHORT"}
+    assert Dimension("clicks.c_a", "A", "DATE", True, ()).loads_as == "date"
+
+
+def windows_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
+    with pipeline.sql_client() as client:
+        sql = f"SELECT * FROM {client.make_qualified_table_name('_coveo_ua_windows')}"
+        with client.execute_query(sql) as cursor:
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def loaded_rejected_values(pipeline: Pipeline, table: str) -> list[tuple[str, str, str, str]]:
+    with pipeline.sql_client() as client:
+        sql = (
+            "SELECT column_name, row_key, raw_text, expected_type FROM "
+            f"{client.make_qualified_table_name(REJECTED_VALUES_TABLE)} WHERE table_name = %s"
+        )
+        with client.execute_query(sql, table) as cursor:
+            return sorted(tuple(row) for row in cursor.fetchall())  # type: ignore[misc]
+
+
+def assert_rejected_values_match(
+    pipeline: Pipeline, simulator: Simulator, start: datetime = START, end: datetime = END
+) -> None:
+    for table in TYPED_TABLES:
+        expected = rejected_values(simulator.config, table, start, end)
+        assert expected, f"the simulator has no bad {table} values; the test proves nothing"
+        assert loaded_rejected_values(pipeline, table) == expected
+    counts: dict[str, int] = {}
+    for row in windows_rows(pipeline):
+        counts[row["table_name"]] = counts.get(row["table_name"], 0) + row["rejected_values"]
+    for table in TYPED_TABLES:
+        assert counts[table] == len(rejected_values(simulator.config, table, start, end))
+
+
+def exportables_calls(simulator: Simulator) -> int:
+    return sum(1 for r in simulator.requests if r.path.endswith(EXPORTABLES))
+
+
+def test_typed_dimensions_and_rejected_values_equal_the_ground_truth(
+    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    pipeline = make_pipeline()
+    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+    assert_tables_match(pipeline, simulator)  # typed c_* columns included
+    columns = pipeline.default_schema.tables["custom_events"]["columns"]
+    types = {name: columns[name]["data_type"] for name in columns if name.startswith("c_")}
+    assert types == {
+        "c_cart_value": "double", "c_delivery_date": "date", "c_ordered_at": "timestamp",
+    }  # fmt: skip
+    assert pipeline.default_schema.tables["searches"]["columns"]["c_page_number"]["data_type"] == (
+        "bigint"
+    )
+    assert pipeline.default_schema.tables["clicks"]["columns"]["c_in_stock"]["data_type"] == "bool"
+    assert_rejected_values_match(pipeline, simulator)
+    assert exportables_calls(simulator) == 1, "exportables is asked once per run"
+
+
+def test_lookback_replaces_a_windows_rejected_values(
+    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    pipeline = make_pipeline()
+    pipeline.run(make_source(simulator, end_date=END - timedelta(days=1))).raise_on_failed_jobs()
+    pipeline.run(make_source(simulator, lookback="P1D")).raise_on_failed_jobs()
+    assert_rejected_values_match(pipeline, simulator)
+
+
+def test_exportables_failure_loads_text_with_one_warning(
+    simulator: Simulator,
+    make_pipeline: Callable[..., Pipeline],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    simulator.inject("html", count=1, path=EXPORTABLES)  # a 403 WAF page: not retried
+    pipeline = make_pipeline()
+    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+    warnings = [r for r in caplog.records if "custom dimension types" in r.getMessage()]
+    assert len(warnings) == 1
+    for table in TYPED_TABLES:
+        expected = ground_truth(simulator.config, table, START, END, custom_types={})
+        assert_rows_equal(loaded_rows(pipeline, table), sort_rows(expected, table), table)
+        assert loaded_rejected_values(pipeline, table) == []
+
+
+def sort_rows(rows: list[dict[str, Any]], table: TTable) -> list[dict[str, Any]]:
+    from coveo_ua_source.schema import primary_key
+
+    return sorted(rows, key=lambda row: tuple(row[key] for key in primary_key(table)))
+
+
+def test_exportables_failure_keeps_the_types_already_loaded(
+    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    pipeline = make_pipeline()
+    pipeline.run(make_source(simulator, end_date=END - timedelta(days=1))).raise_on_failed_jobs()
+    simulator.inject("html", count=1, path=EXPORTABLES)
+    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+    assert_tables_match(pipeline, simulator)  # typed as in the first run, no variant column
+    assert not any("__v_" in name for name in pipeline.default_schema.tables["clicks"]["columns"])
+
+
+def test_a_type_change_between_runs_goes_to_a_variant_column(
+    start_simulator: Callable[..., Simulator], make_pipeline: Callable[..., Pipeline]
+) -> None:
+    retyped = (("custom_events.c_cart_value", "TEXT"), ("clicks.c_in_stock", "SHORT"))
+    simulator = start_simulator(retyped_dimensions=retyped)
+    pipeline = make_pipeline()
+    middle = END - timedelta(days=1)
+    pipeline.run(make_source(simulator, end_date=middle)).raise_on_failed_jobs()
+    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+    columns = pipeline.default_schema.tables["custom_events"]["columns"]
+    assert columns["c_cart_value"]["data_type"] == "double", "a loaded column keeps its type"
+    assert columns["c_cart_value__v_text"]["data_type"] == "text"
+    assert pipeline.default_schema.tables["clicks"]["columns"]["c_in_stock__v_bigint"]
+    loaded = {row["custom_event_id"]: row for row in loaded_rows(pipeline, "custom_events")}
+    first = ground_truth(simulator.config, "custom_events", START, middle)
+    second = ground_truth(
+        simulator.config, "custom_events", middle, END, custom_types=dict(retyped)
+    )
+    assert first
+    assert second
+    for row in first:
+        got = loaded[row["custom_event_id"]]
+        assert (got["c_cart_value"], got["c_cart_value__v_text"]) == (row["c_cart_value"], None)
+    for row in second:
+        got = loaded[row["custom_event_id"]]
+        assert (got["c_cart_value"], got["c_cart_value__v_text"]) == (None, row["c_cart_value"])
+    assert len(loaded) == len(first) + len(second)
+    assert "1,299.00" in {row["c_cart_value"] for row in second}, "text takes every value"
+
+
+def test_expected_rows_type_custom_dimensions(simulator: Simulator) -> None:
+    rows = expected_rows(simulator, "custom_events", START, END)
+    values = {type(row["c_delivery_date"]) for row in rows}
+    assert values == {date, type(None)}
+
+
+def test_every_loaded_column_has_its_description_as_a_duckdb_comment(
+    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    from coveo_ua_source.schema import TABLES
+    from coveo_ua_source.views import create_views
+
+    pipeline = make_pipeline()
+    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+    create_views(pipeline)
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql(
+            "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE schema_name = ?",
+            pipeline.dataset_name,
+        )
+    comments = {(table, column): comment for table, column, comment in rows or []}
+    assert comments[("clicks", "click_rank")] == (
+        "Click Rank: position of the opened result in the result list, from 1"
+    )
+    assert comments[("clicks", "c_in_stock")] == "c_in_stock: custom dimension, BOOLEAN in Coveo"
+    for table in TABLES:
+        columns = [c for c in pipeline.default_schema.get_table_columns(table) if c[:4] != "_dlt"]
+        assert columns
+        assert all(comments.get((table, c)) for c in columns), table

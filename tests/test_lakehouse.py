@@ -1,0 +1,59 @@
+"""A Delta lakehouse on the filesystem destination: merges on the primary keys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pytest
+from helpers import TOKEN, assert_rows_equal, data_rows, expected_rows, utc
+
+from coveo_ua_source import coveo_ua_source, delta_lakehouse
+from coveo_ua_source.schema import TABLES
+from coveo_ua_source.simulator import Simulator
+from coveo_ua_source.simulator.truth import rejected_values
+
+deltalake = pytest.importorskip("deltalake", reason='pip install "coveo-ua-source[delta]"')
+
+START, MIDDLE, END = utc(2024, 5, 1), utc(2024, 5, 3), utc(2024, 5, 4)
+
+
+def delta_rows(lake: Path, table: str) -> list[dict[str, Any]]:
+    return list(
+        deltalake.DeltaTable(str(lake / "usage_analytics" / table)).to_pyarrow_table().to_pylist()
+    )
+
+
+def test_delta_lake_merges_a_lookback_without_duplicates(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    lake = tmp_path / "lake"
+    pipeline = dlt.pipeline(
+        pipeline_name="delta_lake",
+        destination=dlt.destinations.filesystem(lake.as_uri()),
+        dataset_name="usage_analytics",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    common: dict[str, Any] = {
+        "access_token": TOKEN, "base_url": simulator.api_root, "start_date": START,
+        "poll_interval": 0.01,
+    }  # fmt: skip
+    pipeline.run(delta_lakehouse(coveo_ua_source(**common, end_date=MIDDLE)))
+    pipeline.run(delta_lakehouse(coveo_ua_source(**common, end_date=END, lookback="P1D")))
+    assert simulator.created_count == 4, "the second run re-exports the last day (lookback)"
+    for table in TABLES:
+        expected = expected_rows(simulator, table, START, END)
+        assert_rows_equal(data_rows(delta_rows(lake, table), table), expected, table)
+    windows = delta_rows(lake, "_coveo_ua_windows")
+    assert len(windows) == len(TABLES) * 3, "one row per table and window, none twice"
+    for table in ("searches", "clicks", "custom_events"):
+        got = sorted(
+            (r["column_name"], r["row_key"], r["raw_text"], r["expected_type"])
+            for r in delta_rows(lake, "_coveo_ua_rejected_values")
+            if r["table_name"] == table
+        )
+        assert got == rejected_values(simulator.config, table, START, END)
+    days = {(row["window_start"], row["window_end"]) for row in windows}
+    assert (MIDDLE - timedelta(days=1), MIDDLE) in days
