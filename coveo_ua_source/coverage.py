@@ -41,25 +41,37 @@ _WINDOWS_HINTS = dlt.mark.make_hints(
         "loaded_at": {"data_type": "timestamp"},
     },
 )
+
+
 # Each load of a (table, window) replaces that window's rejected rows: the merge key is the
 # window, and a marker row flagged `_superseded` makes dlt delete the earlier rows even
 # when this load rejected nothing (the flagged row itself is not inserted). A destination
 # that cannot merge (a plain filesystem lake appends) would store the marker as a rejected
 # row, so there no marker is sent.
-_REJECTED_HINTS = dlt.mark.make_hints(
-    table_name=REJECTED_TABLE,
-    write_disposition={"disposition": "merge", "strategy": "delete-insert"},
-    merge_key=("table_name", "window_start", "window_end"),
-    primary_key=[],  # not the data table's key, which the resource's hints would lend it
-    columns={
-        "window_start": {"data_type": "timestamp", "nullable": False},
-        "window_end": {"data_type": "timestamp", "nullable": False},
-        "export_id": {"data_type": "text"},
+def window_replaced_hints(table_name: str, columns: dict[str, Any]) -> Any:
+    """Hints of a table whose rows a window's next load replaces (merge key: the window)."""
+    return dlt.mark.make_hints(
+        table_name=table_name,
+        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        merge_key=("table_name", "window_start", "window_end"),
+        primary_key=[],  # not the data table's key, which the resource's hints would lend it
+        columns={
+            "window_start": {"data_type": "timestamp", "nullable": False},
+            "window_end": {"data_type": "timestamp", "nullable": False},
+            "export_id": {"data_type": "text"},
+            **columns,
+            "_superseded": {"data_type": "bool", "hard_delete": True},
+        },
+    )
+
+
+_REJECTED_HINTS = window_replaced_hints(
+    REJECTED_TABLE,
+    {
         "member": {"data_type": "text"},
         "line_number": {"data_type": "bigint"},
         "raw_text": {"data_type": "text"},
         "reason": {"data_type": "text"},
-        "_superseded": {"data_type": "bool", "hard_delete": True},
     },
 )
 

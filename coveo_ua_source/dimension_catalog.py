@@ -25,6 +25,7 @@ from dlt.common.schema.utils import new_table
 from dlt.extract.exceptions import CurrentSourceSchemaNotAvailable
 from dlt.extract.items import DataItemWithMeta
 
+from coveo_ua_source.coverage import window_replaced_hints
 from coveo_ua_source.custom_dimensions import (
     DLT_TYPES,
     Dimension,
@@ -42,20 +43,13 @@ logger = logging.getLogger(__name__)
 
 REJECTED_VALUES_TABLE = "_coveo_ua_rejected_values"
 _COVEO_TYPES = {dlt_type: coveo for coveo, dlt_type in DLT_TYPES.items()}
-_REJECTED_VALUES_HINTS = dlt.mark.make_hints(
-    table_name=REJECTED_VALUES_TABLE,
-    write_disposition={"disposition": "merge", "strategy": "delete-insert"},
-    merge_key=("table_name", "window_start", "window_end"),
-    primary_key=[],  # not the data table's key, which the resource's hints would lend it
-    columns={
-        "window_start": {"data_type": "timestamp", "nullable": False},
-        "window_end": {"data_type": "timestamp", "nullable": False},
-        "export_id": {"data_type": "text"},
+_REJECTED_VALUES_HINTS = window_replaced_hints(
+    REJECTED_VALUES_TABLE,
+    {
         "column_name": {"data_type": "text"},
         "row_key": {"data_type": "text"},
         "raw_text": {"data_type": "text"},
         "expected_type": {"data_type": "text"},
-        "_superseded": {"data_type": "bool", "hard_delete": True},
     },
 )
 

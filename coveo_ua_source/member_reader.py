@@ -149,10 +149,7 @@ class MemberReader:
         if reader is None:
             return
         try:
-            while (batch := self._next_batch(reader)) is not None:
-                converted = self._convert(batch)
-                if converted.num_rows:
-                    yield converted
+            yield from self._converted(reader)
             self._tracker.finish()
         finally:
             reader.close()  # stops pyarrow's read-ahead before the member is closed
@@ -250,12 +247,16 @@ class MemberReader:
         if reader is None:
             return
         try:
-            while (batch := self._next_batch(reader)) is not None:
-                converted = self._convert(batch)
-                if converted.num_rows:
-                    yield converted
+            yield from self._converted(reader)
         finally:
             reader.close()
+
+    def _converted(self, reader: pa_csv.CSVStreamingReader) -> Iterator[pa.RecordBatch]:
+        """The reader's batches in the output schema, empty ones left out."""
+        while (batch := self._next_batch(reader)) is not None:
+            converted = self._convert(batch)
+            if converted.num_rows:
+                yield converted
 
     def _long_record(self, record: LongRecord, number: int, row_max_bytes: int) -> None:
         reason = (
