@@ -98,7 +98,8 @@ def format_row(values: Sequence[str | None], export_format: TExportFormat) -> st
 
 
 def convert_column(column: pa.Array, type_: pa.DataType) -> pa.Array:
-    """Cast a binary column to its output type; raises pa.ArrowInvalid on a bad value."""
+    """Cast a binary (or text) column to its output type; raises pa.ArrowInvalid on a bad
+    value."""
     text = column.cast(pa.string())  # zero-copy; checks that the bytes are UTF-8
     if type_ == pa.string():
         return text
@@ -124,7 +125,7 @@ def bad_rows(column: pa.Array, type_: pa.DataType, start: int = 0) -> list[int]:
     """Positions of the values that do not convert, found by bisection (few casts per bad row)."""
     try:
         convert_column(column, type_)
-    except pa.ArrowInvalid:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         if len(column) == 1:
             return [start]
         middle = len(column) // 2

@@ -29,6 +29,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from coveo_ua_source.csv_dialects import bad_rows, convert_column
+
 ARROW_TYPES: dict[str, pa.DataType] = {
     "NUMBER": pa.float64(),
     "SHORT": pa.int64(),
@@ -45,7 +47,6 @@ DLT_TYPES: dict[str, str] = {
     "DATE": "date",
     "DATETIME": "timestamp",
 }
-_NAIVE_US = pa.timestamp("us")
 # The text each type accepts (after trimming spaces); see the module doc.
 _PATTERNS: dict[str, str] = {
     "NUMBER": r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$",
@@ -193,10 +194,10 @@ def cast_values(text: pa.Array, coveo_type: str) -> tuple[pa.Array, list[int]]:
     looks_bad = pc.invert(pc.match_substring_regex(trimmed, _PATTERNS[coveo_type]))
     bad = pc.indices_nonzero(pc.fill_null(looks_bad, False)).to_pylist()
     trimmed = _null_where(trimmed, pc.fill_null(looks_bad, False))
-    residual = _bad_positions(trimmed, arrow_type)
+    residual = bad_rows(trimmed, arrow_type)
     if residual:
         trimmed = _null_where(trimmed, _mask(len(trimmed), residual))
-    return _cast(trimmed, arrow_type), sorted(bad + residual)
+    return convert_column(trimmed, arrow_type), sorted(bad + residual)
 
 
 def _null_where(text: pa.Array, mask: pa.Array) -> pa.Array:
@@ -218,24 +219,3 @@ def row_keys(
 def _mask(length: int, positions: Sequence[int]) -> pa.Array:
     wanted = set(positions)
     return pa.array([index in wanted for index in range(length)])
-
-
-def _cast(text: pa.Array, arrow_type: pa.DataType) -> pa.Array:
-    """Raises pa.ArrowInvalid on a value that does not parse."""
-    if pa.types.is_timestamp(arrow_type):
-        return pc.utf8_rtrim(text, characters="Z").cast(_NAIVE_US).cast(arrow_type)
-    return text.cast(arrow_type)
-
-
-def _bad_positions(text: pa.Array, arrow_type: pa.DataType, start: int = 0) -> list[int]:
-    """Positions of values that do not parse, by bisection (a few casts per bad value)."""
-    try:
-        _cast(text, arrow_type)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        if len(text) == 1:
-            return [start]
-        middle = len(text) // 2
-        return _bad_positions(text.slice(0, middle), arrow_type, start) + _bad_positions(
-            text.slice(middle), arrow_type, start + middle
-        )
-    return []
