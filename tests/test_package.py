@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -11,20 +12,18 @@ import pytest
 from coveo_ua_source.simulator.config import SimulatorConfig
 
 REPO = Path(__file__).resolve().parents[1]
-SKIP = {".git", ".venv", "build", "dist", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
-
-
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".txt", ".cfg", ".in", ".sh", ""}
 
 
 def repository_text_files() -> list[Path]:
-    files = []
-    for path in REPO.rglob("*"):
-        parts = set(path.relative_to(REPO).parts)
-        generated = parts & SKIP or any(part.endswith(".egg-info") for part in parts)
-        if path.is_file() and not generated and path.suffix in TEXT_SUFFIXES:
-            files.append(path)
-    return files
+    """The files git tracks or would add (ignored ones, such as virtual environments and
+    caches that tests create, are not part of the repository)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    files = [REPO / name for name in listed]
+    return [path for path in files if path.is_file() and path.suffix in TEXT_SUFFIXES]
 
 
 def test_nothing_points_outside_the_repository() -> None:
