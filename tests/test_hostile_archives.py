@@ -70,8 +70,9 @@ def _fails_with_file_error(pipeline: Pipeline, source: Any) -> ExportFileError:
         pytest.param(
             "duplicate_header",
             {},
+            # the rewrite replaces the last header cell with the identifier
             "headers 'searchId' (column 1) and 'searchId' "
-            f"(column {len(sim_columns('searches'))}) both become column 'search_id'",  # the last header cell is rewritten
+            f"(column {len(sim_columns('searches'))}) both become column 'search_id'",
             id="repeated-header",
         ),
         pytest.param(
