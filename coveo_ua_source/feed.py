@@ -40,6 +40,7 @@ class FeedRun:
     positions: Mapping[str, datetime | None] | None
     keep_exports: bool = False
     on_close: Callable[[], None] = field(default=lambda: None)
+    appending: frozenset[str] | None = None  # tables appended to; None: leave hints alone
 
 
 @dataclass
@@ -73,6 +74,10 @@ class ExportFeed:
             self._finished.add(table)
             if self._run is None or self._finished >= self._run.readers:
                 self.close()
+
+    def appending(self) -> frozenset[str] | None:
+        """The tables this run appends to (None: hints untouched); known once exports start."""
+        return None if self._run is None else self._run.appending
 
     def record(self, item: Any) -> None:
         """Queue a bookkeeping item for the bookkeeping resource."""

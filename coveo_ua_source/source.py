@@ -35,6 +35,7 @@ from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.exporter import ExportRunner, ProgressEvent, ReadyExport, TProgress
 from coveo_ua_source.feed import ExportFeed, FeedPerExtract, FeedRun
 from coveo_ua_source.lakehouse import for_delta, is_delta
+from coveo_ua_source.load_path import MERGE, choose_disposition, run_appending
 from coveo_ua_source.reader import ReadStats, RejectedRow, missing_table_error, read_table
 from coveo_ua_source.run_lock import pipeline_lock
 from coveo_ua_source.schema import (
@@ -143,6 +144,7 @@ def _feed_run(
         )
         check_export_count(plan, max_exports)
         plan = size_plan(client, plan, load.request, load.runner.min_window)
+        appending = run_appending(pipeline, plan, positions, readers)
         if progress is not None:
             progress(
                 ProgressEvent("planned", Window(load.start, end), None, {"exports": len(plan)})
@@ -152,7 +154,7 @@ def _feed_run(
     except BaseException:
         guard.close()
         raise
-    return FeedRun(plan, runner, readers, positions, load.keep_exports, guard.close)
+    return FeedRun(plan, runner, readers, positions, load.keep_exports, guard.close, appending)
 
 
 def _readers(tables: Sequence[TTable]) -> frozenset[str]:
@@ -205,20 +207,9 @@ def _table_resource(
         read = _table_batches(table, feed, load, progress, dimension_types)
         yield from _closing_on_failure(read, feed)
 
-    # A run reads each row once: its windows are disjoint and a row lies in the window of
-    # its datetime. So the staged rows are declared deduplicated, which spares the
-    # destination a ROW_NUMBER() pass (measured: load 4.5 -> 3.3 s, peak RSS 1.4 -> 0.55 GB
-    # for 800k searches rows into DuckDB). Rows already loaded are still replaced by key.
-    return dlt.resource(
-        batches,
-        name=table,
-        write_disposition={
-            "disposition": "merge",
-            "strategy": "delete-insert",
-            "deduplicated": True,
-        },
-        primary_key=primary_key(table),
-    )
+    # Merges by default; a run whose windows overlap nothing loaded appends (load_path).
+    key = primary_key(table)
+    return dlt.resource(batches, name=table, write_disposition=MERGE, primary_key=key)
 
 
 def _bookkeeping_resource(feeds: FeedPerExtract, tables: Sequence[TTable]) -> DltResource:
@@ -252,6 +243,7 @@ def _table_batches(
     for ready in feed.exports_for(table):
         if typer is None:
             typer = dimension_types.typer(table, loaded_column_types(table))
+            choose_disposition(table, feed.appending())
         rejected: list[RejectedRow] = []
         stats = ReadStats()
         values: list[RejectedValue] = []
