@@ -14,7 +14,8 @@ from helpers import utc
 from test_pipeline import END, assert_tables_match, make_source
 
 from coveo_ua_source.load_path import UNKNOWN_EXTENT, appending_tables
-from coveo_ua_source.schema import TABLES
+from coveo_ua_source.repair import with_repairs
+from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import Simulator
 from coveo_ua_source.windows import PlannedExport, Window
 
@@ -105,3 +106,15 @@ def test_rows_of_a_partition_pipeline_make_the_incremental_run_merge(
     incremental.run(make_source(simulator, end_date=END + 2 * DAY)).raise_on_failed_jobs()
     assert dispositions(incremental) == {"merge"}, "its windows overlap the partition's"
     assert_tables_match(incremental, simulator, end=END + 2 * DAY)
+
+
+def test_repairs_join_the_plan_in_window_order() -> None:
+    plan = plan_of((T0 + DAY, T0 + 2 * DAY, ("searches", "clicks")))
+    damaged: dict[TTable, list[Window]] = {
+        "groups": [Window(T0 + DAY, T0 + 2 * DAY)],  # the same window as a planned one
+        "clicks": [Window(T0, T0 + DAY)],  # a window behind the plan
+    }
+    assert with_repairs(plan, damaged) == plan_of(
+        (T0, T0 + DAY, ("clicks",)),
+        (T0 + DAY, T0 + 2 * DAY, ("searches", "clicks", "groups")),
+    )
