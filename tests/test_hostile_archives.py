@@ -69,7 +69,7 @@ def _fails_with_file_error(pipeline: Pipeline, source: Any) -> ExportFileError:
         pytest.param(
             "duplicate_header",
             {},
-            "headers 'searchId' (column 1) and 'searchId' (column 24) both become column "
+            "headers 'searchId' (column 1) and 'searchId' (column 25) both become column "
             "'search_id'",
             id="repeated-header",
         ),

@@ -12,6 +12,7 @@ from coveo_ua_source.simulator.config import SimulatorConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SKIP = {".git", ".venv", "build", "dist", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+SKIP |= {".hypothesis"}  # hypothesis's example database and constants cache
 
 
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".txt", ".cfg", ".in", ".sh", ""}
