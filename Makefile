@@ -5,7 +5,6 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-ROWS ?= 1000000
 
 .PHONY: demo test lint typecheck pytest airflow-test bench cassettes clean
 
@@ -35,8 +34,15 @@ pytest: $(STAMP)
 airflow-test: $(STAMP)
 	COVEO_UA_AIRFLOW="$$(bash .ci/airflow.sh)" $(BIN)/pytest tests/test_airflow.py
 
+# The targets of issue 11 at 1M searches (with extract RSS at 4x rows) and at 2M searches;
+# `make bench ROWS=N` runs one size, all cases.
 bench: $(STAMP)
+ifeq ($(origin ROWS),command line)
 	$(BIN)/python -m bench.run --rows $(ROWS)
+else
+	$(BIN)/python -m bench.run --rows 1000000 --rss-scaling
+	$(BIN)/python -m bench.run --rows 2000000 --cases abc
+endif
 
 cassettes: $(STAMP)
 	COVEO_UA_RECORD=1 $(BIN)/pytest tests/test_client.py --record-mode=rewrite

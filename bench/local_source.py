@@ -29,8 +29,12 @@ import coveo_ua_source.source as source_module
 from bench.common import Result, Spec, case_main, new_pipeline, staged_run
 from coveo_ua_source import coveo_ua_source
 from coveo_ua_source.client import ExportInfo
+from coveo_ua_source.schema import TABLES
+from coveo_ua_source.simulator.dimensions import dimension_types, sim_columns
 
 _UNROUTABLE = "http://127.0.0.1:9/rest/ua"
+# The simulator's dimension types by column type (as its /dimensions/exportables answers).
+_TYPES = {"text": "TEXT", "bigint": "NUMBER", "double": "NUMBER", "bool": "BOOLEAN"}
 
 
 class LocalClient:
@@ -52,6 +56,22 @@ class LocalClient:
 
     def close(self) -> None:
         """Nothing to close."""
+
+    def exportable_dimensions(self) -> list[dict[str, Any]]:
+        """What the simulator's endpoint answers for the generated data: the same types."""
+        custom = dimension_types(())
+        return [
+            {
+                "displayName": column.display_name,
+                "returnName": f"{table}.{column.api_name.lower()}",
+                "type": custom.get(
+                    f"{table}.{column.api_name.lower()}", _TYPES.get(column.type, "DATETIME")
+                ),
+                "custom": column.api_name.startswith("c_"),
+            }
+            for table in TABLES
+            for column in sim_columns(table)
+        ]
 
     def row_limit(self) -> int:
         return 10**12

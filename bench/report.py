@@ -1,4 +1,4 @@
-"""The printed report and the ratios against the targets of issue 3."""
+"""The printed report and the ratios against the targets of issue 11."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ from typing import Any
 
 Results = dict[str, Any]
 
-# (name, numerator case, denominator case, measure, target or None)
+# (name, numerator case, denominator case, measure, target or None). Targets of issue 11:
+# end to end <= 2.0x raw DuckDB's time, peak RSS <= 1.1x raw DuckDB's (at 2M searches),
+# extract-stage RSS flat (4x rows <= 1.1x). The local-zip ratios are informative.
 RATIOS: tuple[tuple[str, str, str, str, float | None], ...] = (
-    ("a/c wall", "a", "c", "wall_s", 1.4),
-    ("b/c wall", "b", "c", "wall_s", 1.3),
+    ("a/c wall (end to end)", "a", "c", "wall_s", 2.0),
+    ("b/c wall (local zip)", "b", "c", "wall_s", None),
     ("d/b wall (d extrapolated)", "d", "b", "wall_s", None),
     ("e concurrent/sequential wall", "e_conc", "e_seq", "wall_s", 0.6),
-    ("RSS(b)/RSS(c)", "b", "c", "peak_rss_mb", 1.1),
+    ("RSS(a)/RSS(c) (end to end)", "a", "c", "peak_rss_mb", 1.1),
+    ("RSS(b)/RSS(c) (local zip)", "b", "c", "peak_rss_mb", None),
     ("extract RSS(b) 4x/1x rows", "b_extract_4x", "b_extract", "peak_rss_mb", 1.1),
 )
 

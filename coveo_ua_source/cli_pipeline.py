@@ -18,9 +18,15 @@ def make_pipeline(args: argparse.Namespace) -> Any:
     """The pipeline named by --pipeline-name, --destination, --duckdb-file, --credentials."""
     import dlt
 
+    from coveo_ua_source.lean_defaults import lean_load_defaults
+
+    destination = _destination(args)
+    lean_load_defaults(
+        destination if isinstance(destination, str) else destination.destination_type
+    )
     options: dict[str, Any] = {
         "pipeline_name": args.pipeline_name,
-        "destination": _destination(args),
+        "destination": destination,
         "dataset_name": args.dataset_name,
     }
     if getattr(args, "pipelines_dir", None):

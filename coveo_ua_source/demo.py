@@ -16,6 +16,7 @@ import dlt
 from dlt.pipeline.pipeline import Pipeline
 
 from coveo_ua_source.dimension_catalog import REJECTED_VALUES_TABLE
+from coveo_ua_source.lean_defaults import lean_load_defaults
 from coveo_ua_source.run_lock import pipeline_lock
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator, SimulatorConfig
@@ -43,6 +44,7 @@ class DemoRun:
 
 
 def demo_pipeline(database: Path, pipelines_dir: Path) -> Pipeline:
+    lean_load_defaults("duckdb")
     return dlt.pipeline(
         pipeline_name="coveo_ua_demo",
         destination=dlt.destinations.duckdb(str(database)),

@@ -40,6 +40,7 @@ class FeedRun:
     positions: Mapping[str, datetime | None] | None
     keep_exports: bool = False
     on_close: Callable[[], None] = field(default=lambda: None)
+    dispositions: Mapping[str, Any] | None = None  # per table; None: leave the hints alone
 
 
 @dataclass
@@ -73,6 +74,10 @@ class ExportFeed:
             self._finished.add(table)
             if self._run is None or self._finished >= self._run.readers:
                 self.close()
+
+    def dispositions(self) -> Mapping[str, Any] | None:
+        """Each table's write disposition in this run (see load_path); known once started."""
+        return None if self._run is None else self._run.dispositions
 
     def record(self, item: Any) -> None:
         """Queue a bookkeeping item for the bookkeeping resource."""

@@ -89,3 +89,11 @@ ZIP_MAX_MEMBER_BYTES: Final = 64 << 30
 
 # Name of the dlt config section: SOURCES__COVEO_UA__ACCESS_TOKEN etc.
 SOURCE_SECTION: Final = "coveo_ua"
+
+# Load settings applied by lean_load_defaults() unless the user configured them (see
+# README, Performance). DuckDB: one load worker and a memory limit bound the load step's
+# peak RSS (the five tables are otherwise copied at once); uncompressed Parquet spares
+# the extract step the Snappy pass (the files live only until the load).
+DUCKDB_LOAD_WORKERS: Final = 1
+DUCKDB_MEMORY_LIMIT: Final = "512MB"
+PARQUET_COMPRESSION: Final = "none"

@@ -21,6 +21,7 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 
 from coveo_ua_source import coveo_ua_source, create_views, pipeline_lock
+from coveo_ua_source.lean_defaults import lean_load_defaults
 
 
 def backfill(
@@ -33,9 +34,11 @@ def backfill(
     partition: bool = False,
 ) -> LoadInfo:
     """Load [start_date, end_date) for the chosen tables in `window`-sized exports."""
+    destination = os.environ.get("COVEO_UA_DESTINATION", "duckdb")
+    lean_load_defaults(destination)  # bounded memory unless .dlt/ or the environment say else
     pipeline = dlt.pipeline(
         pipeline_name=pipeline_name,
-        destination=os.environ.get("COVEO_UA_DESTINATION", "duckdb"),
+        destination=destination,
         dataset_name="usage_analytics",
         progress="log",
     )

@@ -22,13 +22,16 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 
 from coveo_ua_source import coveo_ua_source, create_views, pipeline_lock
+from coveo_ua_source.lean_defaults import lean_load_defaults
 
 
 def load_incrementally() -> LoadInfo:
     """One incremental run: from each table's last loaded window up to the settled now."""
+    destination = os.environ.get("COVEO_UA_DESTINATION", "duckdb")
+    lean_load_defaults(destination)  # bounded memory unless .dlt/ or the environment say else
     pipeline = dlt.pipeline(
         pipeline_name="coveo_ua",
-        destination=os.environ.get("COVEO_UA_DESTINATION", "duckdb"),
+        destination=destination,
         dataset_name="usage_analytics",
         progress="log",
     )

@@ -39,7 +39,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 def _isolated_dlt_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep the user's and the repository's dlt config and secrets out of the tests."""
     for name in list(os.environ):
-        if name.startswith(("SOURCES__", "DESTINATION__", "COVEO_UA_ACCESS")):
+        if name.startswith(
+            ("SOURCES__", "DESTINATION__", "COVEO_UA_ACCESS", "LOAD__", "DATA_WRITER__")
+        ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
     monkeypatch.chdir(tmp_path)

@@ -5,7 +5,8 @@
     SOURCES__COVEO_UA__ACCESS_TOKEN=... python tests/crash_driver.py \\
         --api-root URL --database DB --pipelines-dir DIR --start 2024-03-01 --end 2024-03-04 \\
         [--steps [--pause-before-load]] [--pause-after-windows N] [--marker FILE] \\
-        [--events FILE]
+        [--events FILE] [--lookback P1D] [--postgres URL --dataset NAME]
+        [--kill-after-commit TABLE --marker FILE]
 
 Without ``--steps`` the load is one ``pipeline.run``, as a user runs it; with it,
 ``extract``, ``normalize`` and ``load`` are called one by one so that
@@ -14,7 +15,12 @@ stops inside extract once N windows have been read by every table. A pause write
 marker file (JSON: what was done) and sleeps until the process is killed.
 
 ``--events`` appends the source's progress events (created, reattached, polled, ready,
-rows...) to a JSON-lines file. The last line on stdout is a JSON summary: the steps dlt
+rows...) to a JSON-lines file. ``--kill-after-commit TABLE`` kills the process (SIGKILL)
+right after the destination committed the first load job of TABLE and before dlt records
+it (its pending-transition marker), the gap in which a resumed package re-runs the job.
+``--postgres URL`` loads into PostgreSQL (dataset ``--dataset``) instead of DuckDB.
+
+The last line on stdout is a JSON summary: the steps dlt
 ran, the load packages pending before the run, and the load ids.
 """
 
@@ -23,6 +29,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
 import threading
 import time
@@ -56,8 +64,14 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pause-after-windows", type=int, default=0)
     parser.add_argument("--marker", type=Path, help="written when the driver pauses")
     parser.add_argument("--events", type=Path, help="JSON lines of progress events")
+    parser.add_argument("--lookback")
+    parser.add_argument("--postgres", help="load into this PostgreSQL server, not DuckDB")
+    parser.add_argument("--dataset", default=DATASET_NAME)
+    parser.add_argument("--kill-after-commit", metavar="TABLE")
     arguments = parser.parse_args(argv)
-    pausing = arguments.pause_before_load or arguments.pause_after_windows
+    pausing = (
+        arguments.pause_before_load or arguments.pause_after_windows or arguments.kill_after_commit
+    )
     if pausing and arguments.marker is None:
         parser.error("a pause needs --marker")
     if arguments.pause_before_load and not arguments.steps:
@@ -105,13 +119,36 @@ class Progress:
             pause(self._marker, {"windows_read": read})
 
 
+def kill_after_commit(table: str, marker: Path) -> None:
+    """SIGKILL this process once a load job of ``table`` is committed, before dlt records it."""
+    from dlt.common.storages.load_package import PackageStorage
+
+    original = PackageStorage.save_pending_transition
+
+    def save(self: Any, load_id: str, file_name: str, state: str, *args: Any) -> None:
+        if file_name.startswith(f"{table}.") and state == "completed":
+            marker.write_text(json.dumps({"load_id": load_id, "job": file_name}))
+            os.kill(os.getpid(), signal.SIGKILL)
+        original(self, load_id, file_name, state, *args)
+
+    PackageStorage.save_pending_transition = save  # type: ignore[method-assign]
+
+
+def destination(arguments: argparse.Namespace) -> Any:
+    if arguments.postgres:
+        return dlt.destinations.postgres(credentials=arguments.postgres)
+    return dlt.destinations.duckdb(str(arguments.database))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    if arguments.kill_after_commit:
+        kill_after_commit(arguments.kill_after_commit, arguments.marker)
     pipeline = dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
-        destination=dlt.destinations.duckdb(str(arguments.database)),
-        dataset_name=DATASET_NAME,
+        destination=destination(arguments),
+        dataset_name=arguments.dataset,
         pipelines_dir=str(arguments.pipelines_dir),
     )
     pending = {
@@ -124,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         end_date=arguments.end,
         poll_interval=arguments.poll_interval,
         progress=Progress(arguments),
+        **({"lookback": arguments.lookback} if arguments.lookback else {}),
     )
     if arguments.steps:
         pipeline.extract(source)

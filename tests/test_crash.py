@@ -54,6 +54,7 @@ class Driver:
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
     runs: int = 0
     folder: str = "pipelines"  # the pipelines folder under root; a new one = a fresh worker
+    options: tuple[str, ...] = ()  # given to every run (e.g. another destination)
 
     @property
     def pipelines_dir(self) -> Path:
@@ -72,7 +73,7 @@ class Driver:
             "--database", str(self.root / "crash.duckdb"),
             "--pipelines-dir", str(self.pipelines_dir),
             "--start", START.isoformat(), "--end", END.isoformat(),
-            "--events", str(self.file("events.jsonl")), *options,
+            "--events", str(self.file("events.jsonl")), *self.options, *options,
         ]  # fmt: skip
         environment = {
             **os.environ,

@@ -191,4 +191,6 @@ def test_loaded_column_types_are_typed(
     assert searches["search_id"].get("nullable") is False
     clicks = pipeline.default_schema.get_table_columns("clicks")
     assert clicks["click_rank"]["data_type"] == "bigint"
-    assert pipeline.default_schema.get_table("clicks")["write_disposition"] == "merge"
+    clicks_table = pipeline.default_schema.get_table("clicks")
+    assert clicks_table["write_disposition"] == "append", "a first load overlaps nothing"
+    assert clicks["click_id"].get("primary_key") is True, "the key stays for later merges"

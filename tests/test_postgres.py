@@ -180,3 +180,12 @@ def column_comments(pipeline: Pipeline) -> dict[tuple[str, str], str | None]:
     with pipeline.sql_client() as client:
         rows = client.execute_sql(sql, pipeline.dataset_name)
     return {(table, column): comment for table, column, comment in rows or []}
+
+
+def test_appends_new_windows_and_merges_a_lookback_on_postgres(
+    simulator: Simulator, make_pg_pipeline: Callable[[], Pipeline]
+) -> None:
+    from test_load_path import load_sequence
+
+    used = load_sequence(simulator, make_pg_pipeline())
+    assert used == [{"append"}, {"append"}, {"merge"}, {"append"}]
