@@ -23,6 +23,7 @@ def repository_text_files() -> list[Path]:
     for path in REPO.rglob("*"):
         parts = set(path.relative_to(REPO).parts)
         generated = parts & SKIP or any(part.endswith(".egg-info") for part in parts)
+        generated = generated or path.relative_to(REPO).parts[:2] == ("bench", "out")
         if path.is_file() and not generated and path.suffix in TEXT_SUFFIXES:
             files.append(path)
     return files
