@@ -25,7 +25,7 @@ from dlt.common.schema.utils import new_table
 from dlt.extract.exceptions import CurrentSourceSchemaNotAvailable
 from dlt.extract.items import DataItemWithMeta
 
-from coveo_ua_source.coverage import window_replaced_hints
+from coveo_ua_source.coverage import destination_merges, window_replaced_hints
 from coveo_ua_source.custom_dimensions import (
     DLT_TYPES,
     Dimension,
@@ -173,8 +173,8 @@ def rejected_values_item(
         }
         for value in rejected
     ]
-    marker = {**window, "_superseded": True}
-    return dlt.mark.with_hints([marker, *rows], _REJECTED_VALUES_HINTS, create_table_variant=True)
+    markers = [{**window, "_superseded": True}] if destination_merges() else []
+    return dlt.mark.with_hints([*markers, *rows], _REJECTED_VALUES_HINTS, create_table_variant=True)
 
 
 def _fallback_types(loaded: Mapping[str, str]) -> dict[str, str]:
