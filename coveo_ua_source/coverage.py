@@ -117,6 +117,30 @@ def rejected_item(
     table: str, ready: ReadyExport, rejected: Sequence[RejectedRow]
 ) -> DataItemWithMeta:
     """This window's ``_coveo_ua_rejected_rows`` rows (maybe none), replacing earlier ones."""
+    if rejected:
+        logger.warning(
+            "%s %s: %d malformed row(s) kept in %s, e.g. line %s: %s",
+            table, ready.window, len(rejected), REJECTED_TABLE,
+            rejected[0].line_number, rejected[0].reason,
+        )  # fmt: skip
+    details = [
+        {
+            "member": row.member,
+            "line_number": row.line_number,
+            "raw_text": row.raw_text,
+            "reason": row.reason,
+        }
+        for row in rejected
+    ]
+    return window_replaced_item(table, ready, details, _REJECTED_HINTS)
+
+
+def window_replaced_item(
+    table: str, ready: ReadyExport, details: Sequence[dict[str, Any]], hints: Any
+) -> DataItemWithMeta:
+    """One window's rows of a table built with ``window_replaced_hints``: each of
+    ``details`` with the window's columns, after a marker that deletes the window's
+    earlier rows where the destination merges."""
     window = {
         "table_name": table,
         "window_start": ready.window.start,
@@ -124,24 +148,8 @@ def rejected_item(
         "export_id": ready.export_id,
     }
     markers = [{**window, "_superseded": True}] if destination_merges() else []
-    if rejected:
-        logger.warning(
-            "%s %s: %d malformed row(s) kept in %s, e.g. line %s: %s",
-            table, ready.window, len(rejected), REJECTED_TABLE,
-            rejected[0].line_number, rejected[0].reason,
-        )  # fmt: skip
-    rows = [
-        {
-            **window,
-            "member": row.member,
-            "line_number": row.line_number,
-            "raw_text": row.raw_text,
-            "reason": row.reason,
-            "_superseded": False,
-        }
-        for row in rejected
-    ]
-    return dlt.mark.with_hints([*markers, *rows], _REJECTED_HINTS, create_table_variant=True)
+    rows = [{**window, **detail, "_superseded": False} for detail in details]
+    return dlt.mark.with_hints([*markers, *rows], hints, create_table_variant=True)
 
 
 def destination_merges() -> bool:

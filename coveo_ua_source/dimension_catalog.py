@@ -25,7 +25,7 @@ from dlt.common.schema.utils import new_table
 from dlt.extract.exceptions import CurrentSourceSchemaNotAvailable
 from dlt.extract.items import DataItemWithMeta
 
-from coveo_ua_source.coverage import destination_merges, window_replaced_hints
+from coveo_ua_source.coverage import window_replaced_hints, window_replaced_item
 from coveo_ua_source.custom_dimensions import (
     DLT_TYPES,
     Dimension,
@@ -148,12 +148,6 @@ def rejected_values_item(
     table: str, ready: ReadyExport, rejected: Sequence[RejectedValue]
 ) -> DataItemWithMeta:
     """This window's ``_coveo_ua_rejected_values`` rows (maybe none), replacing earlier ones."""
-    window = {
-        "table_name": table,
-        "window_start": ready.window.start,
-        "window_end": ready.window.end,
-        "export_id": ready.export_id,
-    }
     if rejected:
         first = rejected[0]
         logger.warning(
@@ -162,19 +156,16 @@ def rejected_values_item(
             table, ready.window, len(rejected), REJECTED_VALUES_TABLE, first.column,
             first.raw_text, first.expected_type,
         )  # fmt: skip
-    rows = [
+    details = [
         {
-            **window,
             "column_name": value.column,
             "row_key": value.row_key,
             "raw_text": value.raw_text,
             "expected_type": value.expected_type,
-            "_superseded": False,
         }
         for value in rejected
     ]
-    markers = [{**window, "_superseded": True}] if destination_merges() else []
-    return dlt.mark.with_hints([*markers, *rows], _REJECTED_VALUES_HINTS, create_table_variant=True)
+    return window_replaced_item(table, ready, details, _REJECTED_VALUES_HINTS)
 
 
 def _fallback_types(loaded: Mapping[str, str]) -> dict[str, str]:
