@@ -64,7 +64,7 @@ def new_pipeline(workdir: Path, name: str) -> Any:
     """A dlt pipeline into a fresh DuckDB file, its state in a fresh pipelines_dir."""
     import dlt
 
-    from coveo_ua_source.lean_defaults import lean_load_defaults
+    from coveo_ua_source.warehouse.lean_defaults import lean_load_defaults
 
     workdir.mkdir(parents=True, exist_ok=True)
     lean_load_defaults("duckdb")  # measured as users run it: the CLI's defaults

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from coveo_ua_source.reader import table_members
+from coveo_ua_source.ingest.archive import table_members
 from coveo_ua_source.simulator import SimulatorConfig, write_export_zip
 from coveo_ua_source.simulator.truth import count_rows, to_ms
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import dlt
 
 from bench.common import Result, Spec, case_main, new_pipeline, staged_run
-from coveo_ua_source.reader import table_members
+from coveo_ua_source.ingest.archive import table_members
 from coveo_ua_source.schema import TTable, primary_key
 
 

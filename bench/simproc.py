@@ -104,7 +104,7 @@ class SimulatorProcess:
 
 def served_zip(api_root: str, token: str, destination: Path) -> str:
     """Download the simulator's only export to ``destination``; returns its id."""
-    from coveo_ua_source.client import CoveoClient
+    from coveo_ua_source.api.client import CoveoClient
 
     client = CoveoClient(token, base_url=api_root, timeout=(10.0, 3600.0))
     try:

@@ -22,12 +22,12 @@ from coveo_ua_source.exceptions import (
     ExportTimeoutError,
     PipelineLockedError,
 )
-from coveo_ua_source.lakehouse import delta_lakehouse
-from coveo_ua_source.planning import plan_load
-from coveo_ua_source.run_lock import pipeline_lock
+from coveo_ua_source.runs.dry_run import plan_load
+from coveo_ua_source.runs.lock import pipeline_lock
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.source import coveo_ua_source
-from coveo_ua_source.views import create_views, drop_views
+from coveo_ua_source.warehouse.lakehouse import delta_lakehouse
+from coveo_ua_source.warehouse.views import create_views, drop_views
 
 __version__ = "0.1.0"
 

@@ -9,11 +9,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from coveo_ua_source import clock, settings
-from coveo_ua_source.api_types import check_token
+from coveo_ua_source.api.models import check_token
 from coveo_ua_source.exceptions import ConfigurationError
-from coveo_ua_source.exporter import ExportRequest, RunnerOptions
-from coveo_ua_source.schema import IDENTIFIERS, TExportFormat, TTable
-from coveo_ua_source.windows import (
+from coveo_ua_source.exports.runner import ExportRequest, RunnerOptions
+from coveo_ua_source.exports.windows import (
     check_range,
     default_end,
     format_utc,
@@ -21,6 +20,7 @@ from coveo_ua_source.windows import (
     parse_duration,
     parse_tables,
 )
+from coveo_ua_source.schema import IDENTIFIERS, TExportFormat, TTable
 
 logger = logging.getLogger(__name__)
 

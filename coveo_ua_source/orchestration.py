@@ -25,13 +25,13 @@ from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.pipeline import Pipeline
 
 from coveo_ua_source import settings
-from coveo_ua_source.cli_config import client_from_config, resolve_source_config
-from coveo_ua_source.lifecycle import delete_loaded
-from coveo_ua_source.run_lock import pipeline_lock
+from coveo_ua_source.cli.config import client_from_config, resolve_source_config
+from coveo_ua_source.exports.lifecycle import delete_loaded
+from coveo_ua_source.exports.windows import format_utc, parse_datetime, parse_duration
+from coveo_ua_source.runs.lock import pipeline_lock
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.source import coveo_ua_source, positions_from_state
-from coveo_ua_source.views import create_views
-from coveo_ua_source.windows import format_utc, parse_datetime, parse_duration
+from coveo_ua_source.warehouse.views import create_views
 
 DEFAULT_PIPELINE_NAME = "coveo_ua"
 DEFAULT_DATASET_NAME = "usage_analytics"

@@ -3,7 +3,7 @@
 Column API names and identifiers come from the contract (docs/coveo-exports-api.md);
 display names are the header form used with ``useDisplayNames=true``. Columns not listed
 here are read as text; custom dimensions ``c_*`` are then typed as Coveo's exportables say
-(custom_dimensions.py), anything else Coveo adds stays text.
+(ingest/custom_dimensions.py), anything else Coveo adds stays text.
 """
 
 from __future__ import annotations

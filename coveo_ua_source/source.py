@@ -15,37 +15,37 @@ import pyarrow as pa
 from dlt.extract.resource import DltResource
 
 from coveo_ua_source import settings
+from coveo_ua_source.api.client import CoveoClient
+from coveo_ua_source.api.download import DownloadLimits
 from coveo_ua_source.arguments import LoadSettings, load_settings, planned_end, require_token
-from coveo_ua_source.client import CoveoClient
-from coveo_ua_source.coverage import (
+from coveo_ua_source.exceptions import ExportFileError
+from coveo_ua_source.exports.feed import ExportFeed, FeedPerExtract, FeedRun
+from coveo_ua_source.exports.runner import ExportRunner, ProgressEvent, ReadyExport, TProgress
+from coveo_ua_source.exports.windows import Window, check_export_count, parse_datetime
+from coveo_ua_source.ingest.archive import ReadStats, RejectedRow, missing_table_error, read_table
+from coveo_ua_source.ingest.bookkeeping import (
     BOOKKEEPING_RESOURCE,
     REJECTED_TABLE,
     WINDOWS_TABLE,
     coverage_item,
     rejected_item,
 )
-from coveo_ua_source.custom_dimensions import RejectedValue
-from coveo_ua_source.dimension_catalog import (
+from coveo_ua_source.ingest.custom_dimensions import RejectedValue
+from coveo_ua_source.ingest.dimension_catalog import (
     DimensionTypes,
     loaded_column_types,
     rejected_values_item,
 )
-from coveo_ua_source.download import DownloadLimits
-from coveo_ua_source.exceptions import ExportFileError
-from coveo_ua_source.exporter import ExportRunner, ProgressEvent, ReadyExport, TProgress
-from coveo_ua_source.feed import ExportFeed, FeedPerExtract, FeedRun
-from coveo_ua_source.lakehouse import for_delta, is_delta
-from coveo_ua_source.load_path import MERGE, choose_disposition
-from coveo_ua_source.reader import ReadStats, RejectedRow, missing_table_error, read_table
-from coveo_ua_source.run_lock import pipeline_lock
-from coveo_ua_source.run_plan import plan_run
+from coveo_ua_source.runs.load_path import MERGE, choose_disposition
+from coveo_ua_source.runs.lock import pipeline_lock
+from coveo_ua_source.runs.plan import plan_run
 from coveo_ua_source.schema import (
     TABLES,
     TExportFormat,
     TTable,
     primary_key,
 )
-from coveo_ua_source.windows import Window, check_export_count, parse_datetime
+from coveo_ua_source.warehouse.lakehouse import for_delta, is_delta
 
 STATE_KEY = "last_end"
 

@@ -22,7 +22,7 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 
 from coveo_ua_source import coveo_ua_source, create_views, pipeline_lock
-from coveo_ua_source.lean_defaults import lean_load_defaults
+from coveo_ua_source.warehouse.lean_defaults import lean_load_defaults
 
 
 def load_incrementally() -> LoadInfo:

@@ -19,8 +19,8 @@ import pytest
 from cli_helpers import cli_environment, write_dlt_config
 from helpers import TOKEN, assert_rows_equal, expected_rows, loaded_rows, utc
 
-from coveo_ua_source.cli import main
-from coveo_ua_source.cli_config import CONFIG_ONLY_OPTIONS, resolve_source_config
+from coveo_ua_source.cli.config import CONFIG_ONLY_OPTIONS, resolve_source_config
+from coveo_ua_source.cli.main import main
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
 from coveo_ua_source.source import coveo_ua_source

@@ -9,13 +9,13 @@ import sys
 import pytest
 from helpers import TOKEN, utc
 
-from coveo_ua_source.cli import main
-from coveo_ua_source.client import CoveoClient
-from coveo_ua_source.export_commands import ids_from_lines
-from coveo_ua_source.exporter import ExportRequest
-from coveo_ua_source.lifecycle import ExportIdentity
+from coveo_ua_source.api.client import CoveoClient
+from coveo_ua_source.cli.exports import ids_from_lines
+from coveo_ua_source.cli.main import main
+from coveo_ua_source.exports.lifecycle import ExportIdentity
+from coveo_ua_source.exports.runner import ExportRequest
+from coveo_ua_source.exports.windows import PlannedExport, Window
 from coveo_ua_source.simulator import Simulator
-from coveo_ua_source.windows import PlannedExport, Window
 
 LOADED = ["--start-date", "2024-04-01", "--end-date", "2024-04-03"]
 STATE = ["--pipeline-name", "prune_test", "--pipelines-dir", "pipelines"]

@@ -12,14 +12,14 @@ from helpers import TOKEN, expected_rows, utc
 from rich.console import Console
 
 from coveo_ua_source import coveo_ua_source, plan_load
-from coveo_ua_source.cli import main
-from coveo_ua_source.cli_pipeline import location, where_rows, without_userinfo
-from coveo_ua_source.coverage import REJECTED_TABLE
+from coveo_ua_source.cli.main import main
+from coveo_ua_source.cli.pipeline import location, where_rows, without_userinfo
+from coveo_ua_source.cli.progress import LoadProgress, eta_text
 from coveo_ua_source.exceptions import ConfigurationError
-from coveo_ua_source.exporter import ProgressEvent
-from coveo_ua_source.progress import LoadProgress, eta_text
+from coveo_ua_source.exports.runner import ProgressEvent
+from coveo_ua_source.exports.windows import Window
+from coveo_ua_source.ingest.bookkeeping import REJECTED_TABLE
 from coveo_ua_source.simulator import Simulator
-from coveo_ua_source.windows import Window
 
 START, MIDDLE, END = utc(2024, 4, 1), utc(2024, 4, 2), utc(2024, 4, 3)
 RANGE = ["--start-date", "2024-04-01", "--end-date", "2024-04-03"]

@@ -24,7 +24,7 @@ import pytest
 import requests
 from helpers import TOKEN, utc
 
-from coveo_ua_source.client import CoveoClient, ExportInfo
+from coveo_ua_source.api.client import CoveoClient, ExportInfo
 from coveo_ua_source.exceptions import (
     ConfigurationError,
     CoveoAuthError,
@@ -363,7 +363,7 @@ def test_argument_errors_send_nothing(call: object, message: str) -> None:
 
 def test_window_in_another_zone_and_sub_millisecond_ends() -> None:
     """``[start, end)`` is converted to UTC; a sub-ms end still excludes ``end`` itself."""
-    from coveo_ua_source.api_types import window_params as _window_params
+    from coveo_ua_source.api.models import window_params as _window_params
 
     plus2 = timezone(timedelta(hours=2))
     start = datetime(2024, 3, 1, 2, tzinfo=plus2)

@@ -17,7 +17,8 @@ import pytest
 import requests
 from helpers import TOKEN, utc
 
-from coveo_ua_source.client import CoveoClient, ExportInfo
+from coveo_ua_source.api.client import CoveoClient, ExportInfo
+from coveo_ua_source.api.transport import RetryPolicy, RetryState, Transport, parse_retry_after
 from coveo_ua_source.exceptions import (
     CoveoAPIError,
     CoveoAuthError,
@@ -25,7 +26,6 @@ from coveo_ua_source.exceptions import (
     CoveoNotFoundError,
     CoveoRetryExhaustedError,
 )
-from coveo_ua_source.retry import RetryPolicy, RetryState, Transport, parse_retry_after
 from coveo_ua_source.simulator import RequestRecord, Simulator, SimulatorConfig
 
 VIEW_TOKEN = "sim-view-token"
@@ -255,7 +255,7 @@ def test_waf_html_403_is_an_auth_error_with_a_text_excerpt(
 
 
 def test_long_html_excerpt_is_cut_to_200_characters() -> None:
-    from coveo_ua_source.retry import error_text
+    from coveo_ua_source.api.transport import error_text
 
     page = b"<html><head><title>t</title><style>p{}</style></head><body><p>" + b"blocked " * 100
     excerpt = error_text(page + b"</p></body></html>", "text/html")
@@ -389,7 +389,7 @@ def test_token_never_in_messages_or_logs(
         with pytest.raises(CoveoAPIError) as caught:
             call()
         errors.append(caught.value)
-    assert "coveo_ua_source.client" in {record.name for record in caplog.records}
+    assert "coveo_ua_source.api.transport" in {record.name for record in caplog.records}
     texts = [caplog.text, repr(client), repr(make_client(wrong))]
     texts += [f"{e} {e!r} {e.args} {vars(e)}" for e in errors]
     for secret in (TOKEN, wrong, VIEW_TOKEN):

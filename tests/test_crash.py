@@ -32,7 +32,7 @@ from crash_driver import DATASET_NAME, PIPELINE_NAME
 from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN, assert_rows_equal, duckdb_path, expected_rows, loaded_rows, utc
 
-from coveo_ua_source.lifecycle import parse_description
+from coveo_ua_source.exports.lifecycle import parse_description
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
 

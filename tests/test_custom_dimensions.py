@@ -13,13 +13,13 @@ from dlt.pipeline.pipeline import Pipeline
 from helpers import assert_rows_equal, expected_rows, loaded_rows
 from test_pipeline import END, START, assert_tables_match, make_source
 
-from coveo_ua_source.custom_dimensions import (
+from coveo_ua_source.ingest.custom_dimensions import (
     Dimension,
     column_types,
     parse_exportables,
     type_batch,
 )
-from coveo_ua_source.dimension_catalog import REJECTED_VALUES_TABLE
+from coveo_ua_source.ingest.dimension_catalog import REJECTED_VALUES_TABLE
 from coveo_ua_source.schema import TTable
 from coveo_ua_source.simulator import Simulator, ground_truth
 from coveo_ua_source.simulator.truth import rejected_values
@@ -233,7 +233,7 @@ def test_every_loaded_column_has_its_description_as_a_duckdb_comment(
     simulator: Simulator, make_pipeline: Callable[..., Pipeline]
 ) -> None:
     from coveo_ua_source.schema import TABLES
-    from coveo_ua_source.views import create_views
+    from coveo_ua_source.warehouse.views import create_views
 
     pipeline = make_pipeline()
     pipeline.run(make_source(simulator)).raise_on_failed_jobs()

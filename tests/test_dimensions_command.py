@@ -11,7 +11,7 @@ from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN
 from test_pipeline import make_source
 
-from coveo_ua_source.cli import main
+from coveo_ua_source.cli.main import main
 from coveo_ua_source.simulator import Simulator
 from coveo_ua_source.simulator.dimensions import CUSTOM_DIMENSIONS
 

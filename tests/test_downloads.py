@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from helpers import TOKEN, utc
 
-from coveo_ua_source.client import CoveoClient, ExportInfo
-from coveo_ua_source.download import DownloadLimits, DownloadStalled, StallWatchdog
+from coveo_ua_source.api.client import CoveoClient, ExportInfo
+from coveo_ua_source.api.download import DownloadLimits, DownloadStalled, StallWatchdog
 from coveo_ua_source.exceptions import (
     ConfigurationError,
     CoveoAPIError,

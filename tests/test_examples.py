@@ -14,9 +14,9 @@ import pytest
 from helpers import TOKEN, assert_rows_equal, expected_rows, loaded_rows, utc
 
 import coveo_ua_source
-from coveo_ua_source.cli import main
-from coveo_ua_source.client import CoveoClient
-from coveo_ua_source.demo import DEMO_DAYS, DEMO_START
+from coveo_ua_source.api.client import CoveoClient
+from coveo_ua_source.cli.demo import DEMO_DAYS, DEMO_START
+from coveo_ua_source.cli.main import main
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from helpers import TOKEN, utc
 
-from coveo_ua_source.client import CoveoClient
+from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.exceptions import ExportFailedError, ExportFileError, ExportTimeoutError
-from coveo_ua_source.exporter import ExportRequest, ExportRunner, RunnerOptions
-from coveo_ua_source.reader import table_members
+from coveo_ua_source.exports.runner import ExportRequest, ExportRunner, RunnerOptions
+from coveo_ua_source.exports.windows import PlannedExport, Window
+from coveo_ua_source.ingest.archive import table_members
 from coveo_ua_source.simulator import Simulator
-from coveo_ua_source.windows import PlannedExport, Window
 
 DAY = Window(utc(2024, 3, 1), utc(2024, 3, 2))
 TABLES = ("searches", "clicks")

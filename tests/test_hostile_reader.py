@@ -13,7 +13,7 @@ import pytest
 from test_reader import make_zip, read_rows
 
 from coveo_ua_source.exceptions import ConfigurationError, ExportFileError
-from coveo_ua_source.reader import (
+from coveo_ua_source.ingest.archive import (
     ReadStats,
     RejectedRow,
     arrow_schema,

@@ -10,8 +10,8 @@ from dlt.pipeline.pipeline import Pipeline
 from test_pipeline import assert_tables_match, make_source
 
 from coveo_ua_source import settings
-from coveo_ua_source.lean_defaults import lean_load_defaults
 from coveo_ua_source.simulator import Simulator
+from coveo_ua_source.warehouse.lean_defaults import lean_load_defaults
 
 MEMORY_LIMIT = json.dumps({"memory_limit": settings.DUCKDB_MEMORY_LIMIT})
 

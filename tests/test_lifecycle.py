@@ -1,4 +1,4 @@
-"""An export across runs (lifecycle.py) with a stub client: no server, no dlt."""
+"""An export across runs (exports/lifecycle.py) with a stub client: no server, no dlt."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from datetime import datetime, timedelta
 import pytest
 from helpers import utc
 
-from coveo_ua_source.api_types import ExportInfo
+from coveo_ua_source.api.models import ExportInfo
 from coveo_ua_source.exceptions import CoveoAPIError, CoveoNotFoundError
-from coveo_ua_source.exporter import ExportRequest
-from coveo_ua_source.lifecycle import (
+from coveo_ua_source.exports.lifecycle import (
     DescribedExport,
     ExportBook,
     ExportIdentity,
     parse_description,
 )
-from coveo_ua_source.windows import PlannedExport, Window
+from coveo_ua_source.exports.runner import ExportRequest
+from coveo_ua_source.exports.windows import PlannedExport, Window
 
 DAY = Window(utc(2024, 3, 1), utc(2024, 3, 2))
 NEXT = Window(utc(2024, 3, 2), utc(2024, 3, 3))

@@ -13,11 +13,11 @@ from dlt.pipeline.pipeline import Pipeline
 from helpers import utc
 from test_pipeline import END, assert_tables_match, make_source
 
-from coveo_ua_source.load_path import UNKNOWN_EXTENT, appending_tables
-from coveo_ua_source.repair import with_repairs
+from coveo_ua_source.exports.windows import PlannedExport, Window
+from coveo_ua_source.runs.load_path import UNKNOWN_EXTENT, appending_tables
+from coveo_ua_source.runs.repair import with_repairs
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import Simulator
-from coveo_ua_source.windows import PlannedExport, Window
 
 DAY = timedelta(days=1)
 T0 = utc(2024, 3, 1)

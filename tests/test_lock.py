@@ -18,7 +18,7 @@ from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN, assert_rows_equal, expected_rows, loaded_rows, utc
 
 from coveo_ua_source import PipelineLockedError, coveo_ua_source, pipeline_lock
-from coveo_ua_source.run_lock import lock_path
+from coveo_ua_source.runs.lock import lock_path
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
 

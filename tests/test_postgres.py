@@ -29,7 +29,7 @@ from test_views import (
 
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
-from coveo_ua_source.views import VIEWS, create_views, drop_views
+from coveo_ua_source.warehouse.views import VIEWS, create_views, drop_views
 
 pytestmark = pytest.mark.postgres
 

@@ -22,7 +22,7 @@ from helpers import TOKEN, assert_rows_equal, duckdb_path, expected_rows, loaded
 from test_pipeline import START, make_source
 
 from coveo_ua_source import clock, plan_load
-from coveo_ua_source.coverage import BOOKKEEPING_RESOURCE
+from coveo_ua_source.ingest.bookkeeping import BOOKKEEPING_RESOURCE
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import Simulator, ground_truth
 
@@ -237,7 +237,7 @@ def test_cli_plan_on_a_fresh_worker_starts_where_the_destination_says(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from coveo_ua_source.cli import main
+    from coveo_ua_source.cli.main import main
 
     monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "cli.duckdb"))

@@ -13,9 +13,9 @@ from typing import Any, cast
 import pyarrow as pa
 import pytest
 
-from coveo_ua_source import member_reader
 from coveo_ua_source.exceptions import ConfigurationError, ExportFileError
-from coveo_ua_source.reader import RejectedRow, arrow_schema, read_table, table_members
+from coveo_ua_source.ingest import member as member_reader
+from coveo_ua_source.ingest.archive import RejectedRow, arrow_schema, read_table, table_members
 from coveo_ua_source.schema import TTable
 
 BOM = "\ufeff"

@@ -26,7 +26,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from coveo_ua_source.exceptions import ExportFileError
-from coveo_ua_source.reader import ReadStats, RejectedRow, read_table
+from coveo_ua_source.ingest.archive import ReadStats, RejectedRow, read_table
 
 # (API name, display name, snake_case name): the identifier and three free-text columns.
 COLUMNS = [

@@ -23,7 +23,7 @@ from helpers import TOKEN, duckdb_path
 from test_pipeline import END, START, assert_tables_match, make_source
 from test_reliability import coverage_rows
 
-from coveo_ua_source.coverage import REJECTED_TABLE
+from coveo_ua_source.ingest.bookkeeping import REJECTED_TABLE
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator, write_export_zip
 from coveo_ua_source.simulator.data import FIELDS

@@ -15,7 +15,7 @@ from helpers import TOKEN, assert_rows_equal, duckdb_path, expected_rows, loaded
 from test_pipeline import END, START, assert_tables_match, make_source
 
 from coveo_ua_source import coveo_ua_source
-from coveo_ua_source.client import CoveoClient
+from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.exceptions import (
     ConfigurationError,
     CoveoAuthError,

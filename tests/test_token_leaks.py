@@ -21,8 +21,8 @@ from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN
 from test_pipeline import make_source
 
-from coveo_ua_source.cli import main
-from coveo_ua_source.client import CoveoClient
+from coveo_ua_source.api.client import CoveoClient
+from coveo_ua_source.cli.main import main
 from coveo_ua_source.exceptions import ConfigurationError, CoveoUAError
 from coveo_ua_source.simulator import Simulator
 from coveo_ua_source.simulator.faults import FAULT_KINDS

@@ -22,7 +22,7 @@ from test_pipeline import make_source
 
 from coveo_ua_source.schema import TTable
 from coveo_ua_source.simulator import Simulator, ground_truth
-from coveo_ua_source.views import VIEWS, create_views, drop_views
+from coveo_ua_source.warehouse.views import VIEWS, create_views, drop_views
 
 START = utc(2024, 3, 1)
 END = utc(2024, 3, 4)

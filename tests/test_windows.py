@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from coveo_ua_source.exceptions import ConfigurationError
-from coveo_ua_source.windows import (
+from coveo_ua_source.exports.windows import (
     PlannedExport,
     Window,
     check_range,

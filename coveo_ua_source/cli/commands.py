@@ -1,0 +1,182 @@
+"""What each `coveo-ua` command does; `main.py` parses the command line and calls these.
+
+Every command reads its settings through ``cli_config.resolve_source_config``: flags, then
+``COVEO_UA_ACCESS_TOKEN``, then dlt's environment variables and TOML files.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from coveo_ua_source.cli.config import require_start_date, require_token, resolve_source_config
+from coveo_ua_source.schema import TABLES
+
+console = Console(width=max(100, Console().width))
+errors = Console(stderr=True, width=max(100, Console().width))
+
+# Flags that stand for a source option of the same name.
+_SOURCE_FLAGS = (
+    "start_date", "end_date", "window", "lookback", "org_id", "region", "base_url",
+    "export_format", "max_exports",
+)  # fmt: skip
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    from coveo_ua_source.cli.demo import (
+        TOP_QUERIES_SQL,
+        custom_dimension_rows,
+        run_demo,
+        table_counts,
+        top_queries,
+    )
+
+    console.print("[bold]coveo-ua demo[/]: SIMULATED usage analytics from the local simulator")
+    runs, pipeline = run_demo(Path(args.database), Path(args.pipelines_dir))
+    for run in runs:
+        loaded = ", ".join(f"{t} {run.rows[t]:,}" for t in TABLES if t in run.rows) or "none"
+        console.print(
+            f"  {run.label:<19} end {run.end:%Y-%m-%d}: {run.exports_created} export(s) "
+            f"created; rows extracted: {loaded}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    _print_counts(table_counts(pipeline), f"Rows per table in {args.database}")
+    console.print(TOP_QUERIES_SQL.format(dataset=pipeline.dataset_name).strip(), markup=False)
+    print_rows(["query", "searches", "click-through"], top_queries(pipeline), "Top queries")
+    headers = ["column", "loaded as", "values", "rejected (NULL)"]
+    print_rows(headers, custom_dimension_rows(pipeline), "Custom dimensions, typed by exportables")
+    example = f"SELECT * FROM {pipeline.dataset_name}.daily_search_metrics"  # noqa: S608
+    console.print(
+        f"Query it with any DuckDB client, e.g. from Python: "
+        f"duckdb.connect({str(args.database)!r}).sql({example!r}).show()",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 0
+
+
+def source_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The source's options: the flags given, then env and config as the source reads them."""
+    explicit = {name: getattr(args, name, None) for name in _SOURCE_FLAGS}
+    if getattr(args, "tables", None):
+        explicit["tables"] = args.tables.split(",")
+    return resolve_source_config(explicit, getattr(args, "pipeline_name", None))
+
+
+def load_command(args: argparse.Namespace) -> int:
+    from coveo_ua_source.cli.pipeline import make_pipeline
+    from coveo_ua_source.cli.progress import LoadProgress, RunTally
+    from coveo_ua_source.runs.lock import pipeline_lock
+    from coveo_ua_source.source import coveo_ua_source
+
+    config = source_config(args)
+    require_token(config)
+    require_start_date(config)
+    # Locked before dlt opens the pipeline's folder; a second run refuses here (exit 1).
+    with pipeline_lock(args.pipeline_name, args.pipelines_dir):
+        pipeline = make_pipeline(args)
+        if args.no_progress:
+            tally = RunTally()
+            info = pipeline.run(coveo_ua_source(**config, progress=tally))
+        else:
+            with LoadProgress(console) as display:
+                tally = RunTally(display)
+                info = pipeline.run(coveo_ua_source(**config, progress=tally))
+                console.print(display.summary, highlight=False)
+    info.raise_on_failed_jobs()
+    if not args.no_views:
+        _create_views(pipeline)
+    _delete_used_exports(pipeline, config)
+    _print_load_summary(pipeline, tally)
+    return 0
+
+
+def _delete_used_exports(pipeline: Any, config: dict[str, Any]) -> None:
+    from coveo_ua_source.orchestration import delete_loaded_exports
+
+    deleted = delete_loaded_exports(pipeline, config)
+    if deleted:
+        console.print(f"exports deleted on Coveo now that they are loaded: {len(deleted)}")
+
+
+def _create_views(pipeline: Any) -> None:
+    from coveo_ua_source.cli.pipeline import destination_type, keeps_views
+    from coveo_ua_source.warehouse.views import create_views
+
+    if not keeps_views(pipeline):
+        kind = destination_type(pipeline)
+        console.print(f"views: none (the {kind} destination keeps no SQL views)")
+        return
+    names = create_views(pipeline)
+    if names:
+        console.print(f"views: {', '.join(names)}", highlight=False, soft_wrap=True)
+
+
+def _print_load_summary(pipeline: Any, tally: Any) -> None:
+    from coveo_ua_source.cli.pipeline import where_rows
+
+    trace = pipeline.last_trace
+    normalize = trace.last_normalize_info if trace is not None else None
+    counts = dict(normalize.row_counts) if normalize is not None else {}
+    rows: list[tuple[str, str]] = [(t, f"{counts.get(t, 0):,}") for t in TABLES]
+    rows.append(("rejected rows (see _coveo_ua_rejected_rows)", f"{tally.rejected_total:,}"))
+    print_rows(["table", "rows loaded"], rows, f"Loaded ({tally.table_windows} table-windows)")
+    for name, value in where_rows(pipeline):
+        console.print(f"{name + ':':<18}{value}", highlight=False, markup=False, soft_wrap=True)
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    from coveo_ua_source.cli.pipeline import make_pipeline
+    from coveo_ua_source.cli.plan_report import estimate_progress, print_plan
+    from coveo_ua_source.runs.dry_run import plan_load
+
+    config = source_config(args)
+    chosen = {name: config[name] for name in _PLAN_OPTIONS if name in config}
+    chosen["start_date"] = require_start_date(config)
+    token = require_token(config)
+    plan = plan_load(
+        token, pipeline=make_pipeline(args), on_estimate=estimate_progress(errors), **chosen
+    )
+    print_plan(console, plan, config, show_windows=args.windows)
+    return 0
+
+
+_PLAN_OPTIONS = (
+    "end_date", "tables", "window", "lookback", "org_id", "base_url", "region", "filters",
+    "search_filters", "custom_event_filters", "settle_delay", "max_exports",
+)  # fmt: skip
+
+
+def views_command(args: argparse.Namespace) -> int:
+    from coveo_ua_source.cli.pipeline import make_pipeline
+
+    _create_views(make_pipeline(args))
+    return 0
+
+
+def simulator_command(args: argparse.Namespace) -> int:
+    from coveo_ua_source.simulator.__main__ import main as simulator_main
+
+    return simulator_main(list(args.args))
+
+
+def _print_counts(counts: dict[str, int], title: str) -> None:
+    print_rows(["table", "rows"], [(t, f"{n:,}") for t, n in counts.items()], title)
+
+
+def print_rows(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str, target: Console = console
+) -> None:
+    table = Table(title=title, title_justify="left")
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*(str(value) for value in row))
+    target.print(table)

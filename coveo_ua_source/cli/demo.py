@@ -1,0 +1,147 @@
+"""`coveo-ua demo`: a full load from the local simulator into a DuckDB file.
+
+Three runs show the incremental behaviour: a first load of six days, a second run one
+day later that exports only the new day, and a third run with nothing new that creates
+no export. Everything printed is SIMULATED data, never real Coveo data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.pipeline.pipeline import Pipeline
+
+from coveo_ua_source.ingest.dimension_catalog import REJECTED_VALUES_TABLE
+from coveo_ua_source.runs.lock import pipeline_lock
+from coveo_ua_source.schema import TABLES
+from coveo_ua_source.simulator import Simulator, SimulatorConfig
+from coveo_ua_source.source import coveo_ua_source
+from coveo_ua_source.warehouse.lean_defaults import lean_load_defaults
+from coveo_ua_source.warehouse.views import create_views, drop_views
+
+DEMO_START = datetime(2024, 6, 1, tzinfo=UTC)
+DEMO_DAYS = 6
+
+TOP_QUERIES_SQL = """
+SELECT query, searches, round(click_through_rate, 3) AS click_through_rate
+FROM {dataset}.top_queries
+ORDER BY searches DESC, query LIMIT 5
+"""
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What one pipeline run of the demo did."""
+
+    label: str
+    end: datetime
+    exports_created: int
+    rows: dict[str, int]
+
+
+def demo_pipeline(database: Path, pipelines_dir: Path) -> Pipeline:
+    lean_load_defaults("duckdb")
+    return dlt.pipeline(
+        pipeline_name="coveo_ua_demo",
+        destination=dlt.destinations.duckdb(str(database)),
+        dataset_name="usage_analytics",
+        pipelines_dir=str(pipelines_dir),
+    )
+
+
+def run_demo(database: Path, pipelines_dir: Path) -> tuple[list[DemoRun], Pipeline]:
+    """Load the simulated data in three runs; return what each did."""
+    pipeline = demo_pipeline(database, pipelines_dir)
+    runs: list[DemoRun] = []
+    config = SimulatorConfig()
+    with Simulator(config) as simulator:
+        schedule = [
+            ("first load", DEMO_START + timedelta(days=DEMO_DAYS - 1), "drop_sources"),
+            ("next day", DEMO_START + timedelta(days=DEMO_DAYS), None),
+            ("rerun, nothing new", DEMO_START + timedelta(days=DEMO_DAYS), None),
+        ]
+        for label, end, refresh in schedule:
+            before = simulator.created_count
+            source = coveo_ua_source(
+                access_token=config.token,
+                base_url=simulator.api_root,
+                start_date=DEMO_START,
+                end_date=end,
+                poll_interval=0.05,
+            )
+            if refresh and pipeline.schema_names:
+                drop_views(pipeline)  # PostgreSQL-style engines refuse to drop viewed tables
+            with pipeline_lock(pipeline):
+                info = pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
+            info.raise_on_failed_jobs()
+            create_views(pipeline)
+            rows = _rows_in_last_run(pipeline)
+            runs.append(DemoRun(label, end, simulator.created_count - before, rows))
+    return runs, pipeline
+
+
+def _rows_in_last_run(pipeline: Pipeline) -> dict[str, int]:
+    trace = pipeline.last_trace
+    counts: dict[str, int] = {}
+    if trace is None or trace.last_normalize_info is None:
+        return counts
+    for table, count in trace.last_normalize_info.row_counts.items():
+        if table in TABLES:
+            counts[table] = count
+    return counts
+
+
+def table_counts(pipeline: Pipeline) -> dict[str, int]:
+    """Rows in each loaded table of the destination."""
+    counts: dict[str, int] = {}
+    with pipeline.sql_client() as client:
+        for table in TABLES:
+            name = client.make_qualified_table_name(table)
+            rows = client.execute_sql(f"SELECT count(*) FROM {name}")  # noqa: S608
+            counts[table] = int(rows[0][0]) if rows else 0
+    return counts
+
+
+def top_queries(pipeline: Pipeline) -> list[tuple[Any, ...]]:
+    with pipeline.sql_client() as client:
+        sql = TOP_QUERIES_SQL.format(dataset=client.fully_qualified_dataset_name())
+        return [tuple(row) for row in client.execute_sql(sql) or []]
+
+
+def custom_dimension_rows(pipeline: Pipeline) -> list[tuple[str, str, int, int]]:
+    """(table.column, loaded type, non-NULL values, rejected values) per custom dimension."""
+    schema = pipeline.default_schema
+    rejected = _rejected_value_counts(pipeline)
+    out: list[tuple[str, str, int, int]] = []
+    with pipeline.sql_client() as client:
+        for table in TABLES:
+            if table not in schema.tables:
+                continue
+            for name, column in schema.get_table_columns(table).items():
+                if not name.startswith("c_") or column.get("data_type") is None:
+                    continue
+                sql = (
+                    f"SELECT count({client.escape_column_name(name)}) "  # noqa: S608
+                    f"FROM {client.make_qualified_table_name(table)}"
+                )
+                values = int((client.execute_sql(sql) or [(0,)])[0][0])
+                key = (table, name)
+                out.append(
+                    (f"{table}.{name}", str(column["data_type"]), values, rejected.get(key, 0))
+                )
+    return out
+
+
+def _rejected_value_counts(pipeline: Pipeline) -> dict[tuple[str, str], int]:
+    if REJECTED_VALUES_TABLE not in pipeline.default_schema.tables:
+        return {}
+    with pipeline.sql_client() as client:
+        sql = (
+            "SELECT table_name, column_name, count(*) FROM "  # noqa: S608
+            f"{client.make_qualified_table_name(REJECTED_VALUES_TABLE)} GROUP BY 1, 2"
+        )
+        return {(t, c): int(n) for t, c, n in client.execute_sql(sql) or []}

@@ -1,0 +1,133 @@
+"""``coveo-ua dimensions``: the exportable dimensions, and which the pipeline loaded as what.
+
+Asks ``/v15/dimensions/exportables`` and prints, per dimension, its return name, display
+name, Coveo type, whether it is custom, its event types, the type the connector loads it as
+and the column(s) the pipeline's schema has for it (``c_x`` and any variant ``c_x__v_text``
+left by a type change). The pipeline's schema is read from its local working directory
+(``--pipeline-name``, ``--pipelines-dir``); a pipeline never run there shows nothing loaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dlt
+from dlt.pipeline.exceptions import CannotRestorePipelineException
+from rich.console import Console
+from rich.table import Table
+
+from coveo_ua_source import settings
+from coveo_ua_source.api.client import CoveoClient
+from coveo_ua_source.arguments import require_token
+from coveo_ua_source.ingest.custom_dimensions import Dimension, parse_exportables
+from coveo_ua_source.schema import COLUMNS
+
+TOKEN_VARIABLES = ("COVEO_UA_ACCESS_TOKEN", "SOURCES__COVEO_UA__ACCESS_TOKEN")
+HEADERS = ("return_name", "display_name", "type", "custom", "event_types", "loads_as", "loaded")
+
+# {table: {column: dlt data type}} of a pipeline's schema
+TLoadedColumns = Mapping[str, Mapping[str, str]]
+
+
+def dimensions_command(args: argparse.Namespace) -> int:
+    """Print the exportable dimensions as a table, or as JSON with ``--json``."""
+    dimensions = parse_exportables(_client(args).exportable_dimensions())
+    rows = dimension_rows(dimensions, loaded_columns(args.pipeline_name, args.pipelines_dir))
+    if args.json:
+        print(json.dumps(rows, indent=2))  # machine-readable: no markup
+        return 0
+    table = Table(title=f"Exportable dimensions ({len(rows)})", title_justify="left")
+    for header in HEADERS:
+        table.add_column(header)
+    for row in rows:
+        loaded = ", ".join(f"{name} ({type_})" for name, type_ in row["loaded"].items())
+        values = [*(row[h] for h in HEADERS[:4]), ",".join(row["event_types"])]
+        table.add_row(*(str(v) for v in values), row["loads_as"], loaded or "-")
+    Console().print(table)  # made here so that it takes the terminal's current width
+    return 0
+
+
+def dimension_rows(dimensions: Sequence[Dimension], loaded: TLoadedColumns) -> list[dict[str, Any]]:
+    """One JSON-ready row per dimension; ``loaded`` maps the pipeline's columns to types."""
+    return [
+        {
+            "return_name": d.return_name,
+            "display_name": d.display_name,
+            "type": d.type,
+            "custom": d.custom,
+            "event_types": list(d.event_types),
+            "loads_as": _loads_as(d),
+            "loaded": loaded_as(d, loaded),
+        }
+        for d in dimensions
+    ]
+
+
+def _loads_as(dimension: Dimension) -> str:
+    """The catalog's type for a known column, else the custom dimension rule (text if not c_*)."""
+    for table, columns in COLUMNS.items():
+        if dimension.table in (None, table):
+            for column in columns:
+                if column.api_name.lower() == dimension.column and not dimension.is_typed_custom:
+                    return column.type
+    return dimension.loads_as
+
+
+def loaded_as(dimension: Dimension, loaded: TLoadedColumns) -> dict[str, str]:
+    """The pipeline's columns holding ``dimension`` (its column and variants), with types.
+
+    Return names are lower-cased API names (``searches.numberofresults``), so they are
+    compared with the loaded snake_case names without underscores.
+    """
+    tables = [dimension.table] if dimension.table else list(loaded)
+    wanted = dimension.column.replace("_", "")
+    found: dict[str, str] = {}
+    for table in tables:
+        for name, type_ in loaded.get(table or "", {}).items():
+            base = name.split("__v_")[0]
+            if base.replace("_", "") == wanted:
+                found[f"{table}.{name}" if not dimension.table else name] = type_
+    return found
+
+
+def loaded_columns(pipeline_name: str, pipelines_dir: str | None) -> dict[str, dict[str, str]]:
+    """{table: {column: data type}} of the pipeline's schema ({} if it was never run here)."""
+    try:
+        if pipelines_dir:
+            pipeline = dlt.attach(pipeline_name, pipelines_dir=pipelines_dir)
+        else:
+            pipeline = dlt.attach(pipeline_name)
+    except CannotRestorePipelineException:
+        return {}
+    if not pipeline.schema_names:
+        return {}
+    schema = pipeline.default_schema
+    return {
+        table: {
+            name: str(column["data_type"])
+            for name, column in schema.get_table_columns(table).items()
+            if column.get("data_type")
+        }
+        for table in schema.data_table_names()
+    }
+
+
+def _client(args: argparse.Namespace) -> Any:
+    return CoveoClient(
+        require_token(_token()),
+        org_id=args.org_id,
+        base_url=args.base_url,
+        region=args.region or settings.DEFAULT_REGION,
+    )
+
+
+def _token() -> str | None:
+    from_env = next((os.environ[n] for n in TOKEN_VARIABLES if os.environ.get(n)), None)
+    if from_env:
+        return from_env
+    value: Any = dlt.secrets.get("sources.coveo_ua.access_token")
+    return str(value) if value else None

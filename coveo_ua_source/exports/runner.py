@@ -1,0 +1,313 @@
+"""The export lifecycle: create, poll, download; several windows at once. No dlt here.
+
+``ExportRunner.run(plan)`` yields one ``ReadyExport`` (a downloaded, readable zip) per
+planned window, in plan order, while up to ``max_concurrent`` later exports are already
+being built by the service. A FAILED export is created again once, then its window is
+split in halves down to ``min_window``; an export that EXPIRED before its download is
+created again; a corrupt download is fetched again once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from coveo_ua_source import settings
+from coveo_ua_source.api.client import CoveoClient, ExportInfo
+from coveo_ua_source.exceptions import (
+    CoveoBadRequestError,
+    CoveoNotFoundError,
+    CoveoUAError,
+    ExportFailedError,
+    ExportFileError,
+    ExportTimeoutError,
+)
+from coveo_ua_source.exports.lifecycle import ExportBook, ExportIdentity
+from coveo_ua_source.exports.windows import PlannedExport, Window
+from coveo_ua_source.ingest.archive import table_members
+from coveo_ua_source.schema import TExportFormat, TTable
+
+logger = logging.getLogger(__name__)
+
+TProgress = Callable[["ProgressEvent"], None]
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """The export parameters that are the same for every window."""
+
+    dimensions: tuple[str, ...] = ()
+    filters: tuple[str, ...] = ()
+    search_filters: tuple[str, ...] = ()
+    custom_event_filters: tuple[str, ...] = ()
+    export_format: TExportFormat = "EXCEL"
+    use_display_names: bool = False
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Something a progress display may show: kind is created, reattached,
+    polled, downloading, ready or split."""
+
+    kind: str
+    window: Window
+    export_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReadyExport:
+    """A downloaded export whose zip can be read."""
+
+    window: Window
+    tables: tuple[TTable, ...]
+    export_id: str
+    zip_path: Path
+    estimates: Mapping[str, int] = field(default_factory=dict)
+
+
+class _Cancelled(CoveoUAError):
+    """The run was closed while this export was still being built."""
+
+
+@dataclass
+class RunnerOptions:
+    """How the runner polls and how far it splits."""
+
+    poll_interval: float = settings.DEFAULT_POLL_INTERVAL
+    max_wait: float = settings.DEFAULT_MAX_WAIT
+    max_concurrent: int = settings.DEFAULT_MAX_CONCURRENT_EXPORTS
+    min_window: timedelta = settings.MIN_SPLIT_WINDOW
+    # Tells apart the exports of different pipelines with the same parameters.
+    scope: str = ""
+
+
+class ExportRunner:
+    """Builds and downloads the exports of a plan, a few at a time."""
+
+    def __init__(
+        self,
+        client: CoveoClient,
+        request: ExportRequest,
+        workdir: Path,
+        options: RunnerOptions | None = None,
+        *,
+        sleep: Callable[[float], None] | None = None,
+        progress: TProgress | None = None,
+        book: ExportBook | None = None,
+    ) -> None:
+        self.client = client
+        self.request = request
+        self.workdir = workdir
+        self.options = options or RunnerOptions()
+        self.book = book or ExportBook(
+            client, ExportIdentity.of(client.api_root, self.options.scope, request)
+        )
+        self._stop = threading.Event()
+        self._sleep = sleep or self._interruptible_sleep
+        self._progress = progress
+
+    def run(self, plan: Sequence[PlannedExport]) -> Iterator[ReadyExport]:
+        """Yield every planned window's export, in plan order."""
+        self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for leftover in self.workdir.glob("export-*.zip"):
+            _remove(leftover)  # from a run that was killed mid-download
+        workers = max(1, self.options.max_concurrent)
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coveo-export")
+        upcoming = iter(plan)
+        in_flight: deque[Future[list[ReadyExport]]] = deque()
+        try:
+            for planned in upcoming:
+                in_flight.append(pool.submit(self.produce, planned))
+                if len(in_flight) >= workers:
+                    break
+            while in_flight:
+                ready = in_flight.popleft().result()
+                following = next(upcoming, None)
+                if following is not None:
+                    in_flight.append(pool.submit(self.produce, following))
+                yield from ready
+        finally:
+            self._stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._discard(in_flight)
+
+    def produce(self, planned: PlannedExport) -> list[ReadyExport]:
+        """Create, wait for and download one window; split it when the service cannot."""
+        for _attempt in range(2):
+            try:
+                ready = self._attempt(planned)
+            except CoveoBadRequestError as error:
+                if not _is_row_limit(error):
+                    raise
+                return self._split(planned, "the export exceeds the org's row limit")
+            if ready is not None:
+                return [ready]
+        return self._split(planned, "the export FAILED twice")
+
+    def _attempt(self, planned: PlannedExport) -> ReadyExport | None:
+        """One create-poll-download; None when the export FAILED."""
+        info = self._reattach(planned) or self._create(planned)
+        info = self._wait(info, planned.window)
+        if info.status != "AVAILABLE":
+            logger.warning("export %s for %s ended %s", info.id, planned.window, info.status)
+            self._forget(info.id)
+            return None
+        path = self._download(info.id, planned)
+        if path is None:
+            self._forget(info.id)
+            return None
+        self._emit("ready", planned.window, info.id, {"tables": planned.tables})
+        return ReadyExport(planned.window, planned.tables, info.id, path, planned.estimates)
+
+    def _split(self, planned: PlannedExport, reason: str) -> list[ReadyExport]:
+        first, second = planned.window.halves()
+        if first.duration < self.options.min_window:
+            raise ExportFailedError(
+                f"the export of {', '.join(planned.tables)} for {planned.window} could not be "
+                f"built: {reason}, and the window is already at the minimum size "
+                f"{self.options.min_window}; retry later or narrow the filters"
+            )
+        logger.warning("splitting %s: %s", planned.window, reason)
+        self._emit("split", planned.window, detail={"reason": reason})
+        halves = [PlannedExport(first, planned.tables), PlannedExport(second, planned.tables)]
+        return [ready for half in halves for ready in self.produce(half)]
+
+    def _reattach(self, planned: PlannedExport) -> ExportInfo | None:
+        """The export a previous run created for this window, if it is still usable."""
+        info = self.book.find(planned)
+        if info is not None:
+            logger.info("reattached to export %s for %s", info.id, planned.window)
+            self._emit("reattached", planned.window, info.id)
+        return info
+
+    def _forget(self, export_id: str) -> None:
+        self.book.forget(export_id)
+
+    def _create(self, planned: PlannedExport) -> ExportInfo:
+        self._check_stop()
+        request = self.request
+        info = self.client.create_export(
+            planned.window.start,
+            planned.window.end,
+            tables=planned.tables,
+            dimensions=request.dimensions,
+            filters=request.filters,
+            search_filters=request.search_filters,
+            custom_event_filters=request.custom_event_filters,
+            export_format=request.export_format,
+            use_display_names=request.use_display_names,
+            description=self.book.describe(planned),
+        )
+        self._emit("created", planned.window, info.id)
+        return info
+
+    def _wait(self, info: ExportInfo, window: Window) -> ExportInfo:
+        """Poll with a doubling interval until the export is no longer PENDING."""
+        interval, waited = self.options.poll_interval, 0.0
+        while info.status == "PENDING":
+            if waited >= self.options.max_wait:
+                raise ExportTimeoutError(
+                    f"export {info.id} for {window} is still PENDING after {waited:.0f} s "
+                    f"(max_wait={self.options.max_wait:.0f} s); raise max_wait or shorten "
+                    "the window, and rerun: the export is reused if it becomes AVAILABLE"
+                )
+            self._sleep(interval)
+            waited += interval
+            interval = min(interval * 2, settings.POLL_MAX_INTERVAL)
+            info = self.client.get_export(info.id)
+            self._emit("polled", window, info.id, {"status": info.status, "waited": waited})
+        return info
+
+    def _download(self, export_id: str, planned: PlannedExport) -> Path | None:
+        """Download and check the zip; fetch once more if it is corrupt. None if EXPIRED."""
+        for attempt in range(2):
+            path = self._new_zip_path()
+            try:
+                self.client.download_export(
+                    export_id, path, on_progress=self._download_progress(planned, export_id)
+                )
+                table_members(path)
+            except (CoveoNotFoundError, CoveoBadRequestError):
+                _remove(path)
+                if self._expired(export_id):
+                    return None
+                raise
+            except ExportFileError as error:
+                _remove(path)
+                if attempt == 1:
+                    raise ExportFileError(
+                        f"export {export_id} for {planned.window} was downloaded twice and is "
+                        f"not a readable zip either time ({error}); rerun later"
+                    ) from error
+                logger.warning("export %s: %s; downloading again", export_id, error)
+                continue
+            except BaseException:
+                _remove(path)
+                raise
+            return path
+        return None
+
+    def _expired(self, export_id: str) -> bool:
+        """Whether a download failed because the export expired (or vanished) meanwhile."""
+        try:
+            return self.client.get_export(export_id).status == "EXPIRED"
+        except CoveoNotFoundError:
+            return True
+
+    def _download_progress(
+        self, planned: PlannedExport, export_id: str
+    ) -> Callable[[int, int | None], None]:
+        def report(done: int, total: int | None) -> None:
+            detail = {"bytes": done, "total": total}
+            self._emit("downloading", planned.window, export_id, detail)
+
+        return report
+
+    def _new_zip_path(self) -> Path:
+        handle, name = tempfile.mkstemp(prefix="export-", suffix=".zip", dir=self.workdir)
+        os.close(handle)
+        return Path(name)
+
+    def _emit(
+        self, kind: str, window: Window, export_id: str | None = None, detail: Any = None
+    ) -> None:
+        if self._progress is not None:
+            self._progress(ProgressEvent(kind, window, export_id, detail or {}))
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        if self._stop.wait(seconds):
+            raise _Cancelled("the run was stopped")
+
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise _Cancelled("the run was stopped")
+
+    @staticmethod
+    def _discard(in_flight: deque[Future[list[ReadyExport]]]) -> None:
+        """Remove the files of exports that were downloaded but never consumed."""
+        for future in in_flight:
+            if future.cancelled() or future.exception() is not None:
+                continue
+            for ready in future.result():
+                _remove(ready.zip_path)
+
+
+def _is_row_limit(error: CoveoBadRequestError) -> bool:
+    text = f"{error.service_message}".lower()
+    return "row limit" in text or "row_limit" in text
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()

@@ -1,0 +1,177 @@
+"""Bookkeeping tables loaded beside the data: what each window loaded, and rejected rows.
+
+``_coveo_ua_windows``: one row per (table, window): the export id, the service's estimate,
+the rows loaded and rejected, the status and when it was loaded. It answers "which
+windows are in the warehouse, and did each load what Coveo said it had?".
+
+``_coveo_ua_rejected_rows``: every malformed CSV row, with its table, window, member,
+line number, raw text and reason. Rows are never dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+from dlt.common.schema.typing import TTableSchema
+from dlt.extract.items import DataItemWithMeta
+
+from coveo_ua_source import settings
+from coveo_ua_source.exports.runner import ReadyExport
+from coveo_ua_source.ingest.archive import RejectedRow
+
+logger = logging.getLogger(__name__)
+
+BOOKKEEPING_RESOURCE = "coveo_ua_bookkeeping"  # the resource that owns both tables
+WINDOWS_TABLE = "_coveo_ua_windows"
+REJECTED_TABLE = "_coveo_ua_rejected_rows"
+
+_WINDOWS_HINTS = dlt.mark.make_hints(
+    table_name=WINDOWS_TABLE,
+    write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+    primary_key=("table_name", "window_start", "window_end"),
+    columns={
+        "window_start": {"data_type": "timestamp", "nullable": False},
+        "window_end": {"data_type": "timestamp", "nullable": False},
+        "estimated_rows": {"data_type": "bigint"},
+        "repaired_values": {"data_type": "bigint"},
+        "loaded_at": {"data_type": "timestamp"},
+    },
+)
+
+
+# Each load of a (table, window) replaces that window's rejected rows: the merge key is the
+# window, and a marker row flagged `_superseded` makes dlt delete the earlier rows even
+# when this load rejected nothing (the flagged row itself is not inserted). A destination
+# that cannot merge (a plain filesystem lake appends) would store the marker as a rejected
+# row, so there no marker is sent.
+def window_replaced_hints(table_name: str, columns: dict[str, Any]) -> Any:
+    """Hints of a table whose rows a window's next load replaces (merge key: the window)."""
+    return dlt.mark.make_hints(
+        table_name=table_name,
+        write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+        merge_key=("table_name", "window_start", "window_end"),
+        primary_key=[],  # not the data table's key, which the resource's hints would lend it
+        columns={
+            "window_start": {"data_type": "timestamp", "nullable": False},
+            "window_end": {"data_type": "timestamp", "nullable": False},
+            "export_id": {"data_type": "text"},
+            **columns,
+            "_superseded": {"data_type": "bool", "hard_delete": True},
+        },
+    )
+
+
+_REJECTED_HINTS = window_replaced_hints(
+    REJECTED_TABLE,
+    {
+        "member": {"data_type": "text"},
+        "line_number": {"data_type": "bigint"},
+        "raw_text": {"data_type": "text"},
+        "reason": {"data_type": "text"},
+    },
+)
+
+
+def coverage_item(
+    table: str,
+    ready: ReadyExport,
+    loaded: int,
+    rejected: int,
+    repaired: int = 0,
+    rejected_values: int = 0,
+) -> DataItemWithMeta:
+    """The ``_coveo_ua_windows`` row of one table's window, marked for its table.
+
+    ``repaired``: text values whose invalid UTF-8 was replaced by U+FFFD;
+    ``rejected_values``: custom dimension values that did not parse, loaded as NULL.
+    """
+    estimated = ready.estimates.get(table)
+    row: dict[str, Any] = {
+        "table_name": table,
+        "window_start": ready.window.start,
+        "window_end": ready.window.end,
+        "export_id": ready.export_id,
+        "estimated_rows": estimated,
+        "loaded_rows": loaded,
+        "rejected_rows": rejected,
+        "repaired_values": repaired,
+        "rejected_values": rejected_values,
+        "status": _status(estimated, loaded),
+        "loaded_at": datetime.now(UTC),
+    }
+    if row["status"] == "below_estimate":
+        logger.warning(
+            "%s %s: loaded %d rows but the service estimated %s (tolerance %.0f%%); "
+            "check _coveo_ua_rejected_rows and the export %s",
+            table, ready.window, loaded, estimated, settings.ESTIMATE_TOLERANCE * 100,
+            ready.export_id,
+        )  # fmt: skip
+    return dlt.mark.with_hints([row], _WINDOWS_HINTS, create_table_variant=True)
+
+
+def rejected_item(
+    table: str, ready: ReadyExport, rejected: Sequence[RejectedRow]
+) -> DataItemWithMeta:
+    """This window's ``_coveo_ua_rejected_rows`` rows (maybe none), replacing earlier ones."""
+    if rejected:
+        logger.warning(
+            "%s %s: %d malformed row(s) kept in %s, e.g. line %s: %s",
+            table, ready.window, len(rejected), REJECTED_TABLE,
+            rejected[0].line_number, rejected[0].reason,
+        )  # fmt: skip
+    details = [
+        {
+            "member": row.member,
+            "line_number": row.line_number,
+            "raw_text": row.raw_text,
+            "reason": row.reason,
+        }
+        for row in rejected
+    ]
+    return window_replaced_item(table, ready, details, _REJECTED_HINTS)
+
+
+def window_replaced_item(
+    table: str, ready: ReadyExport, details: Sequence[dict[str, Any]], hints: Any
+) -> DataItemWithMeta:
+    """One window's rows of a table built with ``window_replaced_hints``: each of
+    ``details`` with the window's columns, after a marker that deletes the window's
+    earlier rows where the destination merges."""
+    window = {
+        "table_name": table,
+        "window_start": ready.window.start,
+        "window_end": ready.window.end,
+        "export_id": ready.export_id,
+    }
+    markers = [{**window, "_superseded": True}] if destination_merges() else []
+    rows = [{**window, **detail, "_superseded": False} for detail in details]
+    return dlt.mark.with_hints([*markers, *rows], hints, create_table_variant=True)
+
+
+def destination_merges() -> bool:
+    """Whether the running pipeline's destination applies delete-insert merges here.
+
+    Without a destination (extract only) the merge hints decide later, so markers are kept.
+    """
+    destination: Any = dlt.current.pipeline().destination
+    if destination is None:
+        return True
+    capabilities = destination.capabilities()
+    strategies = capabilities.supported_merge_strategies or []
+    selector = capabilities.merge_strategies_selector
+    if selector is not None:
+        table: TTableSchema = {"name": REJECTED_TABLE, "write_disposition": "merge"}
+        strategies = selector(strategies, table_schema=table)
+    return "delete-insert" in strategies
+
+
+def _status(estimated: int | None, loaded: int) -> str:
+    if estimated is None:
+        return "loaded"
+    if loaded < estimated * (1 - settings.ESTIMATE_TOLERANCE):
+        return "below_estimate"
+    return "loaded"

@@ -1,0 +1,369 @@
+"""Reading one CSV member of an export zip into typed record batches.
+
+pyarrow's streaming reader parses blocks; when it cannot (a record longer than a block,
+a malformed row with invalid UTF-8, quoting it reads two ways) the member is read again
+record by record through csv_records, after the records already read.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+from coveo_ua_source.exceptions import ExportFileError
+from coveo_ua_source.ingest.csv_records import LongRecord, split_records
+from coveo_ua_source.ingest.csv_text import (
+    UTF8_BOM,
+    CsvByteStream,
+    LineTracker,
+    bad_rows,
+    column_newlines,
+    convert_column,
+    convert_options,
+    format_row,
+    newline_prefix,
+    parse_header,
+    parse_options,
+    repair_utf8,
+    type_name,
+)
+from coveo_ua_source.ingest.headers import arrow_schema
+from coveo_ua_source.schema import TExportFormat, TTable
+from coveo_ua_source.settings import ROW_KEEP_BYTES, ZIP_MAX_MEMBER_BYTES, ZIP_MAX_RATIO
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """A malformed row left out of the output.
+
+    ``line_number`` is the physical line where the row starts (the header is line 1),
+    counting line breaks inside earlier values; it is off by the number of blank lines
+    above the row, which the CSV parser skips without numbering. ``raw_text`` is the
+    record as read for a wrong field count, and the parsed values written back as CSV
+    for a value that does not convert.
+    """
+
+    table: str
+    member: str
+    line_number: int | None
+    raw_text: str
+    reason: str
+
+
+@dataclass
+class ReadStats:
+    """What reading repaired rather than rejected."""
+
+    repaired_values: int = 0  # text values whose invalid UTF-8 became U+FFFD
+
+
+def _try_convert(column: pa.Array, type_: pa.DataType) -> pa.Array | None:
+    try:
+        return convert_column(column, type_)
+    except pa.ArrowInvalid:
+        return None
+
+
+def _member_limit(info: zipfile.ZipInfo, where: str) -> int:
+    """Bytes the member may decompress to; refuses one whose header already exceeds it."""
+    limit = min(ZIP_MAX_MEMBER_BYTES, ZIP_MAX_RATIO * max(info.compress_size, 1))
+    if info.file_size > limit:
+        raise ExportFileError(
+            f"{where} declares {info.file_size} bytes from {info.compress_size} compressed, "
+            f"over the limit of {limit} bytes (ZIP_MAX_MEMBER_BYTES={ZIP_MAX_MEMBER_BYTES}, "
+            f"ZIP_MAX_RATIO={ZIP_MAX_RATIO}): refused as a possible zip bomb"
+        )
+    return limit
+
+
+class _ReadAgain(Exception):  # internal: switch to reading record by record
+    """pyarrow met a record longer than its block, one its row handler cannot take (a
+    malformed row with invalid UTF-8: pyarrow fails decoding it for the handler), or
+    quoting its block chunker and parser read differently (damaged files)."""
+
+
+class MemberReader:
+    """Reads one CSV member of the zip into batches of the output schema."""
+
+    def __init__(
+        self,
+        archive: zipfile.ZipFile,
+        zip_path: Path,
+        table: TTable,
+        member: str,
+        *,
+        export_format: TExportFormat,
+        on_rejected: Callable[[RejectedRow], None] | None,
+        stats: ReadStats,
+    ) -> None:
+        self._archive, self._table, self._member = archive, table, member
+        self._format: TExportFormat = export_format
+        self._on_rejected = on_rejected
+        self._stats = stats
+        self._where = f"{zip_path} member {member!r}"
+        self._tracker = LineTracker(self._reject)
+        self._schema = pa.schema([])
+        self._names: list[str] = []
+
+    def batches(self, block_size: int, row_max_bytes: int) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._read(lambda stream: self._parse(stream, block_size))
+        except _ReadAgain as reason:
+            done = self._tracker.restart()
+            logger.info("%s: reading record by record (%s)", self._where, reason)
+            split = self._split_parse(done, block_size, row_max_bytes)
+            yield from self._read(split)
+
+    def _read(
+        self, parse: Callable[[CsvByteStream], Iterator[pa.RecordBatch]]
+    ) -> Iterator[pa.RecordBatch]:
+        info = self._archive.getinfo(self._member)
+        limit = _member_limit(info, self._where)
+        try:
+            raw = self._archive.open(info)
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as error:
+            raise ExportFileError(f"{self._where} cannot be opened: {error}") from error
+        try:
+            with raw:
+                yield from parse(CsvByteStream(raw, self._where, limit))
+        except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+            raise ExportFileError(f"{self._where} is corrupt: {error}") from error
+
+    def _parse(self, stream: CsvByteStream, block_size: int) -> Iterator[pa.RecordBatch]:
+        headers = self._headers(stream)
+        if not headers or stream.exhausted():
+            return
+        self._names = [f"f{index}" for index in range(len(headers))]
+        reader = self._open_csv(stream, block_size, self._on_invalid_row)
+        if reader is None:
+            return
+        try:
+            yield from self._converted(reader)
+            self._tracker.finish()
+        finally:
+            reader.close()  # stops pyarrow's read-ahead before the member is closed
+
+    def _open_csv(
+        self,
+        stream: io.RawIOBase | io.BytesIO,
+        block_size: int,
+        on_invalid: Callable[[pa_csv.InvalidRow], str],
+    ) -> pa_csv.CSVStreamingReader | None:
+        try:
+            return pa_csv.open_csv(
+                stream,
+                read_options=pa_csv.ReadOptions(
+                    column_names=self._names, block_size=block_size, use_threads=False
+                ),
+                parse_options=parse_options(self._format, on_invalid),
+                convert_options=convert_options(self._names),
+            )
+        except pa.ArrowInvalid as error:
+            if str(error).startswith("Empty CSV file"):  # only blank lines after the header
+                return None
+            raise self._csv_error(error) from error
+
+    def _split_parse(
+        self, skip: int, block_size: int, row_max_bytes: int
+    ) -> Callable[[CsvByteStream], Iterator[pa.RecordBatch]]:
+        """Parse the member again record by record, after the ``skip`` records already read."""
+
+        def parse(stream: CsvByteStream) -> Iterator[pa.RecordBatch]:
+            stream.read_header()
+            records = split_records(
+                stream, escaped=self._format == "NO_NEWLINE",
+                max_bytes=row_max_bytes, keep_bytes=ROW_KEEP_BYTES,
+            )  # fmt: skip
+            segment: list[bytes] = []
+            size, number = 0, 0
+            for record in records:
+                number += 1
+                if number <= skip:
+                    continue
+                if isinstance(record, LongRecord) or size + len(record) > block_size:
+                    yield from self._parse_segment(segment, number - len(segment))
+                    segment, size = [], 0
+                if isinstance(record, LongRecord):
+                    self._long_record(record, number, row_max_bytes)
+                else:
+                    segment.append(record)
+                    size += len(record)
+            yield from self._parse_segment(segment, number + 1 - len(segment))
+            self._tracker.finish()
+
+        return parse
+
+    def _parse_segment(self, records: list[bytes], first: int) -> Iterator[pa.RecordBatch]:
+        """Whole records, parsed as one block; ``first`` is the number of the first one.
+
+        When pyarrow cannot parse the block, its halves are parsed apart, down to the one
+        record at fault, which is rejected.
+        """
+        try:
+            batches = list(self._segment_batches(records, first))
+        except _ReadAgain:
+            if len(records) == 1:
+                self._reject_unparsable(records[0], first)
+                return
+            middle = len(records) // 2
+            yield from self._parse_segment(records[:middle], first)
+            yield from self._parse_segment(records[middle:], first + middle)
+            return
+        yield from batches
+
+    def _reject_unparsable(self, record: bytes, number: int) -> None:
+        text = record.decode("utf-8", "replace").removesuffix("\n").removesuffix("\r")
+        try:
+            found = f"found {len(parse_header(text, self._format))}"
+        except ValueError:
+            found = "cannot split it"
+        reason = f"expected {len(self._names)} fields, {found}"
+        self._tracker.add_invalid(number, text, reason)
+        self._tracker.skip(0, 0)
+
+    def _segment_batches(self, records: list[bytes], first: int) -> Iterator[pa.RecordBatch]:
+        if not records:
+            return
+        data = b"".join(records)  # each with its own line end, as in the file
+        if data.startswith(UTF8_BOM):  # a value, not a mark: keep pyarrow from skipping it
+            data = b"\n" + data
+
+        def on_invalid(row: pa_csv.InvalidRow) -> str:
+            number = None if row.number is None else row.number + first - 1
+            return self._on_invalid_row(row._replace(number=number))
+
+        reader = self._open_csv(io.BytesIO(data), len(data) + 1, on_invalid)
+        if reader is None:
+            return
+        try:
+            yield from self._converted(reader)
+        finally:
+            reader.close()
+
+    def _converted(self, reader: pa_csv.CSVStreamingReader) -> Iterator[pa.RecordBatch]:
+        """The reader's batches in the output schema, empty ones left out."""
+        while (batch := self._next_batch(reader)) is not None:
+            converted = self._convert(batch)
+            if converted.num_rows:
+                yield converted
+
+    def _long_record(self, record: LongRecord, number: int, row_max_bytes: int) -> None:
+        reason = (
+            f"the row is {record.size} bytes long, over the limit of {row_max_bytes} "
+            f"(ROW_MAX_BYTES); only its first {len(record.prefix)} bytes are kept here"
+        )
+        text = record.prefix.decode("utf-8", "replace")
+        self._tracker.add_invalid(number, text, reason, newlines=record.newlines)
+        self._tracker.skip(0, 0)
+
+    def _headers(self, stream: CsvByteStream) -> list[str]:
+        line = stream.read_header()
+        try:
+            headers = parse_header(line.decode("utf-8"), self._format) if line else []
+            if headers:
+                self._schema = arrow_schema(self._table, headers)
+        except (UnicodeDecodeError, ExportFileError, ValueError) as error:
+            raise ExportFileError(f"{self._where}: bad header line: {error}") from error
+        if not headers and not stream.exhausted():
+            raise ExportFileError(f"{self._where}: the first line is blank, not a header")
+        return headers
+
+    def _next_batch(self, reader: pa_csv.CSVStreamingReader) -> pa.RecordBatch | None:
+        try:
+            return reader.read_next_batch()
+        except StopIteration:
+            return None
+        except pa.ArrowInvalid as error:
+            raise self._csv_error(error) from error
+
+    def _csv_error(self, error: pa.ArrowInvalid) -> Exception:
+        text = str(error)
+        if "straddl" in text or "out of sync" in text or text.startswith("CSV parse error"):
+            return _ReadAgain(text[:200])
+        return ExportFileError(f"{self._where} is not a readable CSV: {error}")
+
+    def _on_invalid_row(self, row: pa_csv.InvalidRow) -> str:
+        reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        self._tracker.add_invalid(row.number, row.text, reason)
+        return "skip"
+
+    def _convert(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The batch in the output schema; malformed rows reported and left out."""
+        arrays = [self._convert_column(column, field) for column, field in self._pairs(batch)]
+        rejected = self._empty_identifiers(batch)
+        if any(array is None for array in arrays):  # rare: bad values in some column
+            self._add_conversion_failures(batch, arrays, rejected)
+        per_column = column_newlines(batch)  # ~0.02 s per 400 MB
+        if not rejected and not self._tracker.needs_walk(batch.num_rows):
+            self._tracker.skip(batch.num_rows, sum(per_column))
+            return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
+        prefix = newline_prefix(batch, per_column)
+        self._tracker.walk(batch.num_rows, prefix, rejected)
+        if rejected:
+            keep = pa.array([index not in rejected for index in range(batch.num_rows)])
+            arrays = [
+                convert_column(column.filter(keep), field.type)
+                if array is None
+                else array.filter(keep)
+                for array, (column, field) in zip(arrays, self._pairs(batch), strict=True)
+            ]
+        return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
+
+    def _convert_column(self, column: pa.Array, field: pa.Field) -> pa.Array | None:
+        """The column in its type; invalid UTF-8 repaired in text that is not an identifier."""
+        array = _try_convert(column, field.type)
+        if array is None and field.type == pa.string() and field.nullable:
+            array, repaired = repair_utf8(column)
+            self._stats.repaired_values += repaired
+        return array
+
+    def _pairs(self, batch: pa.RecordBatch) -> Iterator[tuple[pa.Array, pa.Field]]:
+        return zip(batch.columns, self._schema, strict=True)
+
+    def _add_conversion_failures(
+        self,
+        batch: pa.RecordBatch,
+        arrays: list[pa.Array | None],
+        rejected: dict[int, tuple[str, str]],
+    ) -> None:
+        for array, (column, field) in zip(arrays, self._pairs(batch), strict=True):
+            if array is not None:
+                continue
+            for index in bad_rows(column, field.type):
+                value = column[index].as_py().decode("utf-8", "replace")
+                reason = f"{type_name(field.type)} column {field.name!r}: bad value {value!r}"
+                rejected.setdefault(index, (self._row_text(batch, index), reason))
+
+    def _empty_identifiers(self, batch: pa.RecordBatch) -> dict[int, tuple[str, str]]:
+        rejected: dict[int, tuple[str, str]] = {}
+        for column, field in zip(batch.columns, self._schema, strict=True):
+            if field.nullable or not column.null_count:
+                continue
+            for index in pc.indices_nonzero(column.is_null()).to_pylist():
+                reason = f"the identifier {field.name!r} is empty"
+                rejected.setdefault(index, (self._row_text(batch, index), reason))
+        return rejected
+
+    def _row_text(self, batch: pa.RecordBatch, index: int) -> str:
+        values = [column[index].as_py() for column in batch.columns]
+        texts = [None if v is None else v.decode("utf-8", "replace") for v in values]
+        return format_row(texts, self._format)
+
+    def _reject(self, line_number: int | None, raw_text: str, reason: str) -> None:
+        row = RejectedRow(self._table, self._member, line_number, raw_text, reason)
+        if self._on_rejected is None:
+            raise ExportFileError(
+                f"{self._where}: malformed row at line {line_number}: {reason}: {raw_text!r:.300}"
+            )
+        self._on_rejected(row)

@@ -1,0 +1,43 @@
+"""One run's plan: the new windows, the lookback, the repairs, and each table's disposition.
+
+Runs in the extract step, where dlt's state and the destination are known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from coveo_ua_source.api.client import CoveoClient
+from coveo_ua_source.arguments import LoadSettings, planned_end
+from coveo_ua_source.exports.sizing import size_plan
+from coveo_ua_source.exports.windows import PlannedExport, check_export_count, plan_exports
+from coveo_ua_source.runs.load_path import run_dispositions
+from coveo_ua_source.runs.repair import damaged_windows, with_repairs
+
+
+def plan_run(
+    pipeline: Any,
+    load: LoadSettings,
+    client: CoveoClient,
+    readers: frozenset[str],
+    positions: Mapping[str, datetime | None] | None,
+    max_exports: int,
+) -> tuple[list[PlannedExport], dict[str, Any] | None]:
+    """This run's exports (new windows, lookback, repairs) and each table's disposition."""
+    start_at = dict.fromkeys(load.tables) if positions is None else positions
+    plan = plan_exports(
+        load.start,
+        planned_end(load),
+        load.window,
+        {table: position for table, position in start_at.items() if table in readers},
+        timedelta(0) if load.partition else load.lookback,
+    )
+    tables = [table for table in load.tables if table in readers]
+    damaged = {} if positions is None else damaged_windows(pipeline, tables)
+    plan = with_repairs(plan, damaged)
+    check_export_count(plan, max_exports)
+    plan = size_plan(client, plan, load.request, load.runner.min_window)
+    repairing = frozenset(damaged)
+    return plan, run_dispositions(pipeline, plan, positions, readers, repairing)
