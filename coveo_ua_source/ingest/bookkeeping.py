@@ -11,6 +11,7 @@ line number, raw text and reason. Rows are never dropped silently.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -160,6 +161,17 @@ def destination_merges() -> bool:
     destination: Any = dlt.current.pipeline().destination
     if destination is None:
         return True
+    if destination not in _MERGES:
+        _MERGES[destination] = _merges(destination)
+    return _MERGES[destination]
+
+
+# capabilities() resolves the destination's configuration each time: 30 ms on DuckDB,
+# once per window and table otherwise
+_MERGES: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+
+
+def _merges(destination: Any) -> bool:
     capabilities = destination.capabilities()
     strategies = capabilities.supported_merge_strategies or []
     selector = capabilities.merge_strategies_selector
