@@ -11,7 +11,7 @@ from pathlib import Path
 from coveo_ua_source import clock, settings
 from coveo_ua_source.api.models import check_token
 from coveo_ua_source.exceptions import ConfigurationError
-from coveo_ua_source.exports.runner import ExportRequest, RunnerOptions
+from coveo_ua_source.exports.types import ExportRequest, RunnerOptions
 from coveo_ua_source.exports.windows import (
     check_range,
     default_end,

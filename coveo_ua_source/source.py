@@ -20,7 +20,8 @@ from coveo_ua_source.api.download import DownloadLimits
 from coveo_ua_source.arguments import LoadSettings, load_settings, planned_end, require_token
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.exports.feed import ExportFeed, FeedPerExtract, FeedRun
-from coveo_ua_source.exports.runner import ExportRunner, ProgressEvent, ReadyExport, TProgress
+from coveo_ua_source.exports.runner import ExportRunner
+from coveo_ua_source.exports.types import ProgressEvent, ReadyExport, TExportProgress
 from coveo_ua_source.exports.windows import Window, check_export_count, parse_datetime
 from coveo_ua_source.ingest.archive import ReadStats, RejectedRow, missing_table_error, read_table
 from coveo_ua_source.ingest.bookkeeping import (
@@ -75,7 +76,7 @@ def coveo_ua_source(
     settle_delay: Any = settings.DEFAULT_SETTLE_DELAY,
     keep_exports: bool = False,
     workdir: str | None = None,
-    progress: TProgress | None = None,
+    progress: TExportProgress | None = None,
     partition: bool = False,
     max_exports: int = settings.DEFAULT_MAX_EXPORTS,
     download_min_bytes: int = settings.DOWNLOAD_MIN_BYTES,
@@ -124,7 +125,7 @@ def _extract_key() -> str:
 
 
 def _feed_run(
-    load: LoadSettings, client: CoveoClient, progress: TProgress | None, max_exports: int
+    load: LoadSettings, client: CoveoClient, progress: TExportProgress | None, max_exports: int
 ) -> FeedRun:
     """Plan this extract from dlt's selection and state; runs inside the extract step."""
     pipeline = dlt.current.pipeline()
@@ -187,7 +188,7 @@ def _table_resource(
     table: TTable,
     feeds: FeedPerExtract,
     load: LoadSettings,
-    progress: TProgress | None,
+    progress: TExportProgress | None,
     dimension_types: DimensionTypes,
 ) -> DltResource:
     def batches() -> Iterator[Any]:
@@ -221,7 +222,7 @@ def _table_batches(
     table: TTable,
     feed: ExportFeed,
     load: LoadSettings,
-    progress: TProgress | None,
+    progress: TExportProgress | None,
     dimension_types: DimensionTypes,
 ) -> Iterator[Any]:
     """Read each export's file for ``table``; advance the table's state per window.

@@ -43,7 +43,7 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 
 from coveo_ua_source import coveo_ua_source
-from coveo_ua_source.exports.runner import ProgressEvent
+from coveo_ua_source.exports.types import ProgressEvent
 from coveo_ua_source.schema import TABLES
 
 PIPELINE_NAME = "coveo_ua_crash"

@@ -13,7 +13,7 @@ from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.cli.exports import ids_from_lines
 from coveo_ua_source.cli.main import main
 from coveo_ua_source.exports.lifecycle import ExportIdentity
-from coveo_ua_source.exports.runner import ExportRequest
+from coveo_ua_source.exports.types import ExportRequest
 from coveo_ua_source.exports.windows import PlannedExport, Window
 from coveo_ua_source.simulator import Simulator
 

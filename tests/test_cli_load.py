@@ -16,7 +16,7 @@ from coveo_ua_source.cli.main import main
 from coveo_ua_source.cli.pipeline import location, where_rows, without_userinfo
 from coveo_ua_source.cli.progress import LoadProgress, eta_text
 from coveo_ua_source.exceptions import ConfigurationError
-from coveo_ua_source.exports.runner import ProgressEvent
+from coveo_ua_source.exports.types import ProgressEvent
 from coveo_ua_source.exports.windows import Window
 from coveo_ua_source.ingest.bookkeeping import REJECTED_TABLE
 from coveo_ua_source.simulator import Simulator

@@ -18,7 +18,8 @@ import requests
 from helpers import TOKEN, utc
 
 from coveo_ua_source.api.client import CoveoClient, ExportInfo
-from coveo_ua_source.api.transport import RetryPolicy, RetryState, Transport, parse_retry_after
+from coveo_ua_source.api.errors import parse_retry_after
+from coveo_ua_source.api.transport import RetryPolicy, RetryState, Transport
 from coveo_ua_source.exceptions import (
     CoveoAPIError,
     CoveoAuthError,
@@ -255,7 +256,7 @@ def test_waf_html_403_is_an_auth_error_with_a_text_excerpt(
 
 
 def test_long_html_excerpt_is_cut_to_200_characters() -> None:
-    from coveo_ua_source.api.transport import error_text
+    from coveo_ua_source.api.errors import error_text
 
     page = b"<html><head><title>t</title><style>p{}</style></head><body><p>" + b"blocked " * 100
     excerpt = error_text(page + b"</p></body></html>", "text/html")

@@ -11,7 +11,8 @@ from helpers import TOKEN, utc
 
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.exceptions import ExportFailedError, ExportFileError, ExportTimeoutError
-from coveo_ua_source.exports.runner import ExportRequest, ExportRunner, RunnerOptions
+from coveo_ua_source.exports.runner import ExportRunner
+from coveo_ua_source.exports.types import ExportRequest, RunnerOptions
 from coveo_ua_source.exports.windows import PlannedExport, Window
 from coveo_ua_source.ingest.archive import table_members
 from coveo_ua_source.simulator import Simulator

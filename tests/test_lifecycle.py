@@ -15,7 +15,7 @@ from coveo_ua_source.exports.lifecycle import (
     ExportIdentity,
     parse_description,
 )
-from coveo_ua_source.exports.runner import ExportRequest
+from coveo_ua_source.exports.types import ExportRequest
 from coveo_ua_source.exports.windows import PlannedExport, Window
 
 DAY = Window(utc(2024, 3, 1), utc(2024, 3, 2))

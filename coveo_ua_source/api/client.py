@@ -1,7 +1,8 @@
 """HTTP client of the Coveo UA exports API (``/rest/ua/v15``), one method per endpoint.
 
 Plain ``requests``, no dlt. This module builds parameters and parses answers; sending,
-retrying, classifying failures and streaming downloads live in ``transport.py``.
+retrying and classifying failures live in ``transport.py`` and ``errors.py``, streaming
+downloads in ``storage.py``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from urllib.parse import urljoin
 import requests
 
 from coveo_ua_source.api.download import Clock, DownloadLimits, StallWatchdog
+from coveo_ua_source.api.errors import Failure, error_text, public_url
 from coveo_ua_source.api.models import (
     ExportInfo,
     TExportStatus,
@@ -30,16 +32,8 @@ from coveo_ua_source.api.models import (
     filter_params,
     window_params,
 )
-from coveo_ua_source.api.transport import (
-    Failure,
-    RetryPolicy,
-    RetryState,
-    TProgress,
-    Transport,
-    TTimeout,
-    error_text,
-    public_url,
-)
+from coveo_ua_source.api.storage import TDownloadProgress, fetch
+from coveo_ua_source.api.transport import RetryPolicy, RetryState, Transport, TTimeout
 from coveo_ua_source.exceptions import (
     ConfigurationError,
     CoveoAPIError,
@@ -198,7 +192,7 @@ class CoveoClient:
         export_id: str,
         destination: Path,
         *,
-        on_progress: TProgress | None = None,
+        on_progress: TDownloadProgress | None = None,
     ) -> int:
         """Download the export's zip to ``destination``; returns the bytes written.
 
@@ -213,7 +207,7 @@ class CoveoClient:
             while True:
                 location = self._redirect_location(path, state)
                 watchdog = StallWatchdog(self._transport.limits, self._clock, started)
-                outcome = self._transport.fetch(location, destination, on_progress, watchdog)
+                outcome = fetch(self._transport, location, destination, on_progress, watchdog)
                 if isinstance(outcome, int):
                     return outcome
                 stalls += outcome.stalled

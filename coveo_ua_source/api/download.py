@@ -42,7 +42,7 @@ class DownloadLimits:
                 raise ConfigurationError(f"{name}={value!r}: must be a number above 0")
 
 
-class DownloadStalled(Exception):  # internal signal, never leaves transport.py
+class DownloadStalled(Exception):  # internal signal, never leaves storage.py
     """Raised by the watchdog; ``final`` when the deadline passed (no retry helps)."""
 
     def __init__(self, message: str, *, final: bool = False) -> None:

@@ -26,7 +26,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from coveo_ua_source.exports.runner import ProgressEvent, TProgress
+from coveo_ua_source.exports.types import ProgressEvent, TExportProgress
 from coveo_ua_source.exports.windows import Window
 
 
@@ -36,7 +36,7 @@ class RunTally:
     Pass it as the source's ``progress``; it forwards every event to ``display``.
     """
 
-    def __init__(self, display: TProgress | None = None) -> None:
+    def __init__(self, display: TExportProgress | None = None) -> None:
         self.display = display
         self.rows: dict[str, int] = {}
         self.rejected: dict[str, int] = {}

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from coveo_ua_source.exports.runner import ExportRunner, ReadyExport
+from coveo_ua_source.exports.runner import ExportRunner
+from coveo_ua_source.exports.types import ReadyExport
 from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.schema import TTable
 

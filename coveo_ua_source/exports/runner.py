@@ -15,10 +15,8 @@ import os
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,63 +31,21 @@ from coveo_ua_source.exceptions import (
     ExportTimeoutError,
 )
 from coveo_ua_source.exports.lifecycle import ExportBook, ExportIdentity
+from coveo_ua_source.exports.types import (
+    ExportRequest,
+    ProgressEvent,
+    ReadyExport,
+    RunnerOptions,
+    TExportProgress,
+)
 from coveo_ua_source.exports.windows import PlannedExport, Window
 from coveo_ua_source.ingest.archive import table_members
-from coveo_ua_source.schema import TExportFormat, TTable
 
 logger = logging.getLogger(__name__)
-
-TProgress = Callable[["ProgressEvent"], None]
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    """The export parameters that are the same for every window."""
-
-    dimensions: tuple[str, ...] = ()
-    filters: tuple[str, ...] = ()
-    search_filters: tuple[str, ...] = ()
-    custom_event_filters: tuple[str, ...] = ()
-    export_format: TExportFormat = "EXCEL"
-    use_display_names: bool = False
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """Something a progress display may show: kind is created, reattached,
-    polled, downloading, ready or split."""
-
-    kind: str
-    window: Window
-    export_id: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ReadyExport:
-    """A downloaded export whose zip can be read."""
-
-    window: Window
-    tables: tuple[TTable, ...]
-    export_id: str
-    zip_path: Path
-    estimates: Mapping[str, int] = field(default_factory=dict)
 
 
 class _Cancelled(CoveoUAError):
     """The run was closed while this export was still being built."""
-
-
-@dataclass
-class RunnerOptions:
-    """How the runner polls and how far it splits."""
-
-    poll_interval: float = settings.DEFAULT_POLL_INTERVAL
-    max_wait: float = settings.DEFAULT_MAX_WAIT
-    max_concurrent: int = settings.DEFAULT_MAX_CONCURRENT_EXPORTS
-    min_window: timedelta = settings.MIN_SPLIT_WINDOW
-    # Tells apart the exports of different pipelines with the same parameters.
-    scope: str = ""
 
 
 class ExportRunner:
@@ -103,7 +59,7 @@ class ExportRunner:
         options: RunnerOptions | None = None,
         *,
         sleep: Callable[[float], None] | None = None,
-        progress: TProgress | None = None,
+        progress: TExportProgress | None = None,
         book: ExportBook | None = None,
     ) -> None:
         self.client = client

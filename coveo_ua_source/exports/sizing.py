@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from coveo_ua_source import settings
 from coveo_ua_source.api.client import CoveoClient
-from coveo_ua_source.exports.runner import ExportRequest
+from coveo_ua_source.exports.types import ExportRequest
 from coveo_ua_source.exports.windows import PlannedExport
 
 logger = logging.getLogger(__name__)

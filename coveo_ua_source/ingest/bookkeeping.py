@@ -21,7 +21,7 @@ from dlt.common.schema.typing import TTableSchema
 from dlt.extract.items import DataItemWithMeta
 
 from coveo_ua_source import settings
-from coveo_ua_source.exports.runner import ReadyExport
+from coveo_ua_source.exports.types import ReadyExport
 from coveo_ua_source.ingest.archive import RejectedRow
 
 logger = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from dlt.extract.exceptions import CurrentSourceSchemaNotAvailable
 from dlt.extract.items import DataItemWithMeta
 
 from coveo_ua_source.exceptions import CoveoUAError
-from coveo_ua_source.exports.runner import ReadyExport
+from coveo_ua_source.exports.types import ReadyExport
 from coveo_ua_source.ingest.bookkeeping import window_replaced_hints, window_replaced_item
 from coveo_ua_source.ingest.custom_dimensions import (
     DLT_TYPES,
