@@ -1,4 +1,10 @@
-"""Validation of the source's arguments, done before any request is made."""
+"""The source's arguments, each validated here once, before any request is made.
+
+``window_range`` checks what decides the windows (dates, durations, tables,
+``max_exports``) and is all the dry run needs; ``export_request`` the export parameters
+(filters, dimensions, ``export_format``); ``load_settings`` what only a load needs
+(polling, files, partition). ``require_token`` owns the access token's checks.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from coveo_ua_source import clock, settings
-from coveo_ua_source.api.models import check_token
 from coveo_ua_source.exceptions import ConfigurationError
 from coveo_ua_source.exports.types import ExportRequest, RunnerOptions
 from coveo_ua_source.exports.windows import (
@@ -26,112 +31,151 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class LoadSettings:
-    """Validated arguments of one source instance."""
+class WindowRange:
+    """Which windows a run plans: what a load and its dry run (``plan_load``) share."""
 
     start: datetime
     end: datetime | None  # None: up to the settled present of each run
     window: timedelta
     lookback: timedelta
     tables: tuple[TTable, ...]
+    settle_delay: timedelta
+    max_exports: int
+
+    @property
+    def min_window(self) -> timedelta:
+        """How far a window is split: down to MIN_SPLIT_WINDOW, or the window if shorter."""
+        return min(settings.MIN_SPLIT_WINDOW, self.window)
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """Validated arguments of one source instance: its windows and how it exports them."""
+
+    windows: WindowRange
     request: ExportRequest
     runner: RunnerOptions
     keep_exports: bool
     workdir: Path | None
-    settle_delay: timedelta
     partition: bool  # load exactly [start, end), without reading or moving state
 
 
 def require_token(access_token: str | None) -> str:
-    if not access_token or not access_token.strip():
+    """The token without surrounding whitespace; refuses one that could not be a token.
+
+    Whitespace or control characters inside (a CR/LF would split the Authorization
+    header) are refused without quoting the token, which must never reach a message.
+    """
+    token = (access_token or "").strip()
+    if not token:
         raise ConfigurationError(
             "no Coveo access token: set SOURCES__COVEO_UA__ACCESS_TOKEN, put access_token "
             "under [sources.coveo_ua] in .dlt/secrets.toml, or pass access_token="
         )
-    return check_token(access_token)
+    bad = next(
+        (i for i, char in enumerate(token) if char.isspace() or not char.isprintable()), None
+    )
+    if bad is not None:
+        raise ConfigurationError(
+            f"access_token has a space, line break or control character at position {bad + 1} "
+            f"of {len(token)}: copy the API key or OAuth token again, without line breaks"
+        )
+    return token
 
 
-def load_settings(
+def window_range(
     *,
     start_date: str | date | datetime,
     end_date: str | date | datetime | None,
     tables: Sequence[str] | None,
     window: str | timedelta,
     lookback: str | timedelta,
-    export_format: str,
-    use_display_names: bool,
-    filters: Sequence[str],
-    search_filters: Sequence[str],
-    custom_event_filters: Sequence[str],
-    dimensions: Sequence[str],
-    poll_interval: float,
-    max_wait: float,
-    max_concurrent_exports: int,
     settle_delay: str | timedelta,
-    keep_exports: bool,
-    workdir: str | None,
-    partition: bool = False,
-) -> LoadSettings:
-    check_limits(poll_interval, max_wait, max_concurrent_exports, lookback, settle_delay)
+    max_exports: int,
+) -> WindowRange:
+    """The windows' arguments, checked: dates, durations, tables and ``max_exports``."""
     start = parse_datetime(start_date, "start_date")
-    settle = parse_duration(settle_delay, "settle_delay")
+    settle = non_negative_duration(settle_delay, "settle_delay")
     end = None if end_date is None else parse_datetime(end_date, "end_date")
-    if partition and end is None:
-        raise ConfigurationError(
-            "partition=True loads exactly [start_date, end_date): pass end_date too"
-        )
     step = parse_duration(window, "window")
     check_range(start, end or default_end(clock.utc_now(), settle), step)
-    chosen = parse_tables(tables)
-    request = ExportRequest(
-        dimensions=with_identifiers(dimensions, chosen),
+    return WindowRange(
+        start, end, step, non_negative_duration(lookback, "lookback"), parse_tables(tables),
+        settle, check_max_exports(max_exports),
+    )  # fmt: skip
+
+
+def export_request(
+    windows: WindowRange,
+    *,
+    filters: Sequence[str] = (),
+    search_filters: Sequence[str] = (),
+    custom_event_filters: Sequence[str] = (),
+    dimensions: Sequence[str] = (),
+    export_format: str = "EXCEL",
+    use_display_names: bool = False,
+) -> ExportRequest:
+    """The export parameters shared by every window; the dry run needs only the filters."""
+    return ExportRequest(
+        dimensions=with_identifiers(dimensions, windows.tables),
         filters=tuple(filters),
         search_filters=tuple(search_filters),
         custom_event_filters=tuple(custom_event_filters),
         export_format=export_format_of(export_format),
         use_display_names=use_display_names,
     )
+
+
+def load_settings(
+    windows: WindowRange,
+    request: ExportRequest,
+    *,
+    poll_interval: float,
+    max_wait: float,
+    max_concurrent_exports: int,
+    keep_exports: bool,
+    workdir: str | None,
+    partition: bool = False,
+) -> LoadSettings:
+    """What only a load needs beyond its windows and request: polling, files, partition."""
+    check_polling(poll_interval, max_wait, max_concurrent_exports)
+    if partition and windows.end is None:
+        raise ConfigurationError(
+            "partition=True loads exactly [start_date, end_date): pass end_date too"
+        )
     runner = RunnerOptions(
         poll_interval=poll_interval,
         max_wait=max_wait,
         max_concurrent=max_concurrent_exports,
-        min_window=min(settings.MIN_SPLIT_WINDOW, step),
+        min_window=windows.min_window,
     )
-    return LoadSettings(
-        start, end, step, parse_duration(lookback, "lookback"), chosen, request, runner,
-        keep_exports, Path(workdir) if workdir else None, settle, partition,
-    )  # fmt: skip
+    workdir_path = Path(workdir) if workdir else None
+    return LoadSettings(windows, request, runner, keep_exports, workdir_path, partition)
 
 
-def planned_end(load: LoadSettings) -> datetime:
+def planned_end(windows: WindowRange) -> datetime:
     """Where this run's windows stop: ``end_date``, but never after ``now - settle_delay``.
 
     Rows keep arriving at the service until then, so a window ending later would be
     exported incomplete and never exported again. A later ``end_date`` is capped (with a
     warning); the next run after the data settled loads the rest.
     """
-    settled = default_end(clock.utc_now(), load.settle_delay)
-    if load.end is None:
+    settled = default_end(clock.utc_now(), windows.settle_delay)
+    if windows.end is None:
         return settled
-    if load.end > settled:
+    if windows.end > settled:
         logger.warning(
             "end_date %s is later than the settled present %s (now minus settle_delay "
             "%s): loading up to %s only; a run after %s loads the rest",
-            format_utc(load.end), format_utc(settled), load.settle_delay,
-            format_utc(settled), format_utc(load.end + load.settle_delay),
+            format_utc(windows.end), format_utc(settled), windows.settle_delay,
+            format_utc(settled), format_utc(windows.end + windows.settle_delay),
         )  # fmt: skip
         return settled
-    return load.end
+    return windows.end
 
 
-def check_limits(
-    poll_interval: float,
-    max_wait: float,
-    max_concurrent_exports: int,
-    lookback: str | timedelta,
-    settle_delay: str | timedelta,
-) -> None:
-    """Refuse counts and durations that are zero or negative where that cannot work."""
+def check_polling(poll_interval: float, max_wait: float, max_concurrent_exports: int) -> None:
+    """Refuse polling settings that are zero or negative."""
     positive = {"poll_interval": poll_interval, "max_wait": max_wait}
     for name, value in positive.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
@@ -139,13 +183,25 @@ def check_limits(
     count = max_concurrent_exports
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ConfigurationError(f"max_concurrent_exports={count!r}: must be a whole number >= 1")
-    for name, duration in {"lookback": lookback, "settle_delay": settle_delay}.items():
-        if parse_duration(duration, name) < timedelta(0):
-            raise ConfigurationError(f"{name}={duration!r}: must not be negative (0 is allowed)")
+
+
+def non_negative_duration(value: str | timedelta, name: str) -> timedelta:
+    duration = parse_duration(value, name)
+    if duration < timedelta(0):
+        raise ConfigurationError(f"{name}={value!r}: must not be negative (0 is allowed)")
+    return duration
+
+
+def check_max_exports(max_exports: int) -> int:
+    """``max_exports`` itself; how many exports a plan has is checked by the planner."""
+    if isinstance(max_exports, bool) or not isinstance(max_exports, int) or max_exports < 1:
+        raise ConfigurationError(f"max_exports={max_exports!r}: use a whole number >= 1")
+    return max_exports
 
 
 def export_format_of(value: str) -> TExportFormat:
-    upper = value.strip().upper()
+    """``EXCEL`` or ``NO_NEWLINE``, in any case; the client and reader trust this check."""
+    upper = value.strip().upper() if isinstance(value, str) else value
     if upper == "EXCEL":
         return "EXCEL"
     if upper == "NO_NEWLINE":

@@ -4,6 +4,12 @@ Column API names and identifiers come from the contract (docs/coveo-exports-api.
 display names are the header form used with ``useDisplayNames=true``. Columns not listed
 here are read as text; custom dimensions ``c_*`` are then typed as Coveo's exportables say
 (ingest/custom_dimensions.py), anything else Coveo adds stays text.
+
+A known column's type is said once, in ``COLUMNS``, as a ``TColumnType`` (which is also
+its dlt data type); ``ARROW_TYPES`` and ``SQL_TYPES`` below translate it for the CSV
+reader and the views. The tables translating Coveo's types of ``c_*`` dimensions stay in
+ingest/custom_dimensions.py with the casts that use them: they are keyed by Coveo's type
+names (NUMBER, SHORT, ...), not by ``TColumnType``, and only that module reads them.
 """
 
 from __future__ import annotations
@@ -11,11 +17,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+import pyarrow as pa
+
 TTable = Literal["searches", "clicks", "custom_events", "keywords", "groups"]
 TColumnType = Literal["text", "bigint", "double", "bool", "timestamp"]
 TExportFormat = Literal["EXCEL", "NO_NEWLINE"]
 
 TABLES: tuple[TTable, ...] = get_args(TTable)
+
+# A column type as the CSV reader's Arrow batches hold it.
+ARROW_TYPES: dict[TColumnType, pa.DataType] = {
+    "text": pa.string(),
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+# A column type in the views' SQL (typed NULLs where a table lacks the column).
+SQL_TYPES: dict[TColumnType, str] = {
+    "text": "TEXT",
+    "bigint": "BIGINT",
+    "double": "DOUBLE PRECISION",
+    "bool": "BOOLEAN",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+}
 
 
 @dataclass(frozen=True)
@@ -191,6 +216,12 @@ def primary_key(table: TTable) -> tuple[str, ...]:
 def column_hints(table: TTable) -> dict[str, str]:
     """The description of every known column of ``table``, by loaded column name."""
     return {snake_case(col.api_name): col.description for col in COLUMNS[table]}
+
+
+def column_type(table: TTable, name: str) -> TColumnType:
+    """The type of a loaded column (snake_case name); text for a column not in the catalog."""
+    types = {snake_case(column.api_name): column.type for column in COLUMNS[table]}
+    return types.get(name, "text")
 
 
 def column_by_header(table: TTable) -> dict[str, Column]:

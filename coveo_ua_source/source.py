@@ -17,12 +17,19 @@ from dlt.extract.resource import DltResource
 from coveo_ua_source import settings
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.api.download import DownloadLimits
-from coveo_ua_source.arguments import LoadSettings, load_settings, planned_end, require_token
+from coveo_ua_source.arguments import (
+    LoadSettings,
+    export_request,
+    load_settings,
+    planned_end,
+    require_token,
+    window_range,
+)
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.exports.feed import ExportFeed, FeedPerExtract, FeedRun
 from coveo_ua_source.exports.runner import ExportRunner
 from coveo_ua_source.exports.types import ProgressEvent, ReadyExport, TExportProgress
-from coveo_ua_source.exports.windows import Window, check_export_count, parse_datetime
+from coveo_ua_source.exports.windows import Window, parse_datetime
 from coveo_ua_source.ingest.archive import ReadStats, RejectedRow, missing_table_error, read_table
 from coveo_ua_source.ingest.bookkeeping import (
     BOOKKEEPING_RESOURCE,
@@ -97,26 +104,31 @@ def coveo_ua_source(
     injects config values only into parameters of a single type.
     """
     token = require_token(access_token)
-    load = load_settings(
+    windows = window_range(
         start_date=start_date, end_date=end_date, tables=tables, window=window,
-        lookback=lookback, export_format=export_format, use_display_names=use_display_names,
-        filters=filters, search_filters=search_filters,
+        lookback=lookback, settle_delay=settle_delay, max_exports=max_exports,
+    )  # fmt: skip
+    request = export_request(
+        windows, filters=filters, search_filters=search_filters,
         custom_event_filters=custom_event_filters, dimensions=dimensions,
-        poll_interval=poll_interval, max_wait=max_wait,
-        max_concurrent_exports=max_concurrent_exports, settle_delay=settle_delay,
-        keep_exports=keep_exports, workdir=workdir, partition=partition,
+        export_format=export_format, use_display_names=use_display_names,
+    )  # fmt: skip
+    load = load_settings(
+        windows, request, poll_interval=poll_interval, max_wait=max_wait,
+        max_concurrent_exports=max_concurrent_exports, keep_exports=keep_exports,
+        workdir=workdir, partition=partition,
     )  # fmt: skip
     limits = DownloadLimits(download_min_bytes, download_stall_seconds, download_deadline)
     client = CoveoClient(
         token, org_id=org_id, base_url=base_url, region=region, download_limits=limits
     )
-    check_export_count([], max_exports)  # validates the option itself before any request
-    feeds = FeedPerExtract(lambda: _feed_run(load, client, progress, max_exports), _extract_key)
+    feeds = FeedPerExtract(lambda: _feed_run(load, client, progress), _extract_key)
     dimension_types = DimensionTypes(client.exportable_dimensions)  # asked once, when needed
     tables_resources = [
-        _table_resource(table, feeds, load, progress, dimension_types) for table in load.tables
+        _table_resource(table, feeds, load, progress, dimension_types)
+        for table in load.windows.tables
     ]
-    return [*tables_resources, _bookkeeping_resource(feeds, load.tables)]
+    return [*tables_resources, _bookkeeping_resource(feeds, load.windows.tables)]
 
 
 def _extract_key() -> str:
@@ -124,21 +136,21 @@ def _extract_key() -> str:
     return str(dlt.current.load_package_state()["load_id"])
 
 
-def _feed_run(
-    load: LoadSettings, client: CoveoClient, progress: TExportProgress | None, max_exports: int
-) -> FeedRun:
+def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress | None) -> FeedRun:
     """Plan this extract from dlt's selection and state; runs inside the extract step."""
     pipeline = dlt.current.pipeline()
     guard = ExitStack()
     guard.enter_context(pipeline_lock(pipeline))  # a safety net for a bare pipeline.run
     try:
-        readers = _readers(load.tables)
-        positions = None if load.partition else _positions(load.tables)
-        end = planned_end(load)
-        plan, dispositions = plan_run(pipeline, load, client, readers, positions, max_exports)
+        readers = _readers(load.windows.tables)
+        positions = None if load.partition else _positions(load.windows.tables)
+        end = planned_end(load.windows)
+        plan, dispositions = plan_run(pipeline, load, client, readers, positions)
         if progress is not None:
             progress(
-                ProgressEvent("planned", Window(load.start, end), None, {"exports": len(plan)})
+                ProgressEvent(
+                    "planned", Window(load.windows.start, end), None, {"exports": len(plan)}
+                )
             )
         options = replace(load.runner, scope=pipeline.pipeline_name)
         runner = ExportRunner(client, load.request, _workdir(load), options, progress=progress)

@@ -31,6 +31,9 @@ from coveo_ua_source.simulator import Simulator
         pytest.param({"download_deadline": 0}, "download_deadline=0", id="zero-deadline"),
         pytest.param({"base_url": "ftp://127.0.0.1/rest/ua"}, "base_url", id="ftp-base-url"),
         pytest.param({"base_url": "file:///rest/ua"}, "base_url", id="file-base-url"),
+        pytest.param({"max_exports": 0}, "max_exports=0", id="zero-max-exports"),
+        pytest.param({"export_format": "CSV"}, "export_format='CSV'", id="unknown-format"),
+        pytest.param({"access_token": "  "}, "no Coveo access token", id="blank-token"),
     ],
 )
 def test_unworkable_arguments_are_refused_before_any_request(

@@ -56,26 +56,6 @@ class ExportInfo:
         )
 
 
-def check_token(access_token: str | None) -> str:
-    """The token without surrounding whitespace; refuses one that could not be a token.
-
-    Whitespace or control characters inside (a CR/LF would split the Authorization
-    header) are refused without quoting the token, which must never reach a message.
-    """
-    token = (access_token or "").strip()
-    if not token:
-        raise ConfigurationError("access_token is empty: set an API key or OAuth token")
-    bad = next(
-        (i for i, char in enumerate(token) if char.isspace() or not char.isprintable()), None
-    )
-    if bad is not None:
-        raise ConfigurationError(
-            f"access_token has a space, line break or control character at position {bad + 1} "
-            f"of {len(token)}: copy the API key or OAuth token again, without line breaks"
-        )
-    return token
-
-
 def api_root(base_url: str | None, region: str) -> str:
     if base_url is not None:
         root = base_url.rstrip("/")

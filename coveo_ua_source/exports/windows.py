@@ -171,9 +171,10 @@ def plan_exports(
 
 
 def check_export_count(plan: Sequence[PlannedExport], max_exports: int) -> None:
-    """Refuse a plan of more than ``max_exports`` exports, before any request is made."""
-    if isinstance(max_exports, bool) or not isinstance(max_exports, int) or max_exports < 1:
-        raise ConfigurationError(f"max_exports={max_exports!r}: use a whole number >= 1")
+    """Refuse a plan of more than ``max_exports`` exports, before any request is made.
+
+    ``max_exports`` itself was checked with the other arguments (``arguments.py``).
+    """
     if len(plan) > max_exports:
         raise ConfigurationError(
             f"this run would create {len(plan):,} exports, more than max_exports={max_exports}; "

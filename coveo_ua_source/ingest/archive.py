@@ -113,14 +113,10 @@ def read_table(
     invalid UTF-8 in a text value that is not an identifier is replaced by U+FFFD and
     counted in ``stats``.
     """
-    if (
-        table not in TABLES
-        or export_format not in ("EXCEL", "NO_NEWLINE")
-        or not 1 <= block_size <= row_max_bytes
-    ):
+    if table not in TABLES or not 1 <= block_size <= row_max_bytes:
         raise ConfigurationError(
-            f"read_table: bad arguments table={table!r}, export_format={export_format!r}, "
-            f"block_size={block_size!r}, row_max_bytes={row_max_bytes!r}"
+            f"read_table: bad arguments table={table!r}, block_size={block_size!r}, "
+            f"row_max_bytes={row_max_bytes!r}"
         )
     members = table_members(zip_path).get(table, [])
     if not members:

@@ -1,4 +1,7 @@
-"""A CSV file's headers to the output schema, named as dlt will name the loaded columns."""
+"""A CSV file's headers to the output schema, named as dlt will name the loaded columns.
+
+Known columns take their Arrow type from ``schema.ARROW_TYPES``; nothing is typed here.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,9 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.schema import (
+    ARROW_TYPES,
     COLUMNS,
     Column,
-    TColumnType,
     TTable,
     column_by_header,
     primary_key,
@@ -20,13 +23,6 @@ from coveo_ua_source.schema import (
 
 _NAMING = NamingConvention()  # dlt's snake_case: how dlt will name the loaded columns
 DLT_COLUMN_PREFIX = "coveo"  # a CSV column `_dlt_id` is loaded as `coveo_dlt_id`
-_ARROW_TYPES: dict[TColumnType, pa.DataType] = {
-    "text": pa.string(),
-    "bigint": pa.int64(),
-    "double": pa.float64(),
-    "bool": pa.bool_(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-}
 
 
 def arrow_schema(table: TTable, headers: Sequence[str]) -> pa.Schema:
@@ -58,7 +54,7 @@ def arrow_schema(table: TTable, headers: Sequence[str]) -> pa.Schema:
                 "overwrite the other: the export is refused; remove the duplicate from "
                 "`dimensions`, or report the export to Coveo"
             )
-        type_ = _ARROW_TYPES[column.type] if column else pa.string()
+        type_ = ARROW_TYPES[column.type] if column else pa.string()
         fields.append(pa.field(name, type_, nullable=name not in identifiers))
     return pa.schema(fields)
 

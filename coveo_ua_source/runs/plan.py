@@ -23,21 +23,21 @@ def plan_run(
     client: CoveoClient,
     readers: frozenset[str],
     positions: Mapping[str, datetime | None] | None,
-    max_exports: int,
 ) -> tuple[list[PlannedExport], dict[str, Any] | None]:
     """This run's exports (new windows, lookback, repairs) and each table's disposition."""
-    start_at = dict.fromkeys(load.tables) if positions is None else positions
+    windows = load.windows
+    start_at = dict.fromkeys(windows.tables) if positions is None else positions
     plan = plan_exports(
-        load.start,
-        planned_end(load),
-        load.window,
+        windows.start,
+        planned_end(windows),
+        windows.window,
         {table: position for table, position in start_at.items() if table in readers},
-        timedelta(0) if load.partition else load.lookback,
+        timedelta(0) if load.partition else windows.lookback,
     )
-    tables = [table for table in load.tables if table in readers]
+    tables = [table for table in windows.tables if table in readers]
     damaged = {} if positions is None else damaged_windows(pipeline, tables)
     plan = with_repairs(plan, damaged)
-    check_export_count(plan, max_exports)
+    check_export_count(plan, windows.max_exports)
     plan = size_plan(client, plan, load.request, load.runner.min_window)
     repairing = frozenset(damaged)
     return plan, run_dispositions(pipeline, plan, positions, readers, repairing)

@@ -53,16 +53,9 @@ import dlt
 from dlt.common.schema.typing import TColumnSchema
 from dlt.destinations.sql_client import SqlClientBase
 
-from coveo_ua_source.schema import COLUMNS, TColumnType, TTable, snake_case
+from coveo_ua_source.schema import SQL_TYPES, TTable, column_type
 from coveo_ua_source.warehouse.column_comments import comment_columns
 
-_SQL_TYPES: dict[TColumnType, str] = {
-    "text": "TEXT",
-    "bigint": "BIGINT",
-    "double": "DOUBLE PRECISION",
-    "bool": "BOOLEAN",
-    "timestamp": "TIMESTAMP WITH TIME ZONE",
-}
 # Destinations whose CREATE OR REPLACE VIEW cannot change a view's columns: drop, create.
 _DROP_AND_CREATE = frozenset({"postgres", "redshift"})
 # all_events: (event_type, table, event id column, search id column).
@@ -182,8 +175,7 @@ def _all_events(d: _Dataset) -> str | None:
 
 def _null(table: TTable, column: str) -> str:
     """A NULL of the column's catalog type (text for a column not in the catalog)."""
-    types = {snake_case(c.api_name): c.type for c in COLUMNS[table]}
-    return f"CAST(NULL AS {_SQL_TYPES[types.get(column, 'text')]})"
+    return f"CAST(NULL AS {SQL_TYPES[column_type(table, column)]})"
 
 
 def _daily_search_metrics(d: _Dataset) -> str | None:
