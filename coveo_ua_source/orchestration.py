@@ -5,7 +5,9 @@ task. Each call builds the pipeline in a temporary pipelines folder, so dlt rest
 state from the destination (as on a fresh worker), takes the pipeline lock, runs the
 source, creates the SQL views, and removes the folder. The result is a small dict of
 plain values, fit for Airflow's XCom. Configuration (token, start date, ...) comes from
-dlt's config and secrets as usual: ``SOURCES__COVEO_UA__*`` or ``.dlt/``.
+dlt's config and secrets as usual: ``SOURCES__COVEO_UA__*`` or ``.dlt/``. The bounded
+memory defaults of ``warehouse/lean_defaults.py`` are applied first, as the CLI does,
+except where the user configured a setting.
 
 ``partition_ranges`` cuts a backfill into ``[start, end)`` ranges for dynamic task
 mapping; each range is loaded by ``load_partition`` under its own pipeline name, in
@@ -31,6 +33,7 @@ from coveo_ua_source.exports.windows import format_utc, parse_datetime, parse_du
 from coveo_ua_source.runs.lock import pipeline_lock
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.source import coveo_ua_source, positions_from_state
+from coveo_ua_source.warehouse.lean_defaults import lean_load_defaults
 from coveo_ua_source.warehouse.views import create_views
 
 DEFAULT_PIPELINE_NAME = "coveo_ua"
@@ -112,6 +115,7 @@ def _run(
 ) -> dict[str, Any]:
     # The lock lives in dlt's usual pipelines folder, which outlasts the temporary one,
     # so two tasks of one pipeline on one worker never run at once.
+    lean_load_defaults(_destination_name(destination))
     with (
         pipeline_lock(pipeline_name, get_dlt_pipelines_dir()),
         _fresh_pipeline(destination, pipeline_name, dataset_name) as pipeline,
@@ -138,6 +142,13 @@ def delete_loaded_exports(
     state = pipeline.state.get("sources", {}).get(settings.SOURCE_SECTION, {})
     positions = positions_from_state(state, TABLES)
     return delete_loaded(client_from_config(config), pipeline.pipeline_name, positions)
+
+
+def _destination_name(destination: Any) -> str | None:
+    """The destination as ``lean_load_defaults`` recognises it (``dlt.destinations.duckdb``)."""
+    if isinstance(destination, str):
+        return destination
+    return getattr(destination, "destination_type", None)
 
 
 @contextmanager

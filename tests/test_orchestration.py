@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import dlt
 import pytest
@@ -12,6 +14,7 @@ from helpers import TOKEN, assert_rows_equal, expected_rows, loaded_rows, utc
 from coveo_ua_source.orchestration import load_incremental, load_partition, partition_ranges
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
+from coveo_ua_source.warehouse.views import create_views
 
 
 @pytest.mark.parametrize(
@@ -114,3 +117,28 @@ def test_a_task_with_an_unreachable_destination_keeps_no_folder(
     with pytest.raises(Exception):  # noqa: B017, PT011  # dlt wraps the destination's error
         load_incremental(dlt.destinations.duckdb(str(missing)), end_date="2024-03-02")
     assert not list(scratch.iterdir()), "the task's pipelines folder was removed"
+
+
+def test_tasks_load_with_the_lean_defaults_but_keep_what_the_user_set(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from coveo_ua_source import orchestration
+
+    _configure(monkeypatch, simulator, tmp_path)
+    monkeypatch.setenv("LOAD__WORKERS", "2")  # the user's choice, kept
+    limits: list[str] = []
+
+    def views_after_reading_the_memory_limit(pipeline: Any) -> list[str]:
+        with pipeline.sql_client() as client:
+            limits.append(client.execute_sql("SELECT current_setting('memory_limit')")[0][0])
+        return create_views(pipeline)
+
+    monkeypatch.setattr(orchestration, "create_views", views_after_reading_the_memory_limit)
+    database = tmp_path / "warehouse.duckdb"
+    load_incremental(
+        dlt.destinations.duckdb(str(database)), dataset_name="lean", end_date="2024-03-02"
+    )
+    assert limits == ["488.2 MiB"], "DuckDB's memory limit (512MB as DuckDB reports it)"
+    assert os.environ["DATA_WRITER__COMPRESSION"] == "none"
+    assert os.environ["LOAD__WORKERS"] == "2", "a setting the user configured is left alone"
+    _assert_loaded(database, "lean", simulator, 2)
