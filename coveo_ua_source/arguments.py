@@ -3,7 +3,9 @@
 ``window_range`` checks what decides the windows (dates, durations, tables,
 ``max_exports``) and is all the dry run needs; ``export_request`` the export parameters
 (filters, dimensions, ``export_format``); ``load_settings`` what only a load needs
-(polling, files, partition). ``require_token`` owns the access token's checks.
+(polling, files, partition). ``require_token`` and ``export_format_of`` are the one
+definition of a valid token and format: the client and the reader call them too, as they
+are entry points of their own.
 """
 
 from __future__ import annotations
@@ -200,7 +202,7 @@ def check_max_exports(max_exports: int) -> int:
 
 
 def export_format_of(value: str) -> TExportFormat:
-    """``EXCEL`` or ``NO_NEWLINE``, in any case; the client and reader trust this check."""
+    """``EXCEL`` or ``NO_NEWLINE``, in any case."""
     upper = value.strip().upper() if isinstance(value, str) else value
     if upper == "EXCEL":
         return "EXCEL"

@@ -313,6 +313,11 @@ def test_configuration_errors(kwargs: dict[str, object], message: str) -> None:
         CoveoClient(TOKEN, **kwargs)  # type: ignore[arg-type]
 
 
+def test_empty_token_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="access_token"):
+        CoveoClient("  ")
+
+
 def test_repr_hides_the_token() -> None:
     client = CoveoClient(TOKEN, org_id="acme")
     assert TOKEN not in repr(client)
@@ -336,6 +341,11 @@ def test_repr_hides_the_token() -> None:
         ),
         pytest.param(
             lambda c: c.create_export(START, END, tables=[]), "tables is empty", id="no-tables"
+        ),
+        pytest.param(
+            lambda c: c.create_export(START, END, export_format="CSV"),
+            "export_format",
+            id="bad-format",
         ),
         pytest.param(
             lambda c: c.create_export(START, END, filename="été.zip"),

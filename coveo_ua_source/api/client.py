@@ -33,6 +33,7 @@ from coveo_ua_source.api.models import (
 )
 from coveo_ua_source.api.storage import TDownloadProgress, fetch
 from coveo_ua_source.api.transport import RetryPolicy, RetryState, Transport, TTimeout
+from coveo_ua_source.arguments import export_format_of, require_token
 from coveo_ua_source.exceptions import (
     ConfigurationError,
     CoveoAPIError,
@@ -75,6 +76,7 @@ class CoveoClient:
         download_limits: DownloadLimits | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
+        access_token = require_token(access_token)  # never sent, nor quoted, if malformed
         if max_attempts < 1 or retry_budget < 0:
             raise ConfigurationError("max_attempts must be >= 1 and retry_budget >= 0")
         self.org_id = org_id or None
@@ -113,6 +115,7 @@ class CoveoClient:
         filename: str | None = None,
     ) -> ExportInfo:
         """Start an export of ``[start, end)``; ``POST /v15/exports``, all in the query."""
+        export_format = export_format_of(export_format)
         if filename is not None and not filename.isascii():
             raise ConfigurationError(f"filename must be US-ASCII: {filename!r}")
         params = window_params(
