@@ -28,8 +28,9 @@ import pyarrow as pa
 
 from coveo_ua_source.arguments import export_format_of
 from coveo_ua_source.exceptions import ConfigurationError, ExportFileError
+from coveo_ua_source.ingest.batch_conversion import ReadStats
 from coveo_ua_source.ingest.headers import DLT_COLUMN_PREFIX, arrow_schema
-from coveo_ua_source.ingest.member import MemberReader, ReadStats, RejectedRow
+from coveo_ua_source.ingest.member import MemberReader, RejectedRow
 from coveo_ua_source.schema import TABLES, TExportFormat, TTable
 from coveo_ua_source.settings import CSV_BLOCK_BYTES, ROW_MAX_BYTES
 
