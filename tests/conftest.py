@@ -87,7 +87,7 @@ def make_pipeline(tmp_path: Path) -> Callable[..., Pipeline]:
 @pytest.fixture
 def dlt_config(tmp_path: Path) -> Iterator[Callable[..., Path]]:
     """Write .dlt/config.toml and secrets.toml in tmp_path and have dlt read them."""
-    from cli_helpers import reload_dlt_project, write_dlt_config
+    from helpers.cli import reload_dlt_project, write_dlt_config
 
     before: list[str] = []
 
