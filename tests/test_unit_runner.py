@@ -81,10 +81,12 @@ def test_other_parameters_make_another_export(tmp_path: Path) -> None:
     assert [export.export_id for export in ready] == ["export-1"]
 
 
-def test_a_failed_reused_export_is_not_reused_again(tmp_path: Path) -> None:
-    left = export_info("left", IDENTITY.describe(plan_of(DAY)[0]), "FAILED", DAY, TABLES)
+def test_a_reused_export_that_fails_is_not_reused_again(tmp_path: Path) -> None:
+    left = export_info("left", IDENTITY.describe(plan_of(DAY)[0]), "PENDING", DAY, TABLES)
     client = StubClient([left])
+    client.fault_of["left"] = "fail"
     ready = list(runner_for(client, tmp_path).run(plan_of(DAY)))
+    assert [export.window for export in ready] == [DAY], "created again, not split"
     assert [export.export_id for export in ready] == ["export-1"]
 
 
@@ -213,3 +215,10 @@ def test_the_book_is_shared_so_a_settled_export_is_not_reused(tmp_path: Path) ->
     assert book.settle({"searches": DAY.end, "clicks": DAY.end}) == ["left"]
     ready = list(runner.run(plan_of(DAY)))
     assert [export.export_id for export in ready] == ["export-1"]
+
+
+def test_closing_early_removes_the_zips_downloaded_ahead(tmp_path: Path) -> None:
+    stream = runner_for(StubClient(), tmp_path, max_concurrent=3).run(plan_of(*days(4)))
+    first = next(stream)
+    stream.close()
+    assert [path.name for path in tmp_path.iterdir()] == [first.zip_path.name]

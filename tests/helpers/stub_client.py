@@ -86,7 +86,7 @@ class StubClient:
         self.listings = 0
         self.downloads = 0
         self._polls: dict[str, int] = {}
-        self._fault_of: dict[str, str] = {}
+        self.fault_of: dict[str, str] = {}  # by export id; set one for a listed export
         self._lock = threading.Lock()
 
     def inject(self, fault: str, count: int = 1) -> None:
@@ -109,7 +109,7 @@ class StubClient:
             info = export_info(export_id, description, "PENDING", window, tables)
             self.exports[export_id] = info
             self._polls[export_id] = 0
-            self._fault_of[export_id] = fault
+            self.fault_of[export_id] = fault
             return info
 
     def get_export(self, export_id: str) -> ExportInfo:
@@ -119,9 +119,9 @@ class StubClient:
                 self._polls[export_id] = polls = self._polls.get(export_id, 0) + 1
                 if self.pending_polls < 0 or polls <= self.pending_polls:
                     return info
-                fault = self._fault_of.get(export_id, "")
+                fault = self.fault_of.get(export_id, "")
                 info = replace(info, status="FAILED" if fault == "fail" else "AVAILABLE")
-            elif self._fault_of.get(export_id) == "expire":
+            elif self.fault_of.get(export_id) == "expire":
                 info = replace(info, status="EXPIRED")
             self.exports[export_id] = info
             return info
@@ -130,11 +130,11 @@ class StubClient:
         with self._lock:
             info = self._known(export_id, "GET")
             self.downloads += 1
-            fault = self._fault_of.get(export_id, "")
+            fault = self.fault_of.get(export_id, "")
             if fault == "expire":
                 raise CoveoNotFoundError(404, "GET", "https://storage.example/export.zip")
             if fault == "corrupt":
-                self._fault_of[export_id] = ""
+                self.fault_of[export_id] = ""
                 destination.write_bytes(b"this is not a zip")
                 return destination.stat().st_size
         write_zip(destination, info.tables)
