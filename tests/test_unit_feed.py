@@ -142,6 +142,13 @@ def test_closes_once_when_every_reader_is_done_and_never_starts_again(tmp_path: 
     assert (fixture.plans, len(fixture.client.created)) == (1, 2)
 
 
+def test_a_feed_closed_before_it_started_never_plans_nor_exports(tmp_path: Path) -> None:
+    fixture = Fixture(tmp_path)
+    fixture.feed.close()
+    assert list(fixture.feed.exports_for("searches")) == []
+    assert (fixture.plans, fixture.client.created) == (0, [])
+
+
 def test_a_failed_reader_leaves_no_zip_behind(tmp_path: Path) -> None:
     """dlt closes a resource's generator when it raises; the other reader never ran."""
     fixture = Fixture(tmp_path)

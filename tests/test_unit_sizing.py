@@ -48,6 +48,12 @@ def test_a_window_over_the_limit_is_halved_until_each_part_fits() -> None:
     assert client.created == [], "sizing creates nothing"
 
 
+def test_a_window_just_under_the_limit_is_split_too_since_estimates_are_estimates() -> None:
+    client = client_with(40)  # 960 a day: under the limit of 1,000, over its 90%
+    sized = size_plan(client, [PlannedExport(DAY, ("searches",))], ExportRequest(), HOUR)
+    assert windows(sized) == list(DAY.halves())
+
+
 def test_the_largest_table_decides() -> None:
     client = client_with(1, 50)  # clicks: 1,200 a day
     sized = size_plan(client, [PlannedExport(DAY, ("searches", "clicks"))], ExportRequest(), HOUR)
@@ -79,4 +85,4 @@ def test_progress_is_reported_per_planned_window_and_nothing_is_asked_for_no_pla
     assert seen == [(1, 2, DAY), (2, 2, NEXT)]
     empty = client_with(1)
     assert size_plan(empty, [], ExportRequest(), HOUR) == []
-    assert empty.estimated == []
+    assert (empty.estimated, empty.row_limit_asked) == ([], 0), "no request for no plan"

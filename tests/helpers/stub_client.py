@@ -84,6 +84,7 @@ class StubClient:
         self.deleted: list[str] = []
         self.estimated: list[Window] = []
         self.listings = 0
+        self.row_limit_asked = 0
         self.downloads = 0
         self._polls: dict[str, int] = {}
         self.fault_of: dict[str, str] = {}  # by export id; set one for a listed export
@@ -154,6 +155,7 @@ class StubClient:
             self.deleted.append(export_id)
 
     def row_limit(self) -> int:
+        self.row_limit_asked += 1
         return self.limit
 
     def estimate(
