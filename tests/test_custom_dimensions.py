@@ -10,8 +10,15 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from dlt.pipeline.pipeline import Pipeline
-from helpers import assert_rows_equal, expected_rows, loaded_rows
-from test_pipeline import END, START, assert_tables_match, make_source
+from helpers import (
+    END,
+    START,
+    assert_rows_equal,
+    assert_tables_match,
+    expected_rows,
+    loaded_rows,
+    make_source,
+)
 
 from coveo_ua_source.ingest.custom_dimensions import (
     Dimension,

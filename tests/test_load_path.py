@@ -10,7 +10,7 @@ from typing import Any
 
 import dlt
 from dlt.pipeline.pipeline import Pipeline
-from test_pipeline import END, assert_tables_match, make_source
+from helpers import END, assert_tables_match, make_source
 
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
