@@ -100,3 +100,12 @@ def dlt_config(tmp_path: Path) -> Iterator[Callable[..., Path]]:
     shutil.rmtree(tmp_path / ".dlt", ignore_errors=True)  # dlt may keep reading this folder
     if before:
         reload_dlt_project(Path(before[0]))
+
+
+@pytest.fixture
+def connected(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
+    """A simulator that the `coveo-ua` command reaches through the environment alone."""
+    monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("SOURCES__COVEO_UA__BASE_URL", simulator.api_root)
+    monkeypatch.setenv("SOURCES__COVEO_UA__POLL_INTERVAL", "0.01")
+    return simulator
