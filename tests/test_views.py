@@ -1,8 +1,9 @@
 """The SQL views on DuckDB, every number checked against one computed from the ground truth.
 
-The expected rows are computed here in Python from ``ground_truth`` rows, following the
-definitions in ``coveo_ua_source/views.py``; never from the same SQL. The helpers below are
-shared with test_postgres.py.
+The expected rows are computed in Python from ``ground_truth`` rows (helpers/views.py,
+shared with test_postgres.py), following the definitions in
+``coveo_ua_source/warehouse/views.py``; never from the same SQL. Three days are loaded once
+for the module's tests that only read them; a test that changes the dataset loads its own.
 """
 
 from __future__ import annotations
@@ -45,11 +46,21 @@ class Loaded:
     views: list[str]
 
 
-@pytest.fixture
-def loaded(simulator: Simulator, make_pipeline: Callable[..., Pipeline]) -> Loaded:
-    pipeline = make_pipeline()
+def load_three_days(simulator: Simulator, pipeline: Pipeline) -> Loaded:
     pipeline.run(make_source(simulator, end_date=END)).raise_on_failed_jobs()
     return Loaded(pipeline, truth_rows(simulator), create_views(pipeline))
+
+
+@pytest.fixture(scope="module")
+def loaded(module_simulator: Simulator, module_pipelines: Callable[..., Pipeline]) -> Loaded:
+    """Read only: loaded once for the module."""
+    return load_three_days(module_simulator, module_pipelines("coveo_ua_views"))
+
+
+@pytest.fixture
+def own_loaded(simulator: Simulator, make_pipeline: Callable[..., Pipeline]) -> Loaded:
+    """The same load, for a test that changes it."""
+    return load_three_days(simulator, make_pipeline())
 
 
 def test_every_view_is_created_in_the_dataset(loaded: Loaded) -> None:
@@ -93,7 +104,8 @@ def test_days_are_utc_whatever_the_session_timezone(loaded: Loaded, session_time
         assert_view_matches(loaded.pipeline, view, loaded.truth, session_timezone)
 
 
-def test_create_views_twice_then_a_later_load(loaded: Loaded, simulator: Simulator) -> None:
+def test_create_views_twice_then_a_later_load(own_loaded: Loaded, simulator: Simulator) -> None:
+    loaded = own_loaded
     assert create_views(loaded.pipeline) == loaded.views, "create_views is idempotent"
     assert create_views(loaded.pipeline) == loaded.views
     later = END + timedelta(days=1)
@@ -156,7 +168,8 @@ def test_views_follow_the_tables_loaded_later(
         assert_view_matches(pipeline, view, truth)
 
 
-def test_drop_views_removes_them(loaded: Loaded) -> None:
+def test_drop_views_removes_them(own_loaded: Loaded) -> None:
+    loaded = own_loaded
     assert drop_views(loaded.pipeline) == list(VIEWS)
     assert existing_views(loaded.pipeline) == set()
     assert drop_views(loaded.pipeline) == list(VIEWS), "dropping again is not an error"
