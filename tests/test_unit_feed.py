@@ -105,7 +105,7 @@ def test_exports_of_earlier_runs_that_are_loaded_are_deleted_before_any_export(
     fixture = Fixture(tmp_path, loaded_export(runner_identity))
     next(fixture.feed.exports_for("searches"))
     assert fixture.client.deleted == ["used"]
-    assert fixture.client.created[0].window == DAY
+    assert fixture.client.calls[0] == "delete", "deleted before any export is created"
 
 
 def test_keep_exports_deletes_nothing(tmp_path: Path) -> None:

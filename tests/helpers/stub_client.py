@@ -53,12 +53,13 @@ def export_info(
 
 @dataclass
 class Created:
-    """One create call: the window, the tables and the description sent."""
+    """One create call: the window, the tables, the description and the other parameters."""
 
     window: Window
     tables: tuple[str, ...]
     description: str | None
     export_id: str
+    params: dict[str, Any]
 
 
 class StubClient:
@@ -85,6 +86,7 @@ class StubClient:
         self.estimated: list[Window] = []
         self.listings = 0
         self.row_limit_asked = 0
+        self.calls: list[str] = []  # "create", "delete"... in the order they came
         self.downloads = 0
         self._polls: dict[str, int] = {}
         self.fault_of: dict[str, str] = {}  # by export id; set one for a listed export
@@ -98,6 +100,7 @@ class StubClient:
         self, start: datetime, end: datetime, *, tables: Sequence[str], **params: Any
     ) -> ExportInfo:
         with self._lock:
+            self.calls.append("create")
             fault = self.faults.popleft() if self.faults else ""
             if fault == "row_limit":
                 raise CoveoBadRequestError(
@@ -106,7 +109,8 @@ class StubClient:
             export_id = f"export-{len(self.created) + 1}"
             window = Window(start, end)
             description = params.get("description")
-            self.created.append(Created(window, tuple(tables), description, export_id))
+            created = Created(window, tuple(tables), description, export_id, params)
+            self.created.append(created)
             info = export_info(export_id, description, "PENDING", window, tables)
             self.exports[export_id] = info
             self._polls[export_id] = 0
@@ -150,6 +154,7 @@ class StubClient:
 
     def delete_export(self, export_id: str) -> None:
         with self._lock:
+            self.calls.append("delete")
             if self.exports.pop(export_id, None) is None:
                 raise CoveoNotFoundError(404, "DELETE", f"/v15/exports/{export_id}")
             self.deleted.append(export_id)
