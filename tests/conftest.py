@@ -38,13 +38,18 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 @pytest.fixture(autouse=True)
 def _isolated_dlt_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep the user's and the repository's dlt config and secrets out of the tests."""
+    isolate_dlt_config(monkeypatch, tmp_path)
+
+
+def isolate_dlt_config(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """No dlt settings from the environment, no telemetry, and ``folder`` as the cwd."""
     for name in list(os.environ):
         if name.startswith(
             ("SOURCES__", "DESTINATION__", "COVEO_UA_ACCESS", "LOAD__", "DATA_WRITER__")
         ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(folder)
 
 
 @pytest.fixture
@@ -72,13 +77,18 @@ def simulator(start_simulator: Callable[..., Simulator]) -> Simulator:
 @pytest.fixture
 def make_pipeline(tmp_path: Path) -> Callable[..., Pipeline]:
     """A DuckDB pipeline whose database and state live in tmp_path."""
+    return pipelines_in(tmp_path)
+
+
+def pipelines_in(folder: Path) -> Callable[..., Pipeline]:
+    """Make DuckDB pipelines whose database and state live in ``folder``."""
 
     def make(name: str = "coveo_ua_test") -> Pipeline:
         return dlt.pipeline(
             pipeline_name=name,
-            destination=dlt.destinations.duckdb(str(tmp_path / f"{name}.duckdb")),
+            destination=dlt.destinations.duckdb(str(folder / f"{name}.duckdb")),
             dataset_name="coveo_ua",
-            pipelines_dir=str(tmp_path / "pipelines"),
+            pipelines_dir=str(folder / "pipelines"),
         )
 
     return make
@@ -87,7 +97,7 @@ def make_pipeline(tmp_path: Path) -> Callable[..., Pipeline]:
 @pytest.fixture
 def dlt_config(tmp_path: Path) -> Iterator[Callable[..., Path]]:
     """Write .dlt/config.toml and secrets.toml in tmp_path and have dlt read them."""
-    from cli_helpers import reload_dlt_project, write_dlt_config
+    from helpers.cli import reload_dlt_project, write_dlt_config
 
     before: list[str] = []
 
@@ -100,3 +110,31 @@ def dlt_config(tmp_path: Path) -> Iterator[Callable[..., Path]]:
     shutil.rmtree(tmp_path / ".dlt", ignore_errors=True)  # dlt may keep reading this folder
     if before:
         reload_dlt_project(Path(before[0]))
+
+
+@pytest.fixture
+def connected(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
+    """A simulator that the `coveo-ua` command reaches through the environment alone."""
+    monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("SOURCES__COVEO_UA__BASE_URL", simulator.api_root)
+    monkeypatch.setenv("SOURCES__COVEO_UA__POLL_INTERVAL", "0.01")
+    return simulator
+
+
+@pytest.fixture(scope="module")
+def module_simulator() -> Iterator[Simulator]:
+    """One simulator for a whole module, for data loaded once and read by many tests."""
+    with Simulator(SimulatorConfig(token=TOKEN)) as simulator:
+        yield simulator
+
+
+@pytest.fixture(scope="module")
+def module_pipelines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Pipeline]]:
+    """Make DuckDB pipelines that last for the module: load once, then only read.
+
+    A test that changes what a module pipeline holds uses ``make_pipeline`` instead.
+    """
+    folder = tmp_path_factory.mktemp("module")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolate_dlt_config(monkeypatch, folder)
+        yield pipelines_in(folder)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import dlt
 import pytest
-from cli_helpers import cli_environment, write_dlt_config
 from helpers import TOKEN, assert_rows_equal, expected_rows, loaded_rows, utc
+from helpers.cli import cli_environment, write_dlt_config
 
 from coveo_ua_source.cli.config import CONFIG_ONLY_OPTIONS, resolve_source_config
 from coveo_ua_source.cli.main import main

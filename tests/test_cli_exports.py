@@ -22,14 +22,6 @@ STATE = ["--pipeline-name", "prune_test", "--pipelines-dir", "pipelines"]
 WAREHOUSE = ["--duckdb-file", "prune.duckdb"]
 
 
-@pytest.fixture
-def connected(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
-    monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", TOKEN)
-    monkeypatch.setenv("SOURCES__COVEO_UA__BASE_URL", simulator.api_root)
-    monkeypatch.setenv("SOURCES__COVEO_UA__POLL_INTERVAL", "0.01")
-    return simulator
-
-
 def create(simulator: Simulator, day: int, description: str | None) -> str:
     client = CoveoClient(TOKEN, base_url=simulator.api_root)
     info = client.create_export(

@@ -26,14 +26,6 @@ RANGE = ["--start-date", "2024-04-01", "--end-date", "2024-04-03"]
 MALFORMED_LINES = 3
 
 
-@pytest.fixture
-def connected(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
-    monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", TOKEN)
-    monkeypatch.setenv("SOURCES__COVEO_UA__BASE_URL", simulator.api_root)
-    monkeypatch.setenv("SOURCES__COVEO_UA__POLL_INTERVAL", "0.01")
-    return simulator
-
-
 def summary_value(output: str, label: str) -> str:
     line = next(line for line in output.splitlines() if label in line)
     return line.split(label, 1)[1].strip(" │:")

@@ -14,23 +14,17 @@ to completion and then once more, and checks that:
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import dlt
 import duckdb
 import pytest
-from crash_driver import DATASET_NAME, PIPELINE_NAME
-from dlt.pipeline.pipeline import Pipeline
-from helpers import TOKEN, assert_rows_equal, duckdb_path, expected_rows, loaded_rows, utc
+from crash_driver import DATASET_NAME
+from helpers import assert_rows_equal, duckdb_path, expected_rows, loaded_rows
+from helpers.crash import END, START, WAIT, WINDOWS, Driver
 
 from coveo_ua_source.exports.lifecycle import parse_description
 from coveo_ua_source.schema import TABLES
@@ -38,105 +32,7 @@ from coveo_ua_source.simulator import Simulator
 
 pytestmark = pytest.mark.slow
 
-DRIVER = Path(__file__).with_name("crash_driver.py")
-START, END = utc(2024, 3, 1), utc(2024, 3, 4)
-WINDOWS = [(START + timedelta(days=n), START + timedelta(days=n + 1)) for n in range(3)]
 BUILDING = 2  # exports built at once: the connector's DEFAULT_MAX_CONCURRENT_EXPORTS
-WAIT = 30.0  # seconds to wait for a kill point or for a run to finish
-
-
-@dataclass
-class Driver:
-    """Runs crash_driver.py against one simulator, with everything in tmp_path."""
-
-    simulator: Simulator
-    root: Path
-    processes: list[subprocess.Popen[str]] = field(default_factory=list)
-    runs: int = 0
-    folder: str = "pipelines"  # the pipelines folder under root; a new one = a fresh worker
-    options: tuple[str, ...] = ()  # given to every run (e.g. another destination)
-
-    @property
-    def pipelines_dir(self) -> Path:
-        return self.root / self.folder
-
-    @property
-    def workdir(self) -> Path:
-        """Where the source downloads its zips."""
-        return self.pipelines_dir / PIPELINE_NAME / "coveo_ua_exports"
-
-    def start(self, *options: str) -> subprocess.Popen[str]:
-        """Start one run; its events, stdout and stderr go to files numbered by run."""
-        self.runs += 1
-        command = [
-            sys.executable, str(DRIVER), "--api-root", self.simulator.api_root,
-            "--database", str(self.root / "crash.duckdb"),
-            "--pipelines-dir", str(self.pipelines_dir),
-            "--start", START.isoformat(), "--end", END.isoformat(),
-            "--events", str(self.file("events.jsonl")), *self.options, *options,
-        ]  # fmt: skip
-        environment = {
-            **os.environ,
-            "SOURCES__COVEO_UA__ACCESS_TOKEN": TOKEN,
-            "DLT_DATA_DIR": str(self.root / "dlt"),
-            "RUNTIME__DLTHUB_TELEMETRY": "false",
-        }
-        with self.file("stdout").open("w") as out, self.file("stderr").open("w") as err:
-            process = subprocess.Popen(
-                command, stdout=out, stderr=err, text=True, cwd=self.root, env=environment
-            )
-        self.processes.append(process)
-        return process
-
-    def file(self, name: str, run: int | None = None) -> Path:
-        return self.root / f"run{run or self.runs}-{name}"
-
-    def finish(self, *options: str) -> dict[str, Any]:
-        """Run the driver to completion; returns its JSON summary."""
-        process = self.start(*options)
-        try:
-            code = process.wait(timeout=WAIT * 2)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"run {self.runs} did not finish: {self.output()}")
-        assert code == 0, f"run {self.runs} failed ({code}): {self.output()}"
-        lines = self.file("stdout").read_text().strip().splitlines()
-        summary: dict[str, Any] = json.loads(lines[-1])
-        return summary
-
-    def kill_when(self, process: subprocess.Popen[str], ready: Callable[[], bool]) -> None:
-        """SIGKILL the process as soon as ``ready()``; fails if it ends or times out first."""
-        deadline = time.monotonic() + WAIT
-        while not ready():
-            if process.poll() is not None:
-                pytest.fail(f"run {self.runs} ended ({process.returncode}) before its kill point")
-            if time.monotonic() > deadline:
-                pytest.fail(f"run {self.runs} never reached its kill point: {self.output()}")
-            time.sleep(0.02)
-        process.kill()
-        assert process.wait(timeout=10) == -9
-
-    def output(self) -> str:
-        return self.file("stderr").read_text()[-3000:]
-
-    def events(self, run: int, kind: str) -> list[dict[str, Any]]:
-        path = self.file("events.jsonl", run)
-        lines = path.read_text().splitlines() if path.exists() else []
-        return [event for line in lines if (event := json.loads(line))["kind"] == kind]
-
-    def pipeline(self) -> Pipeline:
-        """The driver's pipeline, attached in this process to read its state and tables."""
-        return dlt.pipeline(
-            pipeline_name=PIPELINE_NAME,
-            destination=dlt.destinations.duckdb(str(self.root / "crash.duckdb")),
-            dataset_name=DATASET_NAME,
-            pipelines_dir=str(self.pipelines_dir),
-        )
-
-    def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
 
 
 @pytest.fixture

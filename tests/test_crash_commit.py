@@ -19,8 +19,8 @@ import pytest
 from crash_driver import PIPELINE_NAME
 from dlt.pipeline.pipeline import Pipeline
 from helpers import assert_rows_equal, expected_rows, loaded_rows
-from test_crash import END, START, WAIT, WINDOWS, Driver
-from test_postgres import drop_datasets, postgres_url
+from helpers.crash import END, START, WAIT, WINDOWS, Driver
+from helpers.postgres import drop_datasets, postgres_url
 
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator

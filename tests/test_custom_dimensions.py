@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pytest
 from dlt.pipeline.pipeline import Pipeline
-from helpers import assert_rows_equal, expected_rows, loaded_rows
-from test_pipeline import END, START, assert_tables_match, make_source
+from helpers import (
+    END,
+    START,
+    assert_rows_equal,
+    assert_tables_match,
+    expected_rows,
+    loaded_rows,
+    make_source,
+)
 
 from coveo_ua_source.ingest.custom_dimensions import (
     Dimension,
@@ -20,9 +28,10 @@ from coveo_ua_source.ingest.custom_dimensions import (
     type_batch,
 )
 from coveo_ua_source.ingest.dimension_catalog import REJECTED_VALUES_TABLE
-from coveo_ua_source.schema import TTable
+from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import Simulator, ground_truth
 from coveo_ua_source.simulator.truth import rejected_values
+from coveo_ua_source.warehouse.views import create_views
 
 TYPED_TABLES: tuple[TTable, ...] = ("searches", "clicks", "custom_events")
 EXPORTABLES = "/v15/dimensions/exportables"
@@ -132,11 +141,27 @@ def exportables_calls(simulator: Simulator) -> int:
     return sum(1 for r in simulator.requests if r.path.endswith(EXPORTABLES))
 
 
-def test_typed_dimensions_and_rejected_values_equal_the_ground_truth(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
-) -> None:
-    pipeline = make_pipeline()
-    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+@dataclass(frozen=True)
+class Loaded:
+    """Two days of every table loaded, with the views created, and the exportables calls."""
+
+    pipeline: Pipeline
+    simulator: Simulator
+    exportables_calls: int
+
+
+@pytest.fixture(scope="module")
+def loaded(module_simulator: Simulator, module_pipelines: Callable[..., Pipeline]) -> Loaded:
+    """Read only: loaded once for the module."""
+    pipeline = module_pipelines("coveo_ua_dimensions")
+    pipeline.run(make_source(module_simulator)).raise_on_failed_jobs()
+    calls = exportables_calls(module_simulator)
+    create_views(pipeline)
+    return Loaded(pipeline, module_simulator, calls)
+
+
+def test_typed_dimensions_and_rejected_values_equal_the_ground_truth(loaded: Loaded) -> None:
+    pipeline, simulator = loaded.pipeline, loaded.simulator
     assert_tables_match(pipeline, simulator)  # typed c_* columns included
     columns = pipeline.default_schema.tables["custom_events"]["columns"]
     types = {name: columns[name]["data_type"] for name in columns if name.startswith("c_")}
@@ -148,7 +173,7 @@ def test_typed_dimensions_and_rejected_values_equal_the_ground_truth(
     )
     assert pipeline.default_schema.tables["clicks"]["columns"]["c_in_stock"]["data_type"] == "bool"
     assert_rejected_values_match(pipeline, simulator)
-    assert exportables_calls(simulator) == 1, "exportables is asked once per run"
+    assert loaded.exportables_calls == 1, "exportables is asked once per run"
 
 
 def test_lookback_replaces_a_windows_rejected_values(
@@ -229,15 +254,9 @@ def test_expected_rows_type_custom_dimensions(simulator: Simulator) -> None:
     assert values == {date, type(None)}
 
 
-def test_every_loaded_column_has_its_description_as_a_duckdb_comment(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
-) -> None:
-    from coveo_ua_source.schema import TABLES
-    from coveo_ua_source.warehouse.views import create_views
-
-    pipeline = make_pipeline()
-    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
-    create_views(pipeline)
+def test_every_loaded_column_has_its_description_as_a_duckdb_comment(loaded: Loaded) -> None:
+    """Also with the views created (they must not take the tables' comments away)."""
+    pipeline = loaded.pipeline
     with pipeline.sql_client() as client:
         rows = client.execute_sql(
             "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE schema_name = ?",

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 from dlt.pipeline.pipeline import Pipeline
-from helpers import TOKEN
-from test_pipeline import make_source
+from helpers import TOKEN, make_source
 
 from coveo_ua_source.cli.main import main
 from coveo_ua_source.simulator import Simulator

@@ -19,9 +19,17 @@ import duckdb
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
-from helpers import assert_rows_equal, duckdb_path, expected_rows, loaded_rows
-from test_pipeline import END, START, assert_tables_match, make_source
-from test_rejected_rows import rejected_rows
+from helpers import (
+    END,
+    START,
+    assert_rows_equal,
+    assert_tables_match,
+    duckdb_path,
+    expected_rows,
+    loaded_rows,
+    make_source,
+    rejected_rows,
+)
 
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.schema import TABLES

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from test_pipeline import make_source
+from helpers import make_source
 
 from coveo_ua_source.exceptions import ConfigurationError
 from coveo_ua_source.simulator import Simulator

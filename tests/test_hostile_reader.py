@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from test_reader import make_zip, read_rows
+from helpers.zips import make_zip, read_rows
 
 from coveo_ua_source.exceptions import ConfigurationError, ExportFileError
 from coveo_ua_source.ingest.archive import (

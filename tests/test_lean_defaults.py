@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 from dlt.pipeline.pipeline import Pipeline
-from test_pipeline import assert_tables_match, make_source
+from helpers import assert_tables_match, make_source
 
 from coveo_ua_source import settings
 from coveo_ua_source.simulator import Simulator

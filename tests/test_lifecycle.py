@@ -6,46 +6,28 @@ from datetime import datetime, timedelta
 
 import pytest
 from helpers import utc
+from helpers.stub_client import API_ROOT, StubClient, export_info
 
 from coveo_ua_source.api.models import ExportInfo
-from coveo_ua_source.exceptions import CoveoAPIError, CoveoNotFoundError
+from coveo_ua_source.exceptions import CoveoAPIError
 from coveo_ua_source.exports.lifecycle import (
     DescribedExport,
     ExportBook,
     ExportIdentity,
+    delete_loaded,
     parse_description,
+    scope_of,
 )
 from coveo_ua_source.exports.types import ExportRequest
 from coveo_ua_source.exports.windows import PlannedExport, Window
 
 DAY = Window(utc(2024, 3, 1), utc(2024, 3, 2))
 NEXT = Window(utc(2024, 3, 2), utc(2024, 3, 3))
-MINE = ExportIdentity.of("https://sim/rest/ua", "coveo_ua", ExportRequest())
-
-
-class StubClient:
-    """Lists what it was given, records deletions; 404 for an id it does not know."""
-
-    def __init__(self, exports: list[ExportInfo], *, listing_fails: bool = False) -> None:
-        self.exports = {info.id: info for info in exports}
-        self.deleted: list[str] = []
-        self.listings = 0
-        self.listing_fails = listing_fails
-
-    def list_exports(self) -> list[ExportInfo]:
-        self.listings += 1
-        if self.listing_fails:
-            raise CoveoAPIError(503, "GET", "/v15/exports", "unavailable")
-        return list(self.exports.values())
-
-    def delete_export(self, export_id: str) -> None:
-        if self.exports.pop(export_id, None) is None:
-            raise CoveoNotFoundError(404, "DELETE", f"/v15/exports/{export_id}")
-        self.deleted.append(export_id)
+MINE = ExportIdentity.of(API_ROOT, "coveo_ua", ExportRequest())
 
 
 def export(export_id: str, description: str, status: str = "AVAILABLE") -> ExportInfo:
-    return ExportInfo.from_api({"id": export_id, "status": status, "description": description})
+    return export_info(export_id, description, status)
 
 
 def book(*exports: ExportInfo, identity: ExportIdentity = MINE) -> tuple[ExportBook, StubClient]:
@@ -80,8 +62,8 @@ def test_other_descriptions_are_not_ours(text: str | None) -> None:
 
 
 def test_identity_tells_pipelines_and_parameters_apart() -> None:
-    other_pipeline = ExportIdentity.of("https://sim/rest/ua", "coveo_ua_2", ExportRequest())
-    other_filters = ExportIdentity.of("https://sim/rest/ua", "coveo_ua", ExportRequest(("a",)))
+    other_pipeline = ExportIdentity.of(API_ROOT, "coveo_ua_2", ExportRequest())
+    other_filters = ExportIdentity.of(API_ROOT, "coveo_ua", ExportRequest(("a",)))
     assert other_pipeline.scope != MINE.scope
     assert other_filters.scope == MINE.scope, "same pipeline: its old exports get cleaned up"
     assert other_filters.params != MINE.params
@@ -139,3 +121,44 @@ def test_deleting_an_export_already_gone_is_quiet() -> None:
     exports, client = book()
     exports.delete("gone")
     assert client.deleted == []
+
+
+def test_delete_loaded_cleans_up_a_pipelines_exports_whatever_their_parameters() -> None:
+    """After a committed load, with no run's identity at hand (only the pipeline's name)."""
+    both = ("searches", "clicks")
+    old_params = ExportIdentity(MINE.scope, "0ldparams000")
+    other_pipeline = ExportIdentity(scope_of(API_ROOT, "coveo_ua_2"), MINE.params)
+    client = StubClient(
+        [
+            export("used", MINE.describe(PlannedExport(DAY, both))),
+            export("old", old_params.describe(PlannedExport(DAY, both))),
+            export("theirs", other_pipeline.describe(PlannedExport(DAY, both))),
+            export("ahead", MINE.describe(PlannedExport(NEXT, both))),
+        ]
+    )
+    positions: dict[str, datetime | None] = {"searches": DAY.end, "clicks": DAY.end}
+    deleted = delete_loaded(client, "coveo_ua", positions)  # type: ignore[arg-type]
+    assert sorted(deleted) == ["old", "used"]
+    assert sorted(client.exports) == ["ahead", "theirs"]
+
+
+def test_the_scope_is_the_api_root_and_the_pipeline_name() -> None:
+    assert scope_of(API_ROOT, "coveo_ua") == MINE.scope
+    assert scope_of(API_ROOT, "coveo_ua") != scope_of("https://other/rest/ua", "coveo_ua")
+    assert len(MINE.scope) == 12
+
+
+def test_a_failed_delete_is_logged_and_the_export_is_not_reattached(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    planned = PlannedExport(DAY, ("searches",))
+    exports, client = book(export("kept", MINE.describe(planned)))
+
+    def refuse(export_id: str) -> None:
+        raise CoveoAPIError(503, "DELETE", f"/v15/exports/{export_id}", "try later")
+
+    client.delete_export = refuse  # type: ignore[method-assign]
+    exports.delete("kept")
+    assert "could not delete export kept" in caplog.text
+    assert "it expires by itself" in caplog.text
+    assert exports.find(planned) is None

@@ -1,4 +1,5 @@
-"""Append when new, merge when overlapping: the decision, and both paths against ground truth."""
+"""Append when new, merge when overlapping: both paths against ground truth (the decision
+itself: test_unit_load_path.py)."""
 
 from __future__ import annotations
 
@@ -8,52 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-import pytest
 from dlt.pipeline.pipeline import Pipeline
-from helpers import utc
-from test_pipeline import END, assert_tables_match, make_source
+from helpers import END, assert_tables_match, make_source
 
-from coveo_ua_source.exports.windows import PlannedExport, Window
-from coveo_ua_source.runs.load_path import UNKNOWN_EXTENT, appending_tables
-from coveo_ua_source.runs.repair import with_repairs
-from coveo_ua_source.schema import TABLES, TTable
+from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
 
 DAY = timedelta(days=1)
-T0 = utc(2024, 3, 1)
-
-
-def plan_of(*windows: tuple[datetime, datetime, tuple[str, ...]]) -> list[PlannedExport]:
-    return [PlannedExport(Window(start, end), tables) for start, end, tables in windows]
-
-
-@pytest.mark.parametrize(
-    ("positions", "extents", "expected"),
-    [
-        pytest.param({"searches": None}, {}, {"searches"}, id="never-loaded"),
-        pytest.param({"searches": T0}, {"searches": T0}, {"searches"}, id="continues"),
-        pytest.param({"searches": T0 + DAY}, {}, set(), id="lookback-before-position"),
-        pytest.param({"searches": None}, {"searches": T0 + DAY}, set(), id="partition-rows"),
-        pytest.param({"searches": T0}, {"searches": UNKNOWN_EXTENT}, set(), id="no-bookkeeping"),
-        pytest.param({"searches": None}, None, set(), id="destination-unknown"),
-    ],
-)
-def test_append_only_when_no_planned_window_overlaps_loaded_rows(
-    positions: dict[str, datetime | None],
-    extents: dict[str, datetime] | None,
-    expected: set[str],
-) -> None:
-    plan = plan_of((T0, T0 + DAY, ("searches",)), (T0 + DAY, T0 + 2 * DAY, ("searches",)))
-    assert appending_tables(plan, positions, extents) == expected
-
-
-def test_each_table_decides_alone() -> None:
-    plan = plan_of(
-        (T0 - DAY, T0, ("clicks",)),  # clicks looks back a day
-        (T0, T0 + DAY, ("searches", "clicks")),
-    )
-    positions: dict[str, datetime | None] = {"searches": T0, "clicks": T0}
-    assert appending_tables(plan, positions, {}) == {"searches"}
 
 
 def dispositions(pipeline: Pipeline) -> set[str]:
@@ -106,15 +68,3 @@ def test_rows_of_a_partition_pipeline_make_the_incremental_run_merge(
     incremental.run(make_source(simulator, end_date=END + 2 * DAY)).raise_on_failed_jobs()
     assert dispositions(incremental) == {"merge"}, "its windows overlap the partition's"
     assert_tables_match(incremental, simulator, end=END + 2 * DAY)
-
-
-def test_repairs_join_the_plan_in_window_order() -> None:
-    plan = plan_of((T0 + DAY, T0 + 2 * DAY, ("searches", "clicks")))
-    damaged: dict[TTable, list[Window]] = {
-        "groups": [Window(T0 + DAY, T0 + 2 * DAY)],  # the same window as a planned one
-        "clicks": [Window(T0, T0 + DAY)],  # a window behind the plan
-    }
-    assert with_repairs(plan, damaged) == plan_of(
-        (T0, T0 + DAY, ("clicks",)),
-        (T0 + DAY, T0 + 2 * DAY, ("searches", "clicks", "groups")),
-    )

@@ -8,45 +8,17 @@ from typing import Any
 
 import pytest
 from dlt.pipeline.pipeline import Pipeline
-from helpers import TOKEN, assert_rows_equal, expected_rows, loaded_rows, utc
+from helpers import END, START, TOKEN, assert_tables_match, make_source
 
 from coveo_ua_source import coveo_ua_source
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
-
-START = utc(2024, 3, 1)
-END = utc(2024, 3, 3)
-
-
-def make_source(simulator: Simulator, **overrides: Any) -> Any:
-    arguments: dict[str, Any] = {
-        "access_token": TOKEN,
-        "base_url": simulator.api_root,
-        "start_date": START,
-        "end_date": END,
-        "poll_interval": 0.01,
-    }
-    arguments.update(overrides)
-    return coveo_ua_source(**arguments)
 
 
 def created_tables(simulator: Simulator) -> list[tuple[str, ...]]:
     """The tables of every export created so far, in window order."""
     exports = sorted(simulator.exports.values(), key=lambda export: (export.start, export.tables))
     return [tuple(export.tables) for export in exports]
-
-
-def assert_tables_match(
-    pipeline: Pipeline,
-    simulator: Simulator,
-    tables: tuple[str, ...] = TABLES,
-    end: Any = END,
-    export_format: str = "EXCEL",
-) -> None:
-    for table in tables:
-        expected = expected_rows(simulator, table, START, end, export_format)  # type: ignore[arg-type]
-        assert expected, f"the simulator produced no {table} rows; the test proves nothing"
-        assert_rows_equal(loaded_rows(pipeline, table), expected, table)  # type: ignore[arg-type]
 
 
 def test_full_load_equals_ground_truth(

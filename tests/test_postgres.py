@@ -7,7 +7,6 @@ where they fail. Each pipeline loads into its own dataset (schema), dropped at t
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -16,38 +15,15 @@ from pathlib import Path
 import dlt
 import pytest
 from dlt.pipeline.pipeline import Pipeline
-from helpers import assert_rows_equal, expected_rows, loaded_rows
-from test_pipeline import make_source
-from test_views import (
-    END,
-    START,
-    assert_view_matches,
-    existing_views,
-    truth_rows,
-    view_rows,
-)
+from helpers import assert_rows_equal, expected_rows, loaded_rows, make_source
+from helpers.postgres import drop_datasets, postgres_url
+from helpers.views import END, START, assert_view_matches, existing_views, truth_rows, view_rows
 
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
 from coveo_ua_source.warehouse.views import VIEWS, create_views, drop_views
 
 pytestmark = pytest.mark.postgres
-
-URL_VARIABLE = "COVEO_UA_TEST_POSTGRES"
-
-
-def postgres_url() -> str:
-    """The test server's URL; skips the test without one, or fails it in CI."""
-    url = os.environ.get(URL_VARIABLE, "").strip()
-    if url:
-        return url
-    if os.environ.get("CI", "").strip().lower() == "true":
-        pytest.fail(
-            f"PostgreSQL is required in CI but {URL_VARIABLE} is not set: run "
-            f"`bash .ci/postgres.sh` and export {URL_VARIABLE}=postgresql://... (.ci/run does)",
-            pytrace=False,
-        )
-    pytest.skip(f"set {URL_VARIABLE}=postgresql://... to run; see .ci/postgres.sh")
 
 
 @pytest.fixture
@@ -69,17 +45,6 @@ def make_pg_pipeline(tmp_path: Path) -> Iterator[Callable[[], Pipeline]]:
     yield make
     for pipeline in made:
         drop_datasets(pipeline)
-
-
-def drop_datasets(pipeline: Pipeline) -> None:
-    """Drop the pipeline's dataset and its staging dataset (merge loads go through it)."""
-    if not pipeline.schema_names:
-        return
-    with pipeline.sql_client() as client:
-        for dataset in (client.dataset_name, client.staging_dataset_name):
-            with client.with_alternative_dataset_name(dataset):
-                if client.has_dataset():
-                    client.drop_dataset()
 
 
 def assert_tables_match(pipeline: Pipeline, simulator: Simulator, end: datetime) -> None:

@@ -18,8 +18,16 @@ import duckdb
 import pytest
 from dlt.pipeline.helpers import pipeline_drop
 from dlt.pipeline.pipeline import Pipeline
-from helpers import TOKEN, assert_rows_equal, duckdb_path, expected_rows, loaded_rows, utc
-from test_pipeline import START, make_source
+from helpers import (
+    START,
+    TOKEN,
+    assert_rows_equal,
+    duckdb_path,
+    expected_rows,
+    loaded_rows,
+    make_source,
+    utc,
+)
 
 from coveo_ua_source import clock, plan_load
 from coveo_ua_source.ingest.bookkeeping import BOOKKEEPING_RESOURCE

@@ -5,42 +5,21 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
-from collections.abc import Generator, Mapping
+from collections.abc import Generator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import pyarrow as pa
 import pytest
+from helpers.zips import make_zip, read_batches, read_rows
 
 from coveo_ua_source.exceptions import ConfigurationError, ExportFileError
 from coveo_ua_source.ingest import member as member_reader
 from coveo_ua_source.ingest.archive import RejectedRow, arrow_schema, read_table, table_members
-from coveo_ua_source.schema import TTable
 
 BOM = "\ufeff"
 TS_UTC = pa.timestamp("us", tz="UTC")
-
-
-def make_zip(
-    tmp_path: Path,
-    members: Mapping[str, str | bytes],
-    compression: int = zipfile.ZIP_DEFLATED,
-) -> Path:
-    path = tmp_path / "export.zip"
-    with zipfile.ZipFile(path, "w", compression=compression) as archive:
-        for name, content in members.items():
-            data = content.encode("utf-8") if isinstance(content, str) else content
-            archive.writestr(name, data)
-    return path
-
-
-def read_rows(path: Path, table: str = "searches", **options: Any) -> list[dict[str, Any]]:
-    return [row for batch in read_batches(path, table, **options) for row in batch.to_pylist()]
-
-
-def read_batches(path: Path, table: str = "searches", **options: Any) -> list[pa.RecordBatch]:
-    return list(read_table(path, cast(TTable, table), **options))
 
 
 # --- bytes: BOM, NUL -----------------------------------------------------------------------

@@ -15,13 +15,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 import requests
 from dlt.pipeline.pipeline import Pipeline
-from helpers import TOKEN, duckdb_path
-from test_pipeline import END, START, assert_tables_match, make_source
-from test_reliability import coverage_rows
+from helpers import (
+    END,
+    START,
+    TOKEN,
+    assert_tables_match,
+    coverage_rows,
+    make_source,
+    rejected_rows,
+)
 
 from coveo_ua_source.ingest.bookkeeping import REJECTED_TABLE
 from coveo_ua_source.schema import TABLES
@@ -36,21 +41,6 @@ REASONS = [
     "bigint column 'number_of_results': bad value 'not-a-number'",
     "the identifier 'search_id' is empty",
 ]
-
-
-def rejected_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
-    """The rejected rows table, in window and line order ([] when it was never created)."""
-    if REJECTED_TABLE not in pipeline.default_schema.tables:
-        return []
-    with duckdb.connect(duckdb_path(pipeline), read_only=True) as connection:
-        connection.execute("SET TimeZone = 'UTC'")
-        result = connection.execute(
-            "SELECT table_name, window_start, window_end, export_id, member, line_number, "
-            f"raw_text, reason FROM {pipeline.dataset_name}.{REJECTED_TABLE} "
-            "ORDER BY window_start, line_number"
-        )
-        names = [column[0] for column in result.description]
-        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
 
 def malformed_line_numbers(

@@ -7,12 +7,20 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import duckdb
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
-from helpers import TOKEN, assert_rows_equal, duckdb_path, expected_rows, loaded_rows
-from test_pipeline import END, START, assert_tables_match, make_source
+from helpers import (
+    END,
+    START,
+    TOKEN,
+    assert_rows_equal,
+    assert_tables_match,
+    coverage_rows,
+    expected_rows,
+    loaded_rows,
+    make_source,
+)
 
 from coveo_ua_source import coveo_ua_source
 from coveo_ua_source.api.client import CoveoClient
@@ -22,17 +30,6 @@ from coveo_ua_source.exceptions import (
     CoveoBadRequestError,
 )
 from coveo_ua_source.simulator import Simulator
-
-
-def coverage_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
-    with duckdb.connect(duckdb_path(pipeline), read_only=True) as connection:
-        result = connection.execute(
-            "SELECT table_name, window_start, window_end, export_id, estimated_rows, "
-            "loaded_rows, rejected_rows, status FROM "
-            f"{pipeline.dataset_name}._coveo_ua_windows ORDER BY window_start, table_name"
-        )
-        names = [column[0] for column in result.description]
-        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 
 
 def test_windows_over_the_row_limit_are_split_before_export(

@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 from dlt.pipeline.pipeline import Pipeline
-from helpers import TOKEN
-from test_pipeline import make_source
+from helpers import TOKEN, make_source
 
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.cli.main import main

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from helpers import TOKEN
-
 from coveo_ua_source.simulator import Simulator
+from helpers import TOKEN
 
 BIN = Path(sys.executable).parent
 

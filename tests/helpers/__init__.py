@@ -1,4 +1,9 @@
-"""Helpers for tests: read loaded tables back and compare them with the ground truth."""
+"""Helpers shared by test modules: a source on the simulator, loaded tables read back and
+compared with the ground truth, the bookkeeping tables read back.
+
+Submodules: ``cli`` (dlt config files, the `coveo-ua` command), ``stub_client`` (an in-memory
+exports API), ``views``, ``zips``, ``postgres``, ``crash`` (the crash driver).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,12 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
 from dlt.pipeline.pipeline import Pipeline
 
-from coveo_ua_source.schema import TTable, primary_key
+from coveo_ua_source import coveo_ua_source
+from coveo_ua_source.ingest.bookkeeping import REJECTED_TABLE
+from coveo_ua_source.schema import TABLES, TTable, primary_key
 from coveo_ua_source.simulator import Simulator, ground_truth
 
 TOKEN = "sim-token"
@@ -72,3 +80,58 @@ def _same(got: Any, want: Any) -> bool:
 
 def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
+
+
+START = utc(2024, 3, 1)
+END = utc(2024, 3, 3)
+
+
+def make_source(simulator: Simulator, **overrides: Any) -> Any:
+    arguments: dict[str, Any] = {
+        "access_token": TOKEN,
+        "base_url": simulator.api_root,
+        "start_date": START,
+        "end_date": END,
+        "poll_interval": 0.01,
+    }
+    arguments.update(overrides)
+    return coveo_ua_source(**arguments)
+
+
+def assert_tables_match(
+    pipeline: Pipeline,
+    simulator: Simulator,
+    tables: tuple[str, ...] = TABLES,
+    end: Any = END,
+    export_format: str = "EXCEL",
+) -> None:
+    for table in tables:
+        expected = expected_rows(simulator, table, START, end, export_format)  # type: ignore[arg-type]
+        assert expected, f"the simulator produced no {table} rows; the test proves nothing"
+        assert_rows_equal(loaded_rows(pipeline, table), expected, table)  # type: ignore[arg-type]
+
+
+def coverage_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
+    with duckdb.connect(duckdb_path(pipeline), read_only=True) as connection:
+        result = connection.execute(
+            "SELECT table_name, window_start, window_end, export_id, estimated_rows, "
+            "loaded_rows, rejected_rows, status FROM "
+            f"{pipeline.dataset_name}._coveo_ua_windows ORDER BY window_start, table_name"
+        )
+        names = [column[0] for column in result.description]
+        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+
+def rejected_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
+    """The rejected rows table, in window and line order ([] when it was never created)."""
+    if REJECTED_TABLE not in pipeline.default_schema.tables:
+        return []
+    with duckdb.connect(duckdb_path(pipeline), read_only=True) as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        result = connection.execute(
+            "SELECT table_name, window_start, window_end, export_id, member, line_number, "
+            f"raw_text, reason FROM {pipeline.dataset_name}.{REJECTED_TABLE} "
+            "ORDER BY window_start, line_number"
+        )
+        names = [column[0] for column in result.description]
+        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]

@@ -1,0 +1,127 @@
+"""Append or merge (runs/load_path.py) and repairs joining the plan (runs/repair.py): the
+decisions, with what the destination holds made by hand in DuckDB. No export, no load."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+import pytest
+from helpers import utc
+
+from coveo_ua_source.exports.windows import PlannedExport, Window
+from coveo_ua_source.runs.load_path import (
+    UNKNOWN_EXTENT,
+    appending_tables,
+    has_sql,
+    loaded_extents,
+)
+from coveo_ua_source.runs.repair import with_repairs
+from coveo_ua_source.schema import TTable
+
+DAY = timedelta(days=1)
+T0 = utc(2024, 3, 1)
+
+
+def plan_of(*windows: tuple[datetime, datetime, tuple[str, ...]]) -> list[PlannedExport]:
+    return [PlannedExport(Window(start, end), tables) for start, end, tables in windows]
+
+
+@pytest.mark.parametrize(
+    ("positions", "extents", "expected"),
+    [
+        pytest.param({"searches": None}, {}, {"searches"}, id="never-loaded"),
+        pytest.param({"searches": T0}, {"searches": T0}, {"searches"}, id="continues"),
+        pytest.param({"searches": T0 + DAY}, {}, set(), id="lookback-before-position"),
+        pytest.param({"searches": None}, {"searches": T0 + DAY}, set(), id="partition-rows"),
+        pytest.param({"searches": T0}, {"searches": UNKNOWN_EXTENT}, set(), id="no-bookkeeping"),
+        pytest.param({"searches": None}, None, set(), id="destination-unknown"),
+    ],
+)
+def test_append_only_when_no_planned_window_overlaps_loaded_rows(
+    positions: dict[str, datetime | None],
+    extents: dict[str, datetime] | None,
+    expected: set[str],
+) -> None:
+    plan = plan_of((T0, T0 + DAY, ("searches",)), (T0 + DAY, T0 + 2 * DAY, ("searches",)))
+    assert appending_tables(plan, positions, extents) == expected
+
+
+def test_each_table_decides_alone() -> None:
+    plan = plan_of(
+        (T0 - DAY, T0, ("clicks",)),  # clicks looks back a day
+        (T0, T0 + DAY, ("searches", "clicks")),
+    )
+    positions: dict[str, datetime | None] = {"searches": T0, "clicks": T0}
+    assert appending_tables(plan, positions, {}) == {"searches"}
+
+
+def test_repairs_join_the_plan_in_window_order() -> None:
+    plan = plan_of((T0 + DAY, T0 + 2 * DAY, ("searches", "clicks")))
+    damaged: dict[TTable, list[Window]] = {
+        "groups": [Window(T0 + DAY, T0 + 2 * DAY)],  # the same window as a planned one
+        "clicks": [Window(T0, T0 + DAY)],  # a window behind the plan
+    }
+    assert with_repairs(plan, damaged) == plan_of(
+        (T0, T0 + DAY, ("clicks",)),
+        (T0 + DAY, T0 + 2 * DAY, ("searches", "clicks", "groups")),
+    )
+
+
+def pipeline_on(tmp_path: Path, destination: Any) -> Any:
+    return dlt.pipeline(
+        pipeline_name="unit_load_path",
+        destination=destination,
+        dataset_name="coveo_ua",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+
+
+def duckdb_holding(path: Path, statements: list[str]) -> Any:
+    """A DuckDB destination whose coveo_ua dataset holds what ``statements`` made."""
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("CREATE SCHEMA coveo_ua")
+        for statement in statements:
+            connection.execute(statement)
+    return dlt.destinations.duckdb(str(path))
+
+
+def test_extents_are_each_tables_latest_window_end_in_the_destination(tmp_path: Path) -> None:
+    destination = duckdb_holding(
+        tmp_path / "x.duckdb",
+        [
+            "CREATE TABLE coveo_ua._coveo_ua_windows "
+            "(table_name TEXT, window_start TIMESTAMPTZ, window_end TIMESTAMPTZ)",
+            "INSERT INTO coveo_ua._coveo_ua_windows VALUES "
+            "('searches', '2024-03-01 00:00+00', '2024-03-02 00:00+00'), "
+            "('searches', '2024-03-02 00:00+00', '2024-03-03 00:00+00'), "
+            "('clicks', '2024-03-01 00:00+00', '2024-03-02 00:00+00')",
+            "CREATE TABLE coveo_ua.groups (group_id TEXT)",  # rows without bookkeeping
+        ],
+    )
+    extents = loaded_extents(pipeline_on(tmp_path, destination), ["searches", "groups", "keywords"])
+    assert extents == {
+        "searches": utc(2024, 3, 3),
+        "clicks": utc(2024, 3, 2),
+        "groups": UNKNOWN_EXTENT,
+    }
+
+
+def test_an_empty_destination_holds_nothing_to_overlap(tmp_path: Path) -> None:
+    pipeline = pipeline_on(tmp_path, dlt.destinations.duckdb(str(tmp_path / "new.duckdb")))
+    assert loaded_extents(pipeline, ["searches"]) == {}
+
+
+def test_a_destination_that_cannot_be_asked_makes_every_table_merge(tmp_path: Path) -> None:
+    lake = pipeline_on(tmp_path, dlt.destinations.filesystem(str(tmp_path / "lake")))
+    assert not has_sql(lake)
+    assert loaded_extents(lake, ["searches"]) is None
+    broken = duckdb_holding(
+        tmp_path / "broken.duckdb",
+        ["CREATE TABLE coveo_ua._coveo_ua_windows (table_name TEXT)"],  # no window_end
+    )
+    assert loaded_extents(pipeline_on(tmp_path, broken), ["searches"]) is None
+    assert appending_tables(plan_of((T0, T0 + DAY, ("searches",))), {}, None) == frozenset()
