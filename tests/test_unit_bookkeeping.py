@@ -11,7 +11,7 @@ import pytest
 from helpers import utc
 
 from coveo_ua_source import settings
-from coveo_ua_source.exports.runner import ReadyExport
+from coveo_ua_source.exports.types import ReadyExport
 from coveo_ua_source.exports.windows import Window
 from coveo_ua_source.ingest.archive import RejectedRow
 from coveo_ua_source.ingest.bookkeeping import (

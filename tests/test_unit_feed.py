@@ -13,7 +13,8 @@ from helpers.stub_client import API_ROOT, StubClient, export_info
 
 from coveo_ua_source.exports.feed import ExportFeed, FeedPerExtract, FeedRun
 from coveo_ua_source.exports.lifecycle import ExportIdentity
-from coveo_ua_source.exports.runner import ExportRequest, ExportRunner, ReadyExport
+from coveo_ua_source.exports.runner import ExportRunner
+from coveo_ua_source.exports.types import ExportRequest, ReadyExport
 from coveo_ua_source.exports.windows import PlannedExport, Window
 
 DAY = Window(utc(2024, 3, 1), utc(2024, 3, 2))

@@ -18,9 +18,9 @@ from dlt.extract.source import SourceInjectableContext
 from helpers import utc
 from helpers.stub_client import StubClient
 
-from coveo_ua_source.arguments import LoadSettings
+from coveo_ua_source.arguments import LoadSettings, WindowRange
 from coveo_ua_source.exceptions import ConfigurationError
-from coveo_ua_source.exports.runner import ExportRequest, RunnerOptions
+from coveo_ua_source.exports.types import ExportRequest, RunnerOptions
 from coveo_ua_source.exports.windows import PlannedExport, Window
 from coveo_ua_source.runs.load_path import MERGE
 from coveo_ua_source.runs.plan import plan_run
@@ -29,16 +29,19 @@ from coveo_ua_source.schema import TABLES
 START = utc(2024, 3, 1)
 DAY = timedelta(days=1)
 SETTINGS = LoadSettings(
-    start=START,
-    end=START + 3 * DAY,
-    window=DAY,
-    lookback=timedelta(0),
-    tables=TABLES,
+    windows=WindowRange(
+        start=START,
+        end=START + 3 * DAY,
+        window=DAY,
+        lookback=timedelta(0),
+        tables=TABLES,
+        settle_delay=timedelta(hours=4),
+        max_exports=10,
+    ),
     request=ExportRequest(),
     runner=RunnerOptions(min_window=timedelta(hours=1)),
     keep_exports=False,
     workdir=None,
-    settle_delay=timedelta(hours=4),
     partition=False,
 )
 BOTH = frozenset({"searches", "clicks"})
@@ -77,7 +80,7 @@ def test_each_table_starts_where_it_ended_and_tables_at_one_position_share_expor
 ) -> None:
     positions: dict[str, datetime | None] = {"searches": START + DAY, "clicks": None}
     with extracting("searches", "clicks"):
-        plan, dispositions = plan_run(pipeline, SETTINGS, StubClient(), BOTH, positions, 10)
+        plan, dispositions = plan_run(pipeline, SETTINGS, StubClient(), BOTH, positions)
     assert plan == [
         PlannedExport(days_from(START, 1)[0], ("clicks",)),
         *(PlannedExport(window, ("searches", "clicks")) for window in days_from(START + DAY, 2)),
@@ -87,9 +90,11 @@ def test_each_table_starts_where_it_ended_and_tables_at_one_position_share_expor
 
 def test_a_lookback_makes_the_table_merge(pipeline: Any) -> None:
     positions: dict[str, datetime | None] = {"searches": START + DAY, "clicks": START + DAY}
-    looking_back = replace(SETTINGS, lookback=timedelta(hours=12))
+    looking_back = replace(
+        SETTINGS, windows=replace(SETTINGS.windows, lookback=timedelta(hours=12))
+    )
     with extracting("searches", "clicks"):
-        plan, dispositions = plan_run(pipeline, looking_back, StubClient(), BOTH, positions, 10)
+        plan, dispositions = plan_run(pipeline, looking_back, StubClient(), BOTH, positions)
     assert plan[0].window == Window(START + timedelta(hours=12), START + DAY)
     assert dispositions == {"searches": MERGE, "clicks": MERGE}
 
@@ -98,7 +103,7 @@ def test_only_the_tables_dlt_extracts_are_planned(pipeline: Any) -> None:
     positions: dict[str, datetime | None] = dict.fromkeys(TABLES)
     with extracting("groups"):
         plan, dispositions = plan_run(
-            pipeline, SETTINGS, StubClient(), frozenset({"groups"}), positions, 10
+            pipeline, SETTINGS, StubClient(), frozenset({"groups"}), positions
         )
     assert {planned.tables for planned in plan} == {("groups",)}
     assert dispositions == {"groups": "append"}
@@ -107,8 +112,10 @@ def test_only_the_tables_dlt_extracts_are_planned(pipeline: Any) -> None:
 def test_partition_mode_loads_exactly_the_range_and_leaves_the_hints_alone(
     pipeline: Any,
 ) -> None:
-    partition = replace(SETTINGS, partition=True, lookback=timedelta(days=1))
-    plan, dispositions = plan_run(pipeline, partition, StubClient(), BOTH, None, 10)
+    partition = replace(
+        SETTINGS, partition=True, windows=replace(SETTINGS.windows, lookback=timedelta(days=1))
+    )
+    plan, dispositions = plan_run(pipeline, partition, StubClient(), BOTH, None)
     assert [planned.window for planned in plan] == days_from(START, 3)
     assert all(planned.tables == ("searches", "clicks") for planned in plan)
     assert dispositions is None
@@ -116,15 +123,18 @@ def test_partition_mode_loads_exactly_the_range_and_leaves_the_hints_alone(
 
 def test_the_plan_is_sized_with_estimates(pipeline: Any) -> None:
     busy = StubClient(row_limit=1000, rows_per_hour=lambda table: 30)  # 720 a day fits 900
-    plan, _ = plan_run(pipeline, replace(SETTINGS, partition=True), busy, BOTH, None, 10)
+    plan, _ = plan_run(pipeline, replace(SETTINGS, partition=True), busy, BOTH, None)
     assert [planned.estimates["searches"] for planned in plan] == [720, 720, 720]
     busier = StubClient(row_limit=1000, rows_per_hour=lambda table: 60)
-    plan, _ = plan_run(pipeline, replace(SETTINGS, partition=True), busier, BOTH, None, 10)
+    plan, _ = plan_run(pipeline, replace(SETTINGS, partition=True), busier, BOTH, None)
     assert len(plan) == 6, "each day halved to fit under the row limit"
 
 
 def test_too_many_exports_are_refused_before_anything_is_asked(pipeline: Any) -> None:
     client = StubClient()
+    at_most_two = replace(
+        SETTINGS, partition=True, windows=replace(SETTINGS.windows, max_exports=2)
+    )
     with pytest.raises(ConfigurationError, match="would create 3 exports, more than max_exports=2"):
-        plan_run(pipeline, replace(SETTINGS, partition=True), client, BOTH, None, 2)
+        plan_run(pipeline, at_most_two, client, BOTH, None)
     assert client.estimated == []

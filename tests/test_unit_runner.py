@@ -19,7 +19,8 @@ from coveo_ua_source.exceptions import (
     ExportTimeoutError,
 )
 from coveo_ua_source.exports.lifecycle import ExportBook, ExportIdentity
-from coveo_ua_source.exports.runner import ExportRequest, ExportRunner, RunnerOptions
+from coveo_ua_source.exports.runner import ExportRunner
+from coveo_ua_source.exports.types import ExportRequest, RunnerOptions
 from coveo_ua_source.exports.windows import PlannedExport, Window
 from coveo_ua_source.ingest.archive import table_members
 

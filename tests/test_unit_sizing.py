@@ -10,8 +10,8 @@ from helpers import utc
 from helpers.stub_client import StubClient
 
 from coveo_ua_source import settings
-from coveo_ua_source.exports.runner import ExportRequest
 from coveo_ua_source.exports.sizing import size_plan
+from coveo_ua_source.exports.types import ExportRequest
 from coveo_ua_source.exports.windows import PlannedExport, Window
 
 DAY = Window(utc(2024, 3, 1), utc(2024, 3, 2))
