@@ -244,14 +244,11 @@ def _table_batches(
             values.append(typed.rejected)
             typer.describe(table, typed.batch)
             yield typed.batch
-        delta = is_delta(table)
+        delta, bad_values = is_delta(table), sum(value.num_rows for value in values)
         for item in (
             rejected_item(table, ready, rejected),
             rejected_values_item(table, ready, values),
-            coverage_item(
-                table, ready, loaded, len(rejected), stats.repaired_values,
-                sum(value.num_rows for value in values),
-            ),  # fmt: skip
+            coverage_item(table, ready, loaded, len(rejected), stats.repaired_values, bad_values),
         ):
             feed.record(for_delta(item) if delta else item)
         if not load.partition:

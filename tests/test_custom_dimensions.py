@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -173,6 +174,20 @@ def test_typed_dimensions_and_rejected_values_equal_the_ground_truth(
     assert pipeline.default_schema.tables["clicks"]["columns"]["c_in_stock"]["data_type"] == "bool"
     assert_rejected_values_match(pipeline, simulator)
     assert exportables_calls(simulator) == 1, "exportables is asked once per run"
+
+
+def test_a_low_bad_dimension_rate_loads_the_ground_truth(
+    start_simulator: Callable[..., Simulator], make_pipeline: Callable[..., Pipeline]
+) -> None:
+    simulator = start_simulator(bad_dimension_rate=0.02)
+    pipeline = make_pipeline()
+    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+    assert_tables_match(pipeline, simulator)
+    assert_rejected_values_match(pipeline, simulator)
+    every = sum(len(rejected_values(simulator.config, t, START, END)) for t in TYPED_TABLES)
+    pools = replace(simulator.config, bad_dimension_rate=None)
+    default = sum(len(rejected_values(pools, t, START, END)) for t in TYPED_TABLES)
+    assert every * 5 < default, "the setting lowers the rate the tests run with"
 
 
 def test_lookback_replaces_a_windows_rejected_values(

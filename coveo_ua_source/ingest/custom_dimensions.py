@@ -15,9 +15,10 @@ Pure: no network, no dlt. Typing rules (Coveo type -> Arrow type -> dlt data typ
 
 Surrounding spaces are ignored. A value that does not parse becomes NULL and is returned as a
 row of ``TypedBatch.rejected`` (an Arrow table, ``REJECTED_SCHEMA``) with the row's key, so
-nothing is lost; those rows are built column-wise, never one Python object per value. A column already loaded with
-another data type (``loaded_types``) is not changed: the values of the new type go to a
-variant column ``<column>__v_<type>``, dlt's naming for variant columns.
+nothing is lost; those rows are built column-wise, never one Python object per value. A
+column already loaded with another data type (``loaded_types``) is not changed: the values
+of the new type go to a variant column ``<column>__v_<type>``, dlt's naming for variant
+columns.
 """
 
 from __future__ import annotations
@@ -244,7 +245,9 @@ def row_key_texts(
     columns = [batch.column(name).take(positions) for name in present]
     if not all(_plain_json_text(column) for column in columns):
         rows = zip(*(column.to_pylist() for column in columns), strict=True)
-        return pa.array([json.dumps(dict(zip(present, row, strict=True))) for row in rows], pa.string())
+        return pa.array(
+            [json.dumps(dict(zip(present, row, strict=True))) for row in rows], pa.string()
+        )
     parts: list[Any] = []
     for index, (name, column) in enumerate(zip(present, columns, strict=True)):
         parts += [("{" if index == 0 else ", ") + json.dumps(name) + ': "', column, '"']

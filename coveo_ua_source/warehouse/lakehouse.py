@@ -70,7 +70,8 @@ def for_delta(item: DataItemWithMeta) -> DataItemWithMeta:
 def _as_rows(data: Any) -> list[dict[str, Any]]:
     """Dict rows of a bookkeeping item; rejected values come as one Arrow table."""
     if isinstance(data, pa.Table):
-        return data.drop_columns(["_dlt_load_id", "_dlt_id"]).to_pylist()  # dlt adds its own
+        rows: list[dict[str, Any]] = data.drop_columns(["_dlt_load_id", "_dlt_id"]).to_pylist()
+        return rows  # without dlt's columns: dlt adds its own to dict rows
     return list(data)
 
 
