@@ -12,6 +12,7 @@ Results = dict[str, Any]
 RATIOS: tuple[tuple[str, str, str, str, float | None], ...] = (
     ("a/c wall (end to end)", "a", "c", "wall_s", 2.0),
     ("b/c wall (local zip)", "b", "c", "wall_s", None),
+    ("b high-rate/b wall", "b_high_rate", "b", "wall_s", None),
     ("d/b wall (d extrapolated)", "d", "b", "wall_s", None),
     ("e concurrent/sequential wall", "e_conc", "e_seq", "wall_s", 0.6),
     ("RSS(a)/RSS(c) (end to end)", "a", "c", "peak_rss_mb", 1.1),
@@ -108,7 +109,8 @@ def render(results: Results, labels: dict[str, str]) -> str:
         f"in 5 tables ({', '.join(f'{t} {n:,}' for t, n in data['rows'].items())}); "
         f"{data['start']} to {data['end']}, {data['searches_per_hour']:,} searches/h; "
         f"zip {data['zip_bytes'] / 1e6:.0f} MB, CSV {data['csv_bytes'] / 1e6:.0f} MB; "
-        f"generated in {data['generate_s']:.1f} s",
+        f"generated in {data['generate_s']:.1f} s; share of c_* values that do not parse: "
+        f"{data.get('bad_dimension_rate')}",
         "",
         *_table(cases, labels),
         "",
@@ -121,6 +123,7 @@ def render(results: Results, labels: dict[str, str]) -> str:
         for line in (
             _stages("a (s)", cases.get("a")),
             _stages("b (s)", cases.get("b")),
+            _stages("b high rate (s)", cases.get("b_high_rate")),
             _stages("c (CTAS per table, s)", cases.get("c")),
             _stages("d (at the sample size, s)", cases.get("d")),
             _stages("e sequential (s)", cases.get("e_seq")),
