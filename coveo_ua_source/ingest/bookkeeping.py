@@ -18,6 +18,7 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common.normalizers.utils import generate_dlt_ids
 from dlt.common.schema.typing import TTableSchema
 from dlt.extract.items import DataItemWithMeta
@@ -181,7 +182,7 @@ def window_replaced_table(
     dlt_columns: list[tuple[pa.Field, pa.Array]] = [
         (pa.field("_superseded", pa.bool_()), pa.array(superseded, pa.bool_())),
         (_key_field("_dlt_load_id", pa.string()), _repeat(load_id, pa.string(), rows)),
-        (_key_field("_dlt_id", pa.string()), pa.array(generate_dlt_ids(rows), pa.string())),
+        (_key_field("_dlt_id", pa.string()), _row_ids(rows)),
     ]
     pairs = [*window, *zip(details.schema, details.columns, strict=True), *dlt_columns]
     schema = pa.schema([field for field, _ in pairs])
@@ -190,6 +191,15 @@ def window_replaced_table(
 
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def _row_ids(rows: int) -> pa.Array:
+    """``rows`` unique ``_dlt_id`` values: a random id like dlt's, then the row's number.
+
+    Built column-wise: dlt's own generator takes about 3 us per id.
+    """
+    numbers = pc.cast(pc.cumulative_sum(_repeat(1, pa.int64(), rows)), pa.string())
+    return pc.binary_join_element_wise(generate_dlt_ids(1)[0] + "-", numbers, "")
 
 
 def _key_field(name: str, arrow_type: pa.DataType) -> pa.Field:
