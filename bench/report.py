@@ -15,6 +15,8 @@ RATIOS: tuple[tuple[str, str, str, str, float | None], ...] = (
     ("b high-rate/b wall", "b_high_rate", "b", "wall_s", None),
     ("d/b wall (d extrapolated)", "d", "b", "wall_s", None),
     ("e concurrent/sequential wall", "e_conc", "e_seq", "wall_s", 0.6),
+    ("a/c CPU s, whole process", "a", "c", "process_cpu_s", None),
+    ("b/c CPU s, whole process", "b", "c", "process_cpu_s", None),
     ("RSS(a)/RSS(c) (end to end)", "a", "c", "peak_rss_mb", 1.1),
     ("RSS(b)/RSS(c) (local zip)", "b", "c", "peak_rss_mb", None),
     ("extract RSS(b) 4x/1x rows", "b_extract_4x", "b_extract", "peak_rss_mb", 1.1),
@@ -41,8 +43,14 @@ def ratios(cases: dict[str, Results]) -> list[dict[str, Any]]:
         if figures[0] is None or figures[1] is None:
             out.append({"name": name, "value": None, "target": target, "met": None})
             continue
-        index = 1 if measure == "wall_s" else 2
-        value = figures[0][index] / figures[1][index] if figures[1][index] else float("inf")
+        if measure == "process_cpu_s":
+            if measure not in upper or measure not in lower:
+                continue
+            top_value, bottom_value = float(upper[measure]), float(lower[measure])
+        else:
+            index = 1 if measure == "wall_s" else 2
+            top_value, bottom_value = figures[0][index], figures[1][index]
+        value = top_value / bottom_value if bottom_value else float("inf")
         met = None if target is None else value <= target
         out.append({"name": name, "value": round(value, 3), "target": target, "met": met})
     return out
