@@ -34,13 +34,14 @@ pytest: $(STAMP)
 airflow-test: $(STAMP)
 	COVEO_UA_AIRFLOW="$$(bash .ci/airflow.sh)" $(BIN)/pytest tests/test_airflow.py
 
-# The targets of issue 11 at 1M searches (with extract RSS at 4x rows) and at 2M searches;
+# The targets of issue 11 at 1M searches (with extract RSS at 4x rows, and case b again with
+# the simulator's high rate of bad custom dimension values) and at 2M searches;
 # `make bench ROWS=N` runs one size, all cases.
 bench: $(STAMP)
 ifeq ($(origin ROWS),command line)
 	$(BIN)/python -m bench.run --rows $(ROWS)
 else
-	$(BIN)/python -m bench.run --rows 1000000 --rss-scaling
+	$(BIN)/python -m bench.run --rows 1000000 --rss-scaling --high-rate
 	$(BIN)/python -m bench.run --rows 2000000 --cases abc
 endif
 

@@ -37,6 +37,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--rows", type=int, default=1_000_000, help="searches rows (other tables follow)")
     add("--cases", default="abcde", help="which of the cases a-e to run (default: all)")
     add("--rss-scaling", action="store_true", help="also measure extract RSS at 4x rows")
+    add(
+        "--bad-dimension-rate",
+        type=float,
+        default=dataset.REALISTIC_BAD_RATE,
+        help="share of custom dimension values that do not parse (default %(default)g)",
+    )
+    add(
+        "--high-rate",
+        action="store_true",
+        help="also run b on data where ~1 in 5 custom dimension values does not parse",
+    )
     add("--dict-fraction", type=int, default=10, help="case d reads 1/N of the rows")
     add("--windows", type=int, default=12, help="backfill windows (case e)")
     add("--build-delay", type=float, default=2.0, help="seconds per export (case e)")
@@ -184,7 +195,7 @@ def run_all(args: argparse.Namespace, work: Path, results: dict[str, Any]) -> No
     cases: dict[str, Any] = results["cases"]
     runner = CaseRunner(work, args.timeout_scale)
     say(f"generating the export zip of ~{args.rows:,} searches with the simulator's generator")
-    data = dataset.generate(work / "data" / "export.zip", args.rows)
+    data = dataset.generate(work / "data" / "export.zip", args.rows, args.bad_dimension_rate)
     results["dataset"] = data.as_json()
     say(f"generated {data.total_rows:,} rows in {data.generate_s:.1f} s: {data.rows}")
     if "c" in args.cases:
@@ -200,15 +211,32 @@ def run_all(args: argparse.Namespace, work: Path, results: dict[str, Any]) -> No
         cases["a"] = run_http(runner, data, args.repeat, notes, results)
     if "e" in args.cases:
         cases.update(run_backfills(runner, args))
+    if args.high_rate:
+        cases["b_high_rate"] = run_high_rate(runner, data, args, results)
     if args.rss_scaling:
         say(f"generating the 4x zip (~{4 * args.rows:,} searches) for the RSS-scaling check")
         data.zip_path.unlink()
-        big = dataset.generate(work / "data4" / "export.zip", 4 * args.rows)
+        big = dataset.generate(
+            work / "data4" / "export.zip", 4 * args.rows, data.bad_dimension_rate
+        )
         results["dataset_4x"] = big.as_json()
         cases["b_extract_4x"] = runner.run(
             "b_extract_4x", "extract_rss", _base_spec(big), _millions(big)
         )
         big.zip_path.unlink()
+
+
+def run_high_rate(
+    runner: CaseRunner, data: dataset.Dataset, args: argparse.Namespace, results: dict[str, Any]
+) -> dict[str, Any]:
+    """Case b on the same rows with the simulator's test rate of bad dimension values."""
+    say("generating the zip again with ~1 in 5 custom dimension values that do not parse")
+    high = dataset.generate(runner.work / "data_high" / "export.zip", args.rows, None)
+    results["dataset_high_rate"] = high.as_json()
+    try:
+        return runner.run("b_high_rate", "local_source", _base_spec(high), _millions(high))
+    finally:
+        high.zip_path.unlink()
 
 
 def labels(args: argparse.Namespace) -> dict[str, str]:
@@ -217,7 +245,8 @@ def labels(args: argparse.Namespace) -> dict[str, str]:
     windows = f"{args.windows} x PT1H, build_delay {args.build_delay:g} s"
     return {
         "a": "a  connector via HTTP simulator (zip prebuilt)",
-        "b": "b  connector, local zip (real source, faked client)",
+        "b": f"b  connector, local zip, {args.bad_dimension_rate:g} of c_* values bad",
+        "b_high_rate": "b  the same, ~1 in 5 c_* values bad (rejected values)",
         "c": "c  DuckDB CTAS read_csv baseline",
         "d": f"d  dict rows, csv.DictReader [extrapolated from 1/{fraction}]",
         "e_seq": f"e  backfill {windows}, concurrency 1",

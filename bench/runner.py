@@ -58,7 +58,8 @@ class CaseRunner:
             return next(r for r in runs if "error" in r)
         chosen = dict(good[(len(good) - 1) // 2])
         if repeat > 1:
-            kept = ("wall_s", "steps", "process_peak_rss_mb", "reattached", "created")
+            kept = ("wall_s", "steps", "process_peak_rss_mb", "process_cpu_s", "reattached")
+            kept += ("created",)
             chosen["repeats"] = [{k: r[k] for k in kept if k in r} for r in runs]
             chosen["process_peak_rss_mb"] = max(r["process_peak_rss_mb"] for r in runs)
         return chosen
@@ -116,6 +117,9 @@ class CaseRunner:
             "exit_code": process.returncode,
             "process_wall_s": round(time.perf_counter() - began, 3),
             "process_peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            # CPU seconds of the whole process: less sensitive than wall time to other
+            # processes sharing the machine's cores
+            "process_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
         }
         if timed_out.is_set():
             outcome["error"] = f"timed out after {timeout:.0f} s"

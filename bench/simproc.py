@@ -40,6 +40,8 @@ class SimulatorProcess:
             "--seed", str(cfg.seed), "--searches-per-hour", str(cfg.searches_per_hour),
             "--build-delay", str(cfg.build_delay), "--pending-polls", str(cfg.pending_polls),
             "--row-limit", str(cfg.row_limit),
+            *(() if cfg.bad_dimension_rate is None
+              else ("--bad-dimension-rate", repr(cfg.bad_dimension_rate))),
         ]  # fmt: skip
 
     def __enter__(self) -> SimulatorProcess:

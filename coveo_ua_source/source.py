@@ -38,7 +38,6 @@ from coveo_ua_source.ingest.bookkeeping import (
     coverage_item,
     rejected_item,
 )
-from coveo_ua_source.ingest.custom_dimensions import RejectedValue
 from coveo_ua_source.ingest.dimension_catalog import (
     DimensionTypes,
     loaded_column_types,
@@ -249,20 +248,20 @@ def _table_batches(
             choose_disposition(table, feed.dispositions())
         rejected: list[RejectedRow] = []
         stats = ReadStats()
-        values: list[RejectedValue] = []
+        values: list[pa.Table] = []  # the rejected custom dimension values of each batch
         loaded = 0
         for batch in _read_window(table, ready, load, rejected, stats):
             _check_identifiers(table, batch, ready.export_id)
             loaded += batch.num_rows
             typed = typer.apply(batch, primary_key(table))
-            values += typed.rejected
+            values.append(typed.rejected)
             typer.describe(table, typed.batch)
             yield typed.batch
-        delta = is_delta(table)
+        delta, bad_values = is_delta(table), sum(value.num_rows for value in values)
         for item in (
             rejected_item(table, ready, rejected),
             rejected_values_item(table, ready, values),
-            coverage_item(table, ready, loaded, len(rejected), stats.repaired_values, len(values)),
+            coverage_item(table, ready, loaded, len(rejected), stats.repaired_values, bad_values),
         ):
             feed.record(for_delta(item) if delta else item)
         if not load.partition:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -70,12 +70,36 @@ def test_type_batch_casts_each_type_and_rejects_bad_values(
 ) -> None:
     typed = type_batch(batch_of(values), {"c_x": coveo_type}, ["search_id"])
     assert typed.batch.column("c_x").to_pylist() == expected
-    assert [json.loads(v.row_key) for v in typed.rejected] == [
-        {"search_id": f"id-{i}"} for i in bad
-    ]
-    assert [v.raw_text for v in typed.rejected] == [values[i] for i in bad]
-    assert all(v.column == "c_x" and v.expected_type == coveo_type for v in typed.rejected)
+    rejected = typed.rejected.to_pylist()
+    assert [json.loads(v["row_key"]) for v in rejected] == [{"search_id": f"id-{i}"} for i in bad]
+    assert [v["raw_text"] for v in rejected] == [values[i] for i in bad]
+    assert all(v["column_name"] == "c_x" and v["expected_type"] == coveo_type for v in rejected)
     assert not typed.batch.schema.field("search_id").nullable, "identifiers stay non-nullable"
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        pytest.param(["0c2f-41", "a b!#~[]", ""], id="plain-ids-joined-column-wise"),
+        pytest.param(['say "hi"', "back\\slash", "é", "tab\t", "\u2028"], id="escaped-per-row"),
+    ],
+)
+def test_row_keys_are_written_as_json_dumps_writes_them(ids: list[str]) -> None:
+    schema = pa.schema(
+        [pa.field("search_id", pa.string()), pa.field("keyword", pa.string()),
+         pa.field("c_x", pa.string())]
+    )  # fmt: skip
+    keywords = [f"k{index}" for index in range(len(ids))]
+    bad = ["n/a"] * len(ids)
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array(ids), pa.array(keywords), pa.array(bad)], schema=schema
+    )
+    typed = type_batch(batch, {"c_x": "SHORT"}, ["search_id", "keyword"])
+    expected = [
+        json.dumps({"search_id": id_, "keyword": keyword}, sort_keys=True)
+        for id_, keyword in zip(ids, keywords, strict=True)
+    ]
+    assert typed.rejected.column("row_key").to_pylist() == expected
 
 
 def test_a_column_loaded_with_another_type_gets_a_variant_column() -> None:
@@ -176,6 +200,20 @@ def test_typed_dimensions_and_rejected_values_equal_the_ground_truth(loaded: Loa
     assert loaded.exportables_calls == 1, "exportables is asked once per run"
 
 
+def test_a_low_bad_dimension_rate_loads_the_ground_truth(
+    start_simulator: Callable[..., Simulator], make_pipeline: Callable[..., Pipeline]
+) -> None:
+    simulator = start_simulator(bad_dimension_rate=0.02)
+    pipeline = make_pipeline()
+    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+    assert_tables_match(pipeline, simulator)
+    assert_rejected_values_match(pipeline, simulator)
+    every = sum(len(rejected_values(simulator.config, t, START, END)) for t in TYPED_TABLES)
+    pools = replace(simulator.config, bad_dimension_rate=None)
+    default = sum(len(rejected_values(pools, t, START, END)) for t in TYPED_TABLES)
+    assert every * 5 < default, "the setting lowers the rate the tests run with"
+
+
 def test_lookback_replaces_a_windows_rejected_values(
     simulator: Simulator, make_pipeline: Callable[..., Pipeline]
 ) -> None:
@@ -183,6 +221,49 @@ def test_lookback_replaces_a_windows_rejected_values(
     pipeline.run(make_source(simulator, end_date=END - timedelta(days=1))).raise_on_failed_jobs()
     pipeline.run(make_source(simulator, lookback="P1D")).raise_on_failed_jobs()
     assert_rejected_values_match(pipeline, simulator)
+
+
+def job_formats(info: Any, table: str) -> set[str]:
+    """File formats of the completed load jobs of ``table`` in a run's load info."""
+    return {
+        job.job_file_info.file_format
+        for package in info.load_packages
+        for job in package.jobs["completed_jobs"]
+        if job.job_file_info.table_name == table
+    }
+
+
+def test_rejected_values_load_from_parquet_also_into_a_table_of_dict_rows(
+    simulator: Simulator,
+    make_pipeline: Callable[..., Pipeline],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import coveo_ua_source.source as source_module
+    from coveo_ua_source.ingest import dimension_catalog
+    from coveo_ua_source.ingest.bookkeeping import window_replaced_item
+    from coveo_ua_source.ingest.custom_dimensions import empty_rejected
+
+    def as_dict_rows(table: str, ready: Any, rejected: list[pa.Table]) -> Any:
+        """How the connector wrote rejected values before: one dict per value."""
+        values = pa.concat_tables([empty_rejected(), *rejected]).to_pylist()
+        hints = dimension_catalog._REJECTED_VALUES_HINTS
+        return window_replaced_item(table, ready, values, hints)
+
+    pipeline = make_pipeline()
+    with monkeypatch.context() as patch:
+        patch.setattr(source_module, "rejected_values_item", as_dict_rows)
+        first = pipeline.run(make_source(simulator, end_date=END - timedelta(days=1)))
+    assert job_formats(first, REJECTED_VALUES_TABLE) >= {"insert_values"}
+    info = pipeline.run(make_source(simulator, lookback="P1D"))  # replaces a dict-rows window
+    info.raise_on_failed_jobs()
+    assert "parquet" in job_formats(info, REJECTED_VALUES_TABLE)
+    assert "insert_values" not in job_formats(info, REJECTED_VALUES_TABLE)
+    assert_rejected_values_match(pipeline, simulator)
+    with pipeline.sql_client() as client:
+        name = client.make_qualified_table_name(REJECTED_VALUES_TABLE)
+        sql = f"SELECT count(*), count(DISTINCT _dlt_id), count(_dlt_load_id) FROM {name}"
+        ((rows, ids, load_ids),) = client.execute_sql(sql) or [()]
+    assert rows == ids == load_ids > 0, "every row has its own _dlt_id and a load id"
 
 
 def test_exportables_failure_loads_text_with_one_warning(

@@ -806,3 +806,43 @@ def test_command_line_serves_until_interrupted() -> None:
         assert reply.json() == {"status": "online"}
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=10) == 0
+
+
+# --- how often custom dimension values do not parse --------------------------------------
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.01, 0.5])
+def test_bad_dimension_rate_sets_the_share_of_values_that_do_not_parse(rate: float) -> None:
+    from coveo_ua_source.simulator.truth import rejected_values
+
+    cfg = SimulatorConfig(searches_per_hour=400, bad_dimension_rate=rate)
+    end = DAY + timedelta(days=2)
+    for table, dimensions in (("searches", 1), ("clicks", 1), ("custom_events", 3)):
+        rows = count_rows(cfg, table, (to_ms(DAY), to_ms(end)))
+        bad = len(rejected_values(cfg, table, DAY, end))
+        share = bad / (rows * dimensions)
+        assert rows > 5_000
+        assert abs(share - rate) <= max(0.2 * rate, 0.0), (table, share)
+        truth = ground_truth(cfg, table, DAY, end)
+        assert len(truth) == rows, "the rate changes values, never the rows"
+
+
+def test_bad_dimension_rate_keeps_every_other_value_and_defaults_to_the_pools() -> None:
+    default = ground_truth(SimulatorConfig(), "custom_events", DAY, NEXT_DAY)
+    none_bad = ground_truth(SimulatorConfig(bad_dimension_rate=0.0), "custom_events", DAY, NEXT_DAY)
+    dims = {"c_cart_value", "c_delivery_date", "c_ordered_at"}
+    strip = [{k: v for k, v in row.items() if k not in dims} for row in default]
+    assert strip == [{k: v for k, v in row.items() if k not in dims} for row in none_bad]
+    assert any(row["c_cart_value"] is None for row in default)  # "1,299.00" loads as NULL
+    kept = [(a["c_cart_value"], b["c_cart_value"]) for a, b in zip(default, none_bad, strict=True)]
+    assert all(a == b for a, b in kept if a is not None), "values that parse stay as they were"
+
+
+def test_bad_dimension_rate_is_checked_and_settable_from_the_command_line() -> None:
+    from coveo_ua_source.simulator.__main__ import _config, _parser
+
+    with pytest.raises(ValueError, match="bad_dimension_rate"):
+        SimulatorConfig(bad_dimension_rate=1.5)
+    args = _parser().parse_args(["--bad-dimension-rate", "0.001"])
+    assert _config(args).bad_dimension_rate == 0.001
+    assert _config(_parser().parse_args([])).bad_dimension_rate is None

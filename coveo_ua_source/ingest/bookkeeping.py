@@ -17,6 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.common.normalizers.utils import generate_dlt_ids
 from dlt.common.schema.typing import TTableSchema
 from dlt.extract.items import DataItemWithMeta
 
@@ -151,6 +154,60 @@ def window_replaced_item(
     markers = [{**window, "_superseded": True}] if destination_merges() else []
     rows = [{**window, **detail, "_superseded": False} for detail in details]
     return dlt.mark.with_hints([*markers, *rows], hints, create_table_variant=True)
+
+
+def window_replaced_table(
+    table: str, ready: ReadyExport, details: pa.Table, hints: Any
+) -> DataItemWithMeta:
+    """Like ``window_replaced_item`` for many rows: one Arrow table, which dlt writes to
+    Parquet and the destination copies in bulk, where dict rows become one INSERT each.
+
+    It carries ``_dlt_load_id`` and a unique ``_dlt_id`` as dlt adds them to dict rows, so
+    a table first loaded from dict rows (their columns are NOT NULL) takes these rows too.
+    """
+    if destination_merges():
+        marker = pa.Table.from_pylist([{}], schema=details.schema)
+        details = pa.concat_tables([marker, details])
+        superseded = [True] + [False] * (details.num_rows - 1)
+    else:
+        superseded = [False] * details.num_rows
+    rows = details.num_rows
+    window: list[tuple[pa.Field, pa.Array]] = [
+        (_key_field("table_name", pa.string()), _repeat(table, pa.string(), rows)),
+        (_key_field("window_start", _TIMESTAMP), _repeat(ready.window.start, _TIMESTAMP, rows)),
+        (_key_field("window_end", _TIMESTAMP), _repeat(ready.window.end, _TIMESTAMP, rows)),
+        (pa.field("export_id", pa.string()), _repeat(ready.export_id, pa.string(), rows)),
+    ]
+    load_id = dlt.current.load_package_state()["load_id"]
+    dlt_columns: list[tuple[pa.Field, pa.Array]] = [
+        (pa.field("_superseded", pa.bool_()), pa.array(superseded, pa.bool_())),
+        (_key_field("_dlt_load_id", pa.string()), _repeat(load_id, pa.string(), rows)),
+        (_key_field("_dlt_id", pa.string()), _row_ids(rows)),
+    ]
+    pairs = [*window, *zip(details.schema, details.columns, strict=True), *dlt_columns]
+    schema = pa.schema([field for field, _ in pairs])
+    data = pa.Table.from_arrays([column for _, column in pairs], schema=schema)
+    return dlt.mark.with_hints(data, hints, create_table_variant=True)
+
+
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def _row_ids(rows: int) -> pa.Array:
+    """``rows`` unique ``_dlt_id`` values: a random id like dlt's, then the row's number.
+
+    Built column-wise: dlt's own generator takes about 3 us per id.
+    """
+    numbers = pc.cast(pc.cumulative_sum(_repeat(1, pa.int64(), rows)), pa.string())
+    return pc.binary_join_element_wise(generate_dlt_ids(1)[0] + "-", numbers, "")
+
+
+def _key_field(name: str, arrow_type: pa.DataType) -> pa.Field:
+    return pa.field(name, arrow_type, nullable=False)  # as the hints declare: no dlt warning
+
+
+def _repeat(value: Any, arrow_type: pa.DataType, rows: int) -> pa.Array:
+    return pa.repeat(pa.scalar(value, arrow_type), rows)
 
 
 def destination_merges() -> bool:

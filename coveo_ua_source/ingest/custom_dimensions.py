@@ -14,9 +14,11 @@ Pure: no network, no dlt. Typing rules (Coveo type -> Arrow type -> dlt data typ
 - ``TEXT``, any other type, and ``c_*`` columns the exportables list does not know stay text.
 
 Surrounding spaces are ignored. A value that does not parse becomes NULL and is returned as a
-``RejectedValue`` with the row's key, so nothing is lost. A column already loaded with
-another data type (``loaded_types``) is not changed: the values of the new type go to a
-variant column ``<column>__v_<type>``, dlt's naming for variant columns.
+row of ``TypedBatch.rejected`` (an Arrow table, ``REJECTED_SCHEMA``) with the row's key, so
+nothing is lost; those rows are built column-wise, never one Python object per value. A
+column already loaded with another data type (``loaded_types``) is not changed: the values
+of the new type go to a variant column ``<column>__v_<type>``, dlt's naming for variant
+columns.
 """
 
 from __future__ import annotations
@@ -88,14 +90,17 @@ class Dimension:
         return self.column.startswith("c_")
 
 
-@dataclass(frozen=True)
-class RejectedValue:
-    """A custom dimension value that did not parse as its type; loaded as NULL."""
-
-    column: str
-    row_key: str
-    raw_text: str
-    expected_type: str
+# One row per custom dimension value that did not parse as its type (loaded as NULL).
+REJECTED_SCHEMA = pa.schema(
+    [
+        pa.field("column_name", pa.string()),
+        pa.field("row_key", pa.string()),
+        pa.field("raw_text", pa.string()),
+        pa.field("expected_type", pa.string()),
+    ]
+)
+# JSON strings made of these characters need no escaping: printable ASCII but " and \.
+_PLAIN_JSON_TEXT = r"^[ !#-\[\]-~]*$"
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ class TypedBatch:
     """A batch with its custom dimensions cast, and the values that did not parse."""
 
     batch: pa.RecordBatch
-    rejected: list[RejectedValue]
+    rejected: pa.Table  # REJECTED_SCHEMA
 
 
 def parse_exportables(payload: Iterable[Mapping[str, Any]]) -> list[Dimension]:
@@ -149,7 +154,7 @@ def type_batch(
     (lower-cased names), which decide when a variant column is needed.
     """
     loaded = loaded_types or {}
-    rejected: list[RejectedValue] = []
+    rejected: list[pa.Table] = []
     fields, arrays = [], []
     for field, column in zip(batch.schema, batch.columns, strict=True):
         coveo_type = types.get(field.name.lower(), "TEXT")
@@ -164,15 +169,36 @@ def type_batch(
             coveo_type, arrow_type, typed = "TEXT", pa.string(), column
         else:
             typed, bad = cast_values(column, coveo_type)
-        keys = row_keys(batch, key_columns, bad)
-        rejected += [
-            RejectedValue(field.name, keys[index], column[index].as_py(), coveo_type)
-            for index in bad
-        ]
+        if bad:
+            rejected.append(rejected_table(batch, key_columns, field.name, coveo_type, bad))
         name = output_name(field.name, DLT_TYPES[coveo_type], loaded)
         fields.append(pa.field(name, arrow_type))
         arrays.append(typed)
-    return TypedBatch(pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields)), rejected)
+    typed = pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+    return TypedBatch(typed, pa.concat_tables(rejected) if rejected else empty_rejected())
+
+
+def empty_rejected() -> pa.Table:
+    """A ``TypedBatch.rejected`` without rows."""
+    return REJECTED_SCHEMA.empty_table()
+
+
+def rejected_table(
+    batch: pa.RecordBatch,
+    key_columns: Sequence[str],
+    column: str,
+    coveo_type: str,
+    rows: Sequence[int],
+) -> pa.Table:
+    """The rejected values of ``column`` at ``rows`` of ``batch`` (``REJECTED_SCHEMA``)."""
+    positions = pa.array(rows, pa.int64())
+    arrays = [
+        pa.repeat(pa.scalar(column, pa.string()), len(rows)),
+        row_key_texts(batch, key_columns, positions),
+        batch.column(column).take(positions),
+        pa.repeat(pa.scalar(coveo_type, pa.string()), len(rows)),
+    ]
+    return pa.Table.from_arrays(arrays, schema=REJECTED_SCHEMA)
 
 
 def output_name(name: str, dlt_type: str, loaded_types: Mapping[str, str]) -> str:
@@ -204,16 +230,34 @@ def _null_where(text: pa.Array, mask: pa.Array) -> pa.Array:
     return pc.if_else(mask, pa.scalar(None, pa.string()), text)
 
 
-def row_keys(
-    batch: pa.RecordBatch, key_columns: Sequence[str], rows: Sequence[int]
-) -> dict[int, str]:
-    """The primary key of each row as JSON (``{"search_id": "..."}``), keys sorted."""
-    present = [name for name in key_columns if name in batch.schema.names]
-    columns = {name: batch.column(name) for name in present}
-    return {
-        index: json.dumps({name: columns[name][index].as_py() for name in present}, sort_keys=True)
-        for index in rows
-    }
+def row_key_texts(
+    batch: pa.RecordBatch, key_columns: Sequence[str], positions: pa.Array
+) -> pa.Array:
+    """The primary key of the rows at ``positions`` as JSON (``{"search_id": "..."}``), as
+    ``json.dumps(..., sort_keys=True)`` writes it.
+
+    Joined column-wise when every key is text that needs no JSON escaping (Coveo's ids);
+    any other key goes through ``json.dumps`` row by row.
+    """
+    present = sorted(name for name in key_columns if name in batch.schema.names)
+    if not present:
+        return pa.repeat(pa.scalar("{}", pa.string()), len(positions))
+    columns = [batch.column(name).take(positions) for name in present]
+    if not all(_plain_json_text(column) for column in columns):
+        rows = zip(*(column.to_pylist() for column in columns), strict=True)
+        return pa.array(
+            [json.dumps(dict(zip(present, row, strict=True))) for row in rows], pa.string()
+        )
+    parts: list[Any] = []
+    for index, (name, column) in enumerate(zip(present, columns, strict=True)):
+        parts += [("{" if index == 0 else ", ") + json.dumps(name) + ': "', column, '"']
+    return pc.binary_join_element_wise(*parts, "}", "")
+
+
+def _plain_json_text(column: pa.Array) -> bool:
+    if not pa.types.is_string(column.type) or column.null_count:
+        return False
+    return pc.all(pc.match_substring_regex(column, _PLAIN_JSON_TEXT)).as_py() is not False
 
 
 def _mask(length: int, positions: Sequence[int]) -> pa.Array:

@@ -8,7 +8,9 @@ it was never loaded), so a passing outage never changes a column.
 ``_coveo_ua_rejected_values``: every custom dimension value that did not parse as its type
 (the row is loaded with NULL there), with its table, window, export, column, the row's
 primary key as JSON, the raw text and the expected Coveo type. Like
-``_coveo_ua_rejected_rows``, a window loaded again replaces its rows.
+``_coveo_ua_rejected_rows``, a window loaded again replaces its rows. A window's rows go
+to dlt as one Arrow table, so they are loaded from Parquet in bulk: a window can reject
+many values (a dimension whose type Coveo reports wrong rejects every one).
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ from dlt.extract.items import DataItemWithMeta
 
 from coveo_ua_source.exceptions import CoveoUAError
 from coveo_ua_source.exports.types import ReadyExport
-from coveo_ua_source.ingest.bookkeeping import window_replaced_hints, window_replaced_item
+from coveo_ua_source.ingest.bookkeeping import window_replaced_hints, window_replaced_table
 from coveo_ua_source.ingest.custom_dimensions import (
     DLT_TYPES,
     Dimension,
-    RejectedValue,
     TypedBatch,
     column_types,
+    empty_rejected,
     parse_exportables,
     type_batch,
 )
@@ -145,27 +147,22 @@ def loaded_column_types(table: str) -> dict[str, str]:
 
 
 def rejected_values_item(
-    table: str, ready: ReadyExport, rejected: Sequence[RejectedValue]
+    table: str, ready: ReadyExport, rejected: Sequence[pa.Table]
 ) -> DataItemWithMeta:
-    """This window's ``_coveo_ua_rejected_values`` rows (maybe none), replacing earlier ones."""
-    if rejected:
-        first = rejected[0]
+    """This window's ``_coveo_ua_rejected_values`` rows (maybe none), replacing earlier ones.
+
+    ``rejected``: the ``TypedBatch.rejected`` tables of the window's batches.
+    """
+    values = pa.concat_tables([empty_rejected(), *rejected])
+    if values.num_rows:
+        first = values.slice(0, 1).to_pylist()[0]
         logger.warning(
             "%s %s: %d custom dimension value(s) did not parse and load as NULL; kept in %s, "
             "e.g. %s=%r (%s)",
-            table, ready.window, len(rejected), REJECTED_VALUES_TABLE, first.column,
-            first.raw_text, first.expected_type,
+            table, ready.window, values.num_rows, REJECTED_VALUES_TABLE, first["column_name"],
+            first["raw_text"], first["expected_type"],
         )  # fmt: skip
-    details = [
-        {
-            "column_name": value.column,
-            "row_key": value.row_key,
-            "raw_text": value.raw_text,
-            "expected_type": value.expected_type,
-        }
-        for value in rejected
-    ]
-    return window_replaced_item(table, ready, details, _REJECTED_VALUES_HINTS)
+    return window_replaced_table(table, ready, values, _REJECTED_VALUES_HINTS)
 
 
 def _fallback_types(loaded: Mapping[str, str]) -> dict[str, str]:

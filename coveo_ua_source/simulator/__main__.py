@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--max-rows-per-file", type=int, default=None)
     add("--estimate-factor", type=float, default=_DEFAULTS.estimate_factor)
     add("--storage-host", default=_DEFAULTS.storage_host)
+    add("--bad-dimension-rate", type=float, default=None,
+        help="share of custom dimension values that do not parse (default: ~1 in 5)")  # fmt: skip
     return parser
 
 
@@ -53,7 +55,7 @@ def _config(args: argparse.Namespace) -> SimulatorConfig:
         row_limit=args.row_limit, timestamp_style=args.timestamp_style, bom=args.bom,
         header_case=args.header_case, empty_table=args.empty_table,
         max_rows_per_file=args.max_rows_per_file, storage_host=args.storage_host,
-        estimate_factor=args.estimate_factor,
+        estimate_factor=args.estimate_factor, bad_dimension_rate=args.bad_dimension_rate,
     )  # fmt: skip
 
 

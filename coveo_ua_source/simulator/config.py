@@ -44,6 +44,10 @@ class SimulatorConfig:
     retyped_dimensions: (return name, Coveo type) pairs that ``/v15/dimensions/exportables``
         answers from its second call on, e.g. ``(("custom_events.c_cart_value", "TEXT"),)``:
         a dimension whose type changes between two runs.
+    bad_dimension_rate: the share of rows whose value of a typed custom dimension does not
+        parse as its type (``1e-3``: one in a thousand, as real exports might have). None:
+        the dimensions' own value pools, where about one value in five does not parse, so
+        that tests exercise the connector's rejected values (``simulator/dimensions.py``).
     """
 
     # Tokens stay out of repr() so that logging a config never writes them.
@@ -64,6 +68,7 @@ class SimulatorConfig:
     estimate_factor: float = 1.0
     clock: Callable[[], datetime] | None = field(default=None, compare=False)
     retyped_dimensions: tuple[tuple[str, str], ...] = ()
+    bad_dimension_rate: float | None = None
 
     def __post_init__(self) -> None:
         if self.searches_per_hour < 0:
@@ -74,5 +79,7 @@ class SimulatorConfig:
             raise ValueError("row_limit must be >= 1")
         if self.max_rows_per_file is not None and self.max_rows_per_file < 1:
             raise ValueError("max_rows_per_file must be >= 1 or None")
+        if self.bad_dimension_rate is not None and not 0 <= self.bad_dimension_rate <= 1:
+            raise ValueError("bad_dimension_rate must be between 0 and 1, or None")
         if not self.token:
             raise ValueError("token must not be empty")

@@ -1,10 +1,11 @@
 """Deterministic simulated UA rows, generated one UTC hour at a time.
 
-Every row of UTC hour H is a pure function of (seed, searches_per_hour, H): each table of
-each hour draws from its own ``random.Random(f"{seed}:{H}:<part>")``, never from global
-state. Child rows (clicks, custom events) are stamped a few seconds after their search but
-clamped to stay inside the hour; keywords and groups carry their search's timestamp. So the
-rows of any time range, and their counts, are exact (see ``truth.py``).
+Every row of UTC hour H is a pure function of (seed, searches_per_hour, H) and the
+``bad_dimension_rate`` (None: the custom dimensions' own pools; see ``dimensions.py``):
+each table of each hour draws from its own ``random.Random(f"{seed}:{H}:<part>")``, never
+from global state. Child rows (clicks, custom events) are stamped a few seconds after their
+search but clamped to stay inside the hour; keywords and groups carry their search's
+timestamp. So the rows of any time range, and their counts, are exact (see ``truth.py``).
 
 A raw row is a tuple laid out as ``FIELDS[table]``: text is ``str`` or ``None``, bigint
 ``int``, double ``float`` (2 decimals), bool ``bool``, and timestamps are ``int`` epoch
@@ -23,7 +24,13 @@ from typing import Any, NamedTuple
 
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import pools
-from coveo_ua_source.simulator.dimensions import DELIVERY_DATES, IN_STOCK, ORDERED_AT, PAGE_NUMBERS
+from coveo_ua_source.simulator.dimensions import (
+    DELIVERY_DATES,
+    IN_STOCK,
+    ORDERED_AT,
+    PAGE_NUMBERS,
+    with_bad_rate,
+)
 
 Row = tuple[Any, ...]
 # A visitor's profile, shared by every event of its visits: (visitorId, userName, userId,
@@ -292,14 +299,25 @@ _BUILDERS: dict[TTable, Callable[[int, int, Skeleton], Columns]] = {
 }
 
 
-def hour_columns(seed: int, per_hour: int, table: TTable, hour: int) -> Columns:
-    """Every row of ``table`` in UTC hour ``hour`` (hours since the epoch), as columns."""
-    return _BUILDERS[table](seed, hour, skeleton(seed, per_hour, hour))
+def hour_columns(
+    seed: int, per_hour: int, table: TTable, hour: int, bad_rate: float | None = None
+) -> Columns:
+    """Every row of ``table`` in UTC hour ``hour`` (hours since the epoch), as columns.
+
+    ``bad_rate``: ``SimulatorConfig.bad_dimension_rate``.
+    """
+    columns = _BUILDERS[table](seed, hour, skeleton(seed, per_hour, hour))
+    if bad_rate is None:
+        return columns
+    rng = random.Random(f"{seed}:{hour}:{table}:bad-dimensions")
+    return with_bad_rate(columns, FIELDS[table], table, rng, bad_rate)
 
 
-def hour_rows(seed: int, per_hour: int, table: TTable, hour: int) -> list[Row]:
+def hour_rows(
+    seed: int, per_hour: int, table: TTable, hour: int, bad_rate: float | None = None
+) -> list[Row]:
     """Every row of ``table`` in UTC hour ``hour`` (hours since the epoch)."""
-    return list(zip(*hour_columns(seed, per_hour, table, hour), strict=True))
+    return list(zip(*hour_columns(seed, per_hour, table, hour, bad_rate), strict=True))
 
 
 @lru_cache(maxsize=1 << 17)

@@ -3,6 +3,8 @@
 Each dimension draws its raw text from a small pool, some of whose values do not parse as
 the dimension's type (``1,299.00`` as NUMBER, ``n/a`` as SHORT, ``yes`` as BOOLEAN...), so
 the connector's typing and its rejected values can be checked against ``typed_value``.
+``SimulatorConfig.bad_dimension_rate`` sets how often instead (``with_bad_rate``): real
+exports, typed by Coveo itself, reject few values.
 ``c_context_role`` and ``c_cart_value`` are also in the connector's catalog (schema.py);
 the others exist only here, as an org's own dimensions would.
 """
@@ -10,6 +12,7 @@ the others exist only here, as an org's own dimensions would.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -103,6 +106,33 @@ def _parse(text: str, coveo_type: str) -> Any:
     if coveo_type == "DATETIME":
         return datetime.fromisoformat(text.removesuffix("Z")).replace(tzinfo=UTC)
     return text
+
+
+def with_bad_rate(
+    columns: list[Sequence[Any]],
+    fields: Sequence[str],
+    table: str,
+    rng: random.Random,
+    rate: float,
+) -> list[Sequence[Any]]:
+    """``columns`` (laid out as ``fields``) with each typed dimension of ``table`` drawn
+    again: a value that does not parse in a share ``rate`` of rows, else the row's own
+    value when it parses, or one of the pool's values that do."""
+    out = list(columns)
+    for dimension in CUSTOM_DIMENSIONS:
+        bad = tuple(v for v in dimension.pool if typed_value(v, dimension.coveo_type)[1])
+        if dimension.table != table or dimension.api_name not in fields or not bad:
+            continue
+        good = tuple(v for v in dimension.pool if not typed_value(v, dimension.coveo_type)[1])
+        unwanted, position = frozenset(bad), fields.index(dimension.api_name)
+        draws = [rng.random() for _ in out[position]]
+        out[position] = [
+            bad[int(r / rate * len(bad)) % len(bad)] if r < rate
+            else good[int(r * 1009) % len(good)] if value in unwanted
+            else value
+            for value, r in zip(out[position], draws, strict=True)
+        ]  # fmt: skip
+    return out
 
 
 def row_key(row: Mapping[str, object], keys: Sequence[str]) -> str:

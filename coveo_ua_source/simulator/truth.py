@@ -87,11 +87,11 @@ def iter_batches(
     child = table in ("keywords", "groups")
     check = row_predicate(clauses, FIELDS["searches" if child else table])
     for hour, clip in _hours(span):
-        rows = hour_rows(seed, per_hour, table, hour)
+        rows = hour_rows(seed, per_hour, table, hour, cfg.bad_dimension_rate)
         if clip is not None:
             rows = [row for row in rows if clip[0] <= row[at] < clip[1]]
         if clauses and child:
-            searches = hour_rows(seed, per_hour, "searches", hour)
+            searches = hour_rows(seed, per_hour, "searches", hour, cfg.bad_dimension_rate)
             passing = {row[0] for row in searches if check(row)}
             rows = [row for row in rows if row[0] in passing]
         elif clauses:
@@ -110,7 +110,9 @@ def iter_column_batches(
     unfiltered = filters is None or not filters.clauses_for(table)
     for hour, clip in _hours(span):
         if clip is None and unfiltered:
-            columns = hour_columns(cfg.seed, cfg.searches_per_hour, table, hour)
+            columns = hour_columns(
+                cfg.seed, cfg.searches_per_hour, table, hour, cfg.bad_dimension_rate
+            )
             if columns[0]:
                 yield columns
             continue

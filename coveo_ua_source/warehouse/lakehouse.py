@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import dlt
+import pyarrow as pa
 from dlt.extract import DltSource
 from dlt.extract.items import DataItemWithMeta
 
@@ -49,7 +50,7 @@ def for_delta(item: DataItemWithMeta) -> DataItemWithMeta:
     """A bookkeeping item re-hinted to upsert on a key (Delta cannot delete-insert)."""
     hints: Any = item.meta.hints
     table = hints["table_name"]
-    rows = [row for row in item.data if not row.get("_superseded")]
+    rows = [row for row in _as_rows(item.data) if not row.get("_superseded")]
     if table == WINDOWS_TABLE:
         key: tuple[str, ...] = _WINDOW
     else:
@@ -64,6 +65,14 @@ def for_delta(item: DataItemWithMeta) -> DataItemWithMeta:
         table_format="delta",
     )
     return dlt.mark.with_hints(rows, new_hints, create_table_variant=True)
+
+
+def _as_rows(data: Any) -> list[dict[str, Any]]:
+    """Dict rows of a bookkeeping item; rejected values come as one Arrow table."""
+    if isinstance(data, pa.Table):
+        rows: list[dict[str, Any]] = data.drop_columns(["_dlt_load_id", "_dlt_id"]).to_pylist()
+        return rows  # without dlt's columns: dlt adds its own to dict rows
+    return list(data)
 
 
 def _with_rejected_key(row: dict[str, Any]) -> dict[str, Any]:
