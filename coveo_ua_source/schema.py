@@ -8,6 +8,7 @@ here are read as text; custom dimensions ``c_*`` are then typed as Coveo's expor
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -183,6 +184,7 @@ def snake_case(api_name: str) -> str:
     return "".join(out)
 
 
+@functools.cache  # sort keys call it once per row
 def primary_key(table: TTable) -> tuple[str, ...]:
     """The loaded table's primary key, in dlt's snake_case column names."""
     return tuple(snake_case(name) for name in IDENTIFIERS[table])
