@@ -14,6 +14,7 @@ names (NUMBER, SHORT, ...), not by ``TColumnType``, and only that module reads t
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -208,6 +209,7 @@ def snake_case(api_name: str) -> str:
     return "".join(out)
 
 
+@functools.cache  # sort keys call it once per row
 def primary_key(table: TTable) -> tuple[str, ...]:
     """The loaded table's primary key, in dlt's snake_case column names."""
     return tuple(snake_case(name) for name in IDENTIFIERS[table])

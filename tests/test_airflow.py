@@ -28,7 +28,7 @@ from helpers import TOKEN, assert_rows_equal, expected_rows, loaded_rows, utc
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]  # one Airflow home
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "pipelines" / "airflow"

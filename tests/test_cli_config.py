@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dlt
@@ -129,21 +131,41 @@ def test_missing_start_date_is_one_line_and_exit_2(
     assert simulator.requests == []
 
 
+@contextmanager
+def ctrl_c_enabled() -> Iterator[None]:
+    """SIGINT handled while starting a subprocess, so that Ctrl-C reaches the child.
+
+    A shell starts a background job (`make test &`) with SIGINT ignored, and an ignored
+    signal stays ignored in every child, past exec: the CLI would never see its Ctrl-C.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.slow
 def test_ctrl_c_says_the_rerun_resumes_and_exits_130(start_simulator, tmp_path: Path) -> None:
     simulator = start_simulator(build_delay=120.0)
     project = project_folder(tmp_path, simulator, **RANGE)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "coveo_ua_source.cli", "load", *PIPELINE, "--no-progress"],
-        cwd=project, env=cli_environment(tmp_path), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    with ctrl_c_enabled():
+        process = subprocess.Popen(
+            [sys.executable, "-m", "coveo_ua_source.cli", "load", *PIPELINE, "--no-progress"],
+            cwd=project, env=cli_environment(tmp_path), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
     deadline = time.monotonic() + 60
     while simulator.created_count == 0 and time.monotonic() < deadline:
         time.sleep(0.05)  # a real process: wait until it is inside the slow build
     assert simulator.created_count > 0, "the load never created its first export"
     process.send_signal(signal.SIGINT)
-    _, error = process.communicate(timeout=60)
+    try:
+        _, error = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()  # a process left running would fail a later test of this worker
+        _, error = process.communicate(timeout=10)
+        pytest.fail(f"the load did not stop within 60 s of Ctrl-C:\n{error[-3000:]}")
     assert process.returncode == 130, error
     assert "interrupted" in error
     assert "run the same command again to resume" in error

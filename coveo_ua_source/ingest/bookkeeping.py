@@ -19,7 +19,9 @@ from typing import Any
 import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
+from dlt.common.configuration.container import Container
 from dlt.common.normalizers.utils import generate_dlt_ids
+from dlt.common.pipeline import PipelineContext
 from dlt.common.schema.typing import TTableSchema
 from dlt.extract.items import DataItemWithMeta
 
@@ -215,12 +217,19 @@ def destination_merges() -> bool:
 
     Without a destination (extract only) the merge hints decide later, so markers are kept.
     """
-    destination: Any = dlt.current.pipeline().destination
+    destination: Any = _active_pipeline().destination
     if destination is None:
         return True
     if destination not in _MERGES:
         _MERGES[destination] = _merges(destination)
     return _MERGES[destination]
+
+
+def _active_pipeline() -> Any:
+    # dlt.current.pipeline() resolves the pipeline configuration on every call (20 ms,
+    # once per window and table); the active pipeline is in the context already
+    context = Container()[PipelineContext]
+    return context.pipeline() if context.is_active() else dlt.current.pipeline()
 
 
 # capabilities() resolves the destination's configuration each time: 30 ms on DuckDB,
