@@ -46,7 +46,7 @@ else
 endif
 
 cassettes: $(STAMP)
-	COVEO_UA_RECORD=1 $(BIN)/pytest tests/test_client.py --record-mode=rewrite
+	COVEO_UA_RECORD=1 $(BIN)/pytest -n 0 tests/test_client.py --record-mode=rewrite
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache coveo_ua.duckdb .coveo_ua
