@@ -42,13 +42,16 @@ def _isolated_dlt_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
 
 
 def isolate_dlt_config(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-    """No dlt settings from the environment, no telemetry, and ``folder`` as the cwd."""
+    """No dlt settings from the environment, no telemetry, ``folder`` as the cwd, and dlt's
+    data folder (pipelines, pipeline locks) inside it: tests on other xdist workers that
+    use the same pipeline name must not share a lock or a pipeline folder."""
     for name in list(os.environ):
         if name.startswith(
             ("SOURCES__", "DESTINATION__", "COVEO_UA_ACCESS", "LOAD__", "DATA_WRITER__")
         ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
+    monkeypatch.setenv("DLT_DATA_DIR", str(folder / "dlt-data"))
     monkeypatch.chdir(folder)
 
 
