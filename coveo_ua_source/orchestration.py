@@ -115,7 +115,7 @@ def _run(
 ) -> dict[str, Any]:
     # The lock lives in dlt's usual pipelines folder, which outlasts the temporary one,
     # so two tasks of one pipeline on one worker never run at once.
-    lean_load_defaults(_destination_name(destination))
+    lean_load_defaults(destination)
     with (
         pipeline_lock(pipeline_name, get_dlt_pipelines_dir()),
         _fresh_pipeline(destination, pipeline_name, dataset_name) as pipeline,
@@ -142,13 +142,6 @@ def delete_loaded_exports(
     state = pipeline.state.get("sources", {}).get(settings.SOURCE_SECTION, {})
     positions = positions_from_state(state, TABLES)
     return delete_loaded(client_from_config(config), pipeline.pipeline_name, positions)
-
-
-def _destination_name(destination: Any) -> str | None:
-    """The destination as ``lean_load_defaults`` recognises it (``dlt.destinations.duckdb``)."""
-    if isinstance(destination, str):
-        return destination
-    return getattr(destination, "destination_type", None)
 
 
 @contextmanager

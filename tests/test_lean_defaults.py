@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import dlt
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 from helpers import assert_tables_match, make_source
@@ -29,10 +30,14 @@ def test_duckdb_gets_one_worker_a_memory_limit_and_plain_parquet() -> None:
         }
     )
     assert lean_load_defaults("dlt.destinations.duckdb", {}) == applied
+    assert lean_load_defaults(dlt.destinations.duckdb("lean.duckdb"), {}) == applied
 
 
 def test_other_destinations_keep_their_workers() -> None:
     assert lean_load_defaults("postgres", {}) == {"DATA_WRITER__COMPRESSION": "none"}
+    assert lean_load_defaults(dlt.destinations.postgres(), {}) == {
+        "DATA_WRITER__COMPRESSION": "none"
+    }
 
 
 @pytest.mark.parametrize(

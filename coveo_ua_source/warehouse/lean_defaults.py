@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import MutableMapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import dlt
 
@@ -45,9 +45,13 @@ _MEMORY_LIMIT = _Default(
 
 
 def lean_load_defaults(
-    destination: str | None, environ: MutableMapping[str, str] | None = None
+    destination: Any, environ: MutableMapping[str, str] | None = None
 ) -> dict[str, str]:
-    """Set the lean defaults nobody configured; returns the variables it set."""
+    """Set the lean defaults nobody configured; returns the variables it set.
+
+    ``destination``: a name (``"duckdb"``, ``"dlt.destinations.duckdb"``), a dlt destination
+    object, or None.
+    """
     target = os.environ if environ is None else environ
     chosen = [_COMPRESSION]
     if _destination_name(destination) == "duckdb":
@@ -59,8 +63,10 @@ def lean_load_defaults(
     return applied
 
 
-def _destination_name(destination: str | None) -> str:
-    """``duckdb`` for "duckdb", "dlt.destinations.duckdb" and the like."""
+def _destination_name(destination: Any) -> str:
+    """``duckdb`` for "duckdb", "dlt.destinations.duckdb", ``dlt.destinations.duckdb(...)``."""
+    if destination is not None and not isinstance(destination, str):
+        destination = getattr(destination, "destination_type", None)
     return (destination or "").rsplit(".", 1)[-1]
 
 
