@@ -184,12 +184,17 @@ def _add_load(commands: Any) -> None:
     )  # fmt: skip
     _max_exports(load)
     load.add_argument(
-        "--export-format", choices=["EXCEL", "NO_NEWLINE"], default=None,
-        help="CSV dialect of the exports (default: EXCEL)",
+        "--export-format", choices=["EXCEL", "NO_NEWLINE"], default=None, type=_upper,
+        help="CSV dialect of the exports, in any case (default: EXCEL)",
     )  # fmt: skip
     load.add_argument("--no-progress", action="store_true", help="no progress display")
     load.add_argument("--no-views", action="store_true", help="do not (re)create SQL views")
     load.set_defaults(handler=run.load_command)
+
+
+def _upper(value: str) -> str:
+    """Choices given in any case, as the source takes them."""
+    return value.strip().upper()
 
 
 def _add_plan(commands: Any) -> None:
