@@ -41,6 +41,21 @@ def data_rows(rows: list[dict[str, Any]], table: TTable) -> list[dict[str, Any]]
     return sorted(cleaned, key=lambda row: tuple(row[key] for key in primary_key(table)))
 
 
+def loaded_tables(
+    pipeline: Pipeline, tables: tuple[TTable, ...]
+) -> dict[str, list[dict[str, Any]]]:
+    """:func:`loaded_rows` of several tables through one SQL client (one connection)."""
+    loaded = {}
+    with pipeline.sql_client() as client:
+        for table in tables:
+            sql = f"SELECT * FROM {client.make_qualified_table_name(table)}"
+            with client.execute_query(sql) as cursor:
+                names = [column[0] for column in cursor.description]
+                rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+            loaded[table] = data_rows(rows, table)
+    return loaded
+
+
 def duckdb_path(pipeline: Pipeline) -> str:
     with pipeline.sql_client() as client:
         return str(client.credentials.database)  # type: ignore[attr-defined]
