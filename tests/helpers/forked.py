@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-PRELOAD = ("dlt", "coveo_ua_source", "coveo_ua_source.cli.main", "crash_driver")
+PRELOAD = ("dlt", "coveo_ua_source", "coveo_ua_source.cli.main", "crash_driver", "helpers.targets")
 # For measuring: no rusage of the test process sees the CPU of the server and its children
 # (nobody waits for them), so with this variable set each appends its CPU seconds to a file.
 CPU_LOG = "FORKED_CPU_LOG"
