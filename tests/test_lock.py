@@ -152,6 +152,21 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.02)  # real processes: poll their progress
 
 
+def finish_slow_builds(simulator: Simulator, runs: list[ForkedProcess]) -> None:
+    """Let every export held by the "slow" fault be built, until all ``runs`` have ended."""
+    simulator.clear_faults()
+    deadline = time.monotonic() + 120
+    while any(run.poll() is None for run in runs):
+        assert time.monotonic() < deadline, "the run holding the lock never finished"
+        for export in simulator.exports.values():
+            export.extra_delay = 0.0  # also an export created while this loop runs
+        time.sleep(0.02)
+
+
+def read_errors(root: Path, labels: str) -> dict[str, str]:
+    return {label: (root / f"{label}.err").read_text() for label in labels}
+
+
 @pytest.mark.slow
 def test_overlapping_cli_loads_one_runs_the_others_refuse_and_the_next_is_exact(
     simulator: Simulator, tmp_path: Path
@@ -160,18 +175,18 @@ def test_overlapping_cli_loads_one_runs_the_others_refuse_and_the_next_is_exact(
     # still working, whatever the machine's load, when the third run starts and is refused.
     simulator.inject("slow", count=10, seconds=600)
     together = [start_cli_load(simulator, tmp_path, label) for label in ("a", "b")]
-    wait_until(lambda: simulator.created_count > 0, "the first export")
-    wait_until(lambda: any(p.poll() is not None for p in together), "the refused run")
+
+    def ended() -> list[bool]:
+        return [p.poll() is not None for p in together]
+
+    wait_until(lambda: simulator.created_count > 0 or all(ended()), "the first export")
+    wait_until(lambda: any(ended()), "the refused run")
     later = start_cli_load(simulator, tmp_path, "c")
     later.wait(timeout=120)
-    assert [p.poll() for p in together].count(None) == 1, "the run holding the lock works on"
-    simulator.clear_faults()
-    while any(p.poll() is None for p in together):
-        for export in simulator.exports.values():
-            export.extra_delay = 0.0  # done building: the working run finishes
-        time.sleep(0.02)
+    assert ended().count(False) == 1, f"one run works on: {read_errors(tmp_path, 'abc')}"
+    finish_slow_builds(simulator, together)
     codes = {label: p.wait(timeout=120) for label, p in zip("abc", [*together, later], strict=True)}
-    errors = {label: (tmp_path / f"{label}.err").read_text() for label in "abc"}
+    errors = read_errors(tmp_path, "abc")
     assert sorted([codes["a"], codes["b"]]) == [0, 1], errors
     assert codes["c"] == 1, errors
     for label in "abc":
