@@ -2,7 +2,8 @@
 compared with the ground truth, the bookkeeping tables read back.
 
 Submodules: ``cli`` (dlt config files, the `coveo-ua` command), ``stub_client`` (an in-memory
-exports API), ``views``, ``zips``, ``postgres``, ``crash`` (the crash driver).
+exports API), ``views``, ``zips``, ``postgres``, ``crash`` (the crash driver), ``forked``
+(processes forked from a server that imported dlt) and ``targets`` (what they run).
 """
 
 from __future__ import annotations
