@@ -12,15 +12,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import dlt
 import pytest
-from helpers import TOKEN, assert_rows_equal, expected_rows, loaded_rows, utc
+from helpers import TOKEN, assert_rows_equal, expected_rows, forked, loaded_tables, utc
 from helpers.cli import cli_environment, write_dlt_config
+from helpers.forked import ForkedProcess
 
+from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.cli.config import CONFIG_ONLY_OPTIONS, resolve_source_config
 from coveo_ua_source.cli.main import main
 from coveo_ua_source.schema import TABLES
@@ -30,6 +30,7 @@ from coveo_ua_source.source import coveo_ua_source
 START, END = utc(2024, 4, 1), utc(2024, 4, 3)
 RANGE = {"start_date": "2024-04-01", "end_date": "2024-04-03"}
 PIPELINE = ["--duckdb-file", "cli.duckdb", "--pipelines-dir", "pipelines"]
+MAIN = "coveo_ua_source.cli.main:main"
 
 
 def project_folder(tmp_path: Path, simulator: Simulator, **options: object) -> Path:
@@ -58,9 +59,10 @@ def test_every_command_takes_the_connection_from_dlt_toml(
     assert simulator.created_count == 0, "plan creates nothing"
     assert main(["load", *PIPELINE, "--no-progress"]) == 0
     assert "daily_search_metrics" in capsys.readouterr().out
+    loaded = loaded_tables(attach(dlt_project), TABLES)
     for table in TABLES:
         expected = expected_rows(simulator, table, START, END)
-        assert_rows_equal(loaded_rows(attach(dlt_project), table), expected, table)
+        assert_rows_equal(loaded[table], expected, table)
     assert main(["views", *PIPELINE]) == 0
     assert "all_events" in capsys.readouterr().out
     assert main(["exports", "list", "--json"]) == 0
@@ -131,66 +133,58 @@ def test_missing_start_date_is_one_line_and_exit_2(
     assert simulator.requests == []
 
 
-@contextmanager
-def ctrl_c_enabled() -> Iterator[None]:
-    """SIGINT handled while starting a subprocess, so that Ctrl-C reaches the child.
+def start_forked_cli(target: str, argv: list[str], project: Path, label: str) -> ForkedProcess:
+    """`coveo-ua ARGV` started in ``project``, forked (no new interpreter importing dlt)."""
+    return forked.start(
+        target, argv, environment=cli_environment(project.parent), cwd=project,
+        stdout=project.parent / f"{label}.out", stderr=project.parent / f"{label}.err",
+    )  # fmt: skip
 
-    A shell starts a background job (`make test &`) with SIGINT ignored, and an ignored
-    signal stays ignored in every child, past exec: the CLI would never see its Ctrl-C.
-    """
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+
+def test_forked_commands_read_the_dlt_toml_of_their_own_working_folder(
+    start_simulator, tmp_path: Path
+) -> None:
+    """The forking server has not read any config: each child reads its cwd's .dlt files."""
+    projects = []
+    for name in ("one", "two"):
+        simulator = start_simulator()
+        created = CoveoClient(TOKEN, base_url=simulator.api_root).create_export(START, END).id
+        project = tmp_path / name / "project"
+        project.mkdir(parents=True)
+        write_dlt_config(project, simulator)
+        projects.append((project, created))
+    listings = [
+        start_forked_cli(MAIN, ["exports", "list", "--ids-only"], project, "list")
+        for project, _ in projects
+    ]
+    for (project, created), listing in zip(projects, listings, strict=True):
+        assert listing.wait(timeout=120) == 0, (project.parent / "list.err").read_text()
+        assert (project.parent / "list.out").read_text().split() == [created], project
 
 
 @pytest.mark.slow
 def test_ctrl_c_says_the_rerun_resumes_and_exits_130(start_simulator, tmp_path: Path) -> None:
     simulator = start_simulator(build_delay=120.0)
     project = project_folder(tmp_path, simulator, **RANGE)
-    with ctrl_c_enabled():
-        process = subprocess.Popen(
-            [sys.executable, "-m", "coveo_ua_source.cli", "load", *PIPELINE, "--no-progress"],
-            cwd=project, env=cli_environment(tmp_path), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+    load = ["load", *PIPELINE, "--no-progress"]
+    process = start_forked_cli("helpers.targets:cli_taking_ctrl_c", load, project, "load")
     deadline = time.monotonic() + 60
-    while simulator.created_count == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)  # a real process: wait until it is inside the slow build
-    assert simulator.created_count > 0, "the load never created its first export"
+    while simulator.created_count == 0 and process.poll() is None:
+        assert time.monotonic() < deadline, "the load never created its first export"
+        time.sleep(0.02)  # a real process: wait until it is inside the slow build
+    assert simulator.created_count > 0, (tmp_path / "load.err").read_text()
     process.send_signal(signal.SIGINT)
     try:
-        _, error = process.communicate(timeout=60)
+        process.wait(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()  # a process left running would fail a later test of this worker
-        _, error = process.communicate(timeout=10)
-        pytest.fail(f"the load did not stop within 60 s of Ctrl-C:\n{error[-3000:]}")
+        pytest.fail("the load did not stop within 60 s of Ctrl-C")
+    error = (tmp_path / "load.err").read_text()
     assert process.returncode == 130, error
     assert "interrupted" in error
     assert "run the same command again to resume" in error
     assert "reused" in error
     assert "Traceback" not in error
-
-
-def test_shell_pipe_of_the_readme_deletes_listed_exports(
-    simulator: Simulator, tmp_path: Path
-) -> None:
-    project = project_folder(tmp_path, simulator, keep_exports=True, **RANGE)
-    environment = cli_environment(tmp_path)
-    load = ["coveo-ua", "load", *PIPELINE, "--no-progress"]
-    subprocess.run(load, cwd=project, env=environment, check=True, capture_output=True)
-    assert len(simulator.exports) == 2
-    pipe = "coveo-ua exports list --mine --ids-only | coveo-ua exports delete -"
-    result = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", pipe], cwd=project, env=environment,
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert all(export.deleted for export in simulator.exports.values())
-    for export_id in simulator.exports:
-        assert f"deleted {export_id}" in result.stdout
-    assert os.environ.get("COVEO_UA_ACCESS_TOKEN") is None, "the token came from secrets.toml"
 
 
 def readme_cli_lines() -> list[str]:
@@ -205,7 +199,7 @@ def readme_cli_lines() -> list[str]:
 def test_readme_command_line_examples_run_as_written(simulator: Simulator, tmp_path: Path) -> None:
     lines = readme_cli_lines()
     assert any("| coveo-ua exports delete -" in line for line in lines)
-    project = project_folder(tmp_path, simulator)
+    project = project_folder(tmp_path, simulator, keep_exports=True)  # the pipe deletes them
     environment = cli_environment(tmp_path)
     outputs = {}
     for line in lines:
@@ -218,15 +212,19 @@ def test_readme_command_line_examples_run_as_written(simulator: Simulator, tmp_p
         assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
         outputs[line] = result.stdout
     start, end = utc(2024, 1, 1), utc(2024, 1, 8)
-    loaded = dlt.pipeline(
+    pipeline = dlt.pipeline(
         pipeline_name="coveo_ua",
         destination=dlt.destinations.duckdb(str(project / "coveo_ua.duckdb")),
         dataset_name="usage_analytics",
         pipelines_dir=str(tmp_path / "dlt" / "pipelines"),
     )
+    loaded = loaded_tables(pipeline, TABLES)
     for table in TABLES:
-        assert_rows_equal(
-            loaded_rows(loaded, table), expected_rows(simulator, table, start, end), table
-        )
+        assert_rows_equal(loaded[table], expected_rows(simulator, table, start, end), table)
     assert "7 export(s) planned" in next(out for line, out in outputs.items() if "plan" in line)
+    pipe = next(out for line, out in outputs.items() if "| coveo-ua exports delete -" in line)
+    assert len(simulator.exports) == 7
+    for export_id in simulator.exports:
+        assert f"deleted {export_id}" in pipe, "the shell pipe deletes the exports the load kept"
     assert all(export.deleted for export in simulator.exports.values())
+    assert os.environ.get("COVEO_UA_ACCESS_TOKEN") is None, "the token came from secrets.toml"

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import inspect
 import os
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
 import dlt
 import pytest
-from helpers import TOKEN, assert_rows_equal, expected_rows, loaded_rows, utc
+from helpers import TOKEN, assert_rows_equal, expected_rows, forked, loaded_rows, loaded_tables, utc
 
 import coveo_ua_source
 from coveo_ua_source.api.client import CoveoClient
@@ -49,12 +47,15 @@ def attach(tmp_path: Path) -> dlt.Pipeline:
 
 
 def run_script(args: list[str], environment: dict[str, str], cwd: Path) -> str:
-    result = subprocess.run(
-        [sys.executable, *args], env=environment, cwd=cwd, capture_output=True, text=True,
-        timeout=240, check=False,
+    """``python SCRIPT ARGS...`` in a process forked from one that imported dlt already."""
+    out, err = cwd / "script.out", cwd / "script.err"
+    process = forked.start(
+        "helpers.targets:run_script", args, environment=environment, cwd=cwd, stdout=out,
+        stderr=err,
     )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    code = process.wait(timeout=240)
+    assert code == 0, out.read_text() + err.read_text()
+    return out.read_text()
 
 
 @pytest.mark.slow
@@ -81,10 +82,10 @@ def test_backfill_then_incremental_example_pipelines(simulator: Simulator, tmp_p
     run_script(partition, environment, tmp_path)
     reloaded = [simulator.exports[i] for i in set(simulator.exports) - before]
     assert [(e.start, e.deleted) for e in reloaded] == [(START, True)], "its range, cleaned up"
-    pipeline = attach(tmp_path)
+    loaded = loaded_tables(attach(tmp_path), TABLES)
     for table in TABLES:
         expected = expected_rows(simulator, table, START, later)
-        assert_rows_equal(loaded_rows(pipeline, table), expected, table)
+        assert_rows_equal(loaded[table], expected, table)
 
 
 def test_demo_loads_the_simulated_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -103,11 +104,12 @@ def test_demo_loads_the_simulated_days(tmp_path: Path, capsys: pytest.CaptureFix
         dataset_name="usage_analytics",
         pipelines_dir=str(tmp_path / "p"),
     )
+    loaded = loaded_tables(pipeline, TABLES)
     with Simulator() as simulator:  # the same default config as the demo: same ground truth
         end = DEMO_START + timedelta(days=DEMO_DAYS)
         for table in TABLES:
             expected = expected_rows(simulator, table, DEMO_START, end)
-            assert_rows_equal(loaded_rows(pipeline, table), expected, table)
+            assert_rows_equal(loaded[table], expected, table)
 
 
 def test_cli_load_plan_and_exports(
@@ -165,17 +167,21 @@ def test_cli_failure_is_one_line_and_nonzero(
     assert "not before end_date" in capsys.readouterr().err
 
 
-def test_help_documents_every_option() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "coveo_ua_source.cli", "load", "--help"],
-        capture_output=True, text=True, check=True, cwd=REPO,
-    )  # fmt: skip
+def test_help_documents_every_option(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In this process: test_cli_config starts `python -m coveo_ua_source.cli load --help`."""
+    monkeypatch.setenv("COLUMNS", "80")  # as in a pipe, whatever terminal runs the tests
+    with pytest.raises(SystemExit) as exited:
+        main(["load", "--help"])
+    assert exited.value.code == 0
+    stdout = capsys.readouterr().out
     for option in ("--start-date", "--end-date", "--tables", "--window", "--lookback",
                    "--org-id", "--region", "--base-url", "--destination", "--dataset-name",
                    "--pipeline-name", "--export-format"):  # fmt: skip
-        assert option in result.stdout
+        assert option in stdout
     for default in ("P1D", "PT0S", "all", "us", "duckdb", "usage_analytics", "coveo_ua", "EXCEL"):
-        assert f"(default: {default})" in result.stdout
+        assert f"(default: {default})" in stdout
 
 
 def test_public_names_are_listed_sorted() -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +13,8 @@ import dlt
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
-from helpers import TOKEN, assert_rows_equal, expected_rows, loaded_rows, utc
+from helpers import TOKEN, assert_rows_equal, expected_rows, forked, loaded_tables, utc
+from helpers.forked import ForkedProcess
 
 from coveo_ua_source import PipelineLockedError, coveo_ua_source, pipeline_lock
 from coveo_ua_source.runs.lock import lock_path
@@ -23,38 +22,36 @@ from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
 
 START, END = utc(2024, 3, 1), utc(2024, 3, 3)
-HOLDER = """
-import sys, time
-from coveo_ua_source import pipeline_lock
-with pipeline_lock(sys.argv[1], sys.argv[2]):
-    print("held", flush=True)
-    time.sleep(120)
-"""
 
 
 @pytest.fixture
-def hold_in_process(tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[str]]]:
+def hold_in_process(tmp_path: Path) -> Iterator[Callable[[str], ForkedProcess]]:
     """Start a process that holds a pipeline's lock (in tmp_path/pipelines) until killed."""
-    started: list[subprocess.Popen[str]] = []
+    started: list[ForkedProcess] = []
 
-    def hold(name: str) -> subprocess.Popen[str]:
-        command = [sys.executable, "-c", HOLDER, name, str(tmp_path / "pipelines")]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    def hold(name: str) -> ForkedProcess:
+        out = tmp_path / f"holder-{name}.out"
+        process = forked.start(
+            "helpers.targets:hold_pipeline_lock", [name, str(tmp_path / "pipelines")],
+            environment=dict(os.environ), cwd=tmp_path, stdout=out,
+            stderr=tmp_path / f"holder-{name}.err",
+        )  # fmt: skip
         started.append(process)
-        assert process.stdout is not None
-        assert process.stdout.readline().strip() == "held"
+        deadline = time.monotonic() + 60
+        while not (out.exists() and out.read_text() == "held\n") and process.poll() is None:
+            assert time.monotonic() < deadline, "the holder never took the lock"
+            time.sleep(0.01)  # a real process: wait until it holds the lock
+        assert process.poll() is None, (tmp_path / f"holder-{name}.err").read_text()
         return process
 
     yield hold
     for process in started:
         process.kill()
         process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def test_a_second_holder_is_refused_with_who_holds_it_and_what_to_do(
-    hold_in_process: Callable[[str], subprocess.Popen[str]], tmp_path: Path
+    hold_in_process: Callable[[str], ForkedProcess], tmp_path: Path
 ) -> None:
     holder = hold_in_process("coveo_ua_locked")
     with (
@@ -70,7 +67,7 @@ def test_a_second_holder_is_refused_with_who_holds_it_and_what_to_do(
 
 
 def test_a_dead_holders_lock_is_taken_over(
-    hold_in_process: Callable[[str], subprocess.Popen[str]], tmp_path: Path
+    hold_in_process: Callable[[str], ForkedProcess], tmp_path: Path
 ) -> None:
     holder = hold_in_process("coveo_ua_dead")
     holder.kill()
@@ -105,7 +102,7 @@ def test_the_lock_is_reentrant_in_its_thread_and_refused_in_another(
 
 def test_a_bare_pipeline_run_is_refused_while_another_process_runs(
     simulator: Simulator,
-    hold_in_process: Callable[[str], subprocess.Popen[str]],
+    hold_in_process: Callable[[str], ForkedProcess],
     tmp_path: Path,
 ) -> None:
     """The source takes the lock in its extract step too: a safety net for pipeline.run."""
@@ -128,9 +125,9 @@ def test_a_bare_pipeline_run_is_refused_while_another_process_runs(
     assert pipeline.state.get("sources", {}) == {}, "no state moved"
 
 
-def start_cli_load(simulator: Simulator, root: Path, label: str) -> subprocess.Popen[str]:
-    command = [
-        sys.executable, "-m", "coveo_ua_source.cli", "load", "--base-url", simulator.api_root,
+def start_cli_load(simulator: Simulator, root: Path, label: str) -> ForkedProcess:
+    arguments = [
+        "load", "--base-url", simulator.api_root,
         "--start-date", START.isoformat(), "--end-date", END.isoformat(),
         "--pipeline-name", "coveo_ua_overlap", "--dataset-name", "coveo_ua",
         "--no-progress", "--no-views",
@@ -142,22 +139,54 @@ def start_cli_load(simulator: Simulator, root: Path, label: str) -> subprocess.P
         "DLT_DATA_DIR": str(root / "dlt"),
         "RUNTIME__DLTHUB_TELEMETRY": "false",
     }
-    with (root / f"{label}.out").open("w") as out, (root / f"{label}.err").open("w") as err:
-        return subprocess.Popen(
-            command, stdout=out, stderr=err, text=True, cwd=root, env=environment
-        )
+    return forked.start(
+        "coveo_ua_source.cli.main:main", arguments, environment=environment, cwd=root,
+        stdout=root / f"{label}.out", stderr=root / f"{label}.err",
+    )  # fmt: skip
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert time.monotonic() < deadline, f"waited 120 s for {what}"
+        time.sleep(0.02)  # real processes: poll their progress
+
+
+def finish_slow_builds(simulator: Simulator, runs: list[ForkedProcess]) -> None:
+    """Let every export held by the "slow" fault be built, until all ``runs`` have ended."""
+    simulator.clear_faults()
+    deadline = time.monotonic() + 120
+    while any(run.poll() is None for run in runs):
+        assert time.monotonic() < deadline, "the run holding the lock never finished"
+        for export in simulator.exports.values():
+            export.extra_delay = 0.0  # also an export created while this loop runs
+        time.sleep(0.02)
+
+
+def read_errors(root: Path, labels: str) -> dict[str, str]:
+    return {label: (root / f"{label}.err").read_text() for label in labels}
 
 
 @pytest.mark.slow
 def test_overlapping_cli_loads_one_runs_the_others_refuse_and_the_next_is_exact(
-    start_simulator: Callable[..., Simulator], tmp_path: Path
+    simulator: Simulator, tmp_path: Path
 ) -> None:
-    simulator = start_simulator(build_delay=4.0)
+    # The exports stay PENDING until released below, so the run holding the lock is
+    # still working, whatever the machine's load, when the third run starts and is refused.
+    simulator.inject("slow", count=10, seconds=600)
     together = [start_cli_load(simulator, tmp_path, label) for label in ("a", "b")]
-    time.sleep(2.0)  # real processes: the third starts while the first one still works
+
+    def ended() -> list[bool]:
+        return [p.poll() is not None for p in together]
+
+    wait_until(lambda: simulator.created_count > 0 or all(ended()), "the first export")
+    wait_until(lambda: any(ended()), "the refused run")
     later = start_cli_load(simulator, tmp_path, "c")
+    later.wait(timeout=120)
+    assert ended().count(False) == 1, f"one run works on: {read_errors(tmp_path, 'abc')}"
+    finish_slow_builds(simulator, together)
     codes = {label: p.wait(timeout=120) for label, p in zip("abc", [*together, later], strict=True)}
-    errors = {label: (tmp_path / f"{label}.err").read_text() for label in "abc"}
+    errors = read_errors(tmp_path, "abc")
     assert sorted([codes["a"], codes["b"]]) == [0, 1], errors
     assert codes["c"] == 1, errors
     for label in "abc":
@@ -175,7 +204,8 @@ def test_overlapping_cli_loads_one_runs_the_others_refuse_and_the_next_is_exact(
         dataset_name="coveo_ua",
         pipelines_dir=str(tmp_path / "check"),
     )
+    loaded = loaded_tables(pipeline, TABLES)
     for table in TABLES:
         expected = expected_rows(simulator, table, START, END)
         assert expected
-        assert_rows_equal(loaded_rows(pipeline, table), expected, table)
+        assert_rows_equal(loaded[table], expected, table)

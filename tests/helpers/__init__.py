@@ -2,7 +2,8 @@
 compared with the ground truth, the bookkeeping tables read back.
 
 Submodules: ``cli`` (dlt config files, the `coveo-ua` command), ``stub_client`` (an in-memory
-exports API), ``views``, ``zips``, ``postgres``, ``crash`` (the crash driver).
+exports API), ``views``, ``zips``, ``postgres``, ``crash`` (the crash driver), ``forked``
+(processes forked from a server that imported dlt) and ``targets`` (what they run).
 """
 
 from __future__ import annotations
@@ -39,6 +40,21 @@ def data_rows(rows: list[dict[str, Any]], table: TTable) -> list[dict[str, Any]]
     """Rows without dlt's own columns, sorted by the table's primary key."""
     cleaned = [{k: v for k, v in row.items() if not k.startswith("_dlt")} for row in rows]
     return sorted(cleaned, key=lambda row: tuple(row[key] for key in primary_key(table)))
+
+
+def loaded_tables(
+    pipeline: Pipeline, tables: tuple[TTable, ...]
+) -> dict[str, list[dict[str, Any]]]:
+    """:func:`loaded_rows` of several tables through one SQL client (one connection)."""
+    loaded = {}
+    with pipeline.sql_client() as client:
+        for table in tables:
+            sql = f"SELECT * FROM {client.make_qualified_table_name(table)}"
+            with client.execute_query(sql) as cursor:
+                names = [column[0] for column in cursor.description]
+                rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+            loaded[table] = data_rows(rows, table)
+    return loaded
 
 
 def duckdb_path(pipeline: Pipeline) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -32,7 +33,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-PRELOAD = ("dlt", "coveo_ua_source", "coveo_ua_source.cli.main", "crash_driver")
+PRELOAD = ("dlt", "coveo_ua_source", "coveo_ua_source.cli.main", "crash_driver", "helpers.targets")
+# For measuring: no rusage of the test process sees the CPU of the server and its children
+# (nobody waits for them), so with this variable set each appends its CPU seconds to a file.
+CPU_LOG = "FORKED_CPU_LOG"
 TESTS = Path(__file__).resolve().parent.parent
 
 
@@ -131,6 +135,7 @@ def _serve() -> None:
     for line in sys.stdin:
         if os.fork() == 0:
             _monitor(json.loads(line))
+    _log_cpu("server", resource.getrusage(resource.RUSAGE_SELF))
 
 
 def _monitor(order: dict[str, Any]) -> None:
@@ -140,12 +145,19 @@ def _monitor(order: dict[str, Any]) -> None:
         _run(order)
     sys.stdout.write(json.dumps({"pid": child}) + "\n")
     sys.stdout.flush()
-    _, status = os.waitpid(child, 0)
+    _, status, usage = os.wait4(child, 0)
+    _log_cpu(order["target"], usage)
     path = Path(order["status"])
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(str(os.waitstatus_to_exitcode(status)), encoding="utf-8")
     temporary.replace(path)
     os._exit(0)
+
+
+def _log_cpu(name: str, usage: resource.struct_rusage) -> None:
+    if log := os.environ.get(CPU_LOG):
+        with open(log, "a", encoding="utf-8") as file:
+            file.write(f"{usage.ru_utime + usage.ru_stime:.3f} {name}\n")
 
 
 def _run(order: dict[str, Any]) -> None:
