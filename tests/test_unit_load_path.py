@@ -16,10 +16,11 @@ from coveo_ua_source.exports.windows import PlannedExport, Window
 from coveo_ua_source.runs.load_path import (
     UNKNOWN_EXTENT,
     appending_tables,
+    destination_sql,
     has_sql,
     loaded_extents,
 )
-from coveo_ua_source.runs.repair import with_repairs
+from coveo_ua_source.runs.repair import damaged_windows, with_repairs
 from coveo_ua_source.schema import TTable
 
 DAY = timedelta(days=1)
@@ -102,7 +103,8 @@ def test_extents_are_each_tables_latest_window_end_in_the_destination(tmp_path: 
             "CREATE TABLE coveo_ua.groups (group_id TEXT)",  # rows without bookkeeping
         ],
     )
-    extents = loaded_extents(pipeline_on(tmp_path, destination), ["searches", "groups", "keywords"])
+    with destination_sql(pipeline_on(tmp_path, destination)) as sql:
+        extents = loaded_extents(sql, ["searches", "groups", "keywords"])
     assert extents == {
         "searches": utc(2024, 3, 3),
         "clicks": utc(2024, 3, 2),
@@ -112,16 +114,33 @@ def test_extents_are_each_tables_latest_window_end_in_the_destination(tmp_path: 
 
 def test_an_empty_destination_holds_nothing_to_overlap(tmp_path: Path) -> None:
     pipeline = pipeline_on(tmp_path, dlt.destinations.duckdb(str(tmp_path / "new.duckdb")))
-    assert loaded_extents(pipeline, ["searches"]) == {}
+    with destination_sql(pipeline) as sql:
+        assert loaded_extents(sql, ["searches"]) == {}
 
 
 def test_a_destination_that_cannot_be_asked_makes_every_table_merge(tmp_path: Path) -> None:
     lake = pipeline_on(tmp_path, dlt.destinations.filesystem(str(tmp_path / "lake")))
     assert not has_sql(lake)
-    assert loaded_extents(lake, ["searches"]) is None
+    with destination_sql(lake) as sql:
+        assert sql is None
+        assert loaded_extents(sql, ["searches"]) is None
     broken = duckdb_holding(
         tmp_path / "broken.duckdb",
         ["CREATE TABLE coveo_ua._coveo_ua_windows (table_name TEXT)"],  # no window_end
     )
-    assert loaded_extents(pipeline_on(tmp_path, broken), ["searches"]) is None
+    with destination_sql(pipeline_on(tmp_path, broken)) as sql:
+        assert loaded_extents(sql, ["searches"]) is None
     assert appending_tables(plan_of((T0, T0 + DAY, ("searches",))), {}, None) == frozenset()
+
+
+def test_a_destination_that_cannot_be_reached_is_not_asked_and_the_run_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "a-folder.duckdb").mkdir()  # DuckDB cannot open a folder as a database
+    pipeline = pipeline_on(tmp_path, dlt.destinations.duckdb(str(tmp_path / "a-folder.duckdb")))
+    with destination_sql(pipeline) as sql:
+        assert sql is None
+        assert loaded_extents(sql, ["searches"]) is None, "every table merges"
+        assert damaged_windows(sql, ["searches"]) == {}, "no repair"
+    assert "could not ask the destination what it holds" in caplog.text
+    assert "every table merges" in caplog.text

@@ -7,7 +7,8 @@ the windows of the latest load of every table for a primary key present twice; s
 window is exported again and merged without the ``deduplicated`` shortcut, which deletes
 every copy of its keys and inserts one (and tolerates a lookback window overlapping it).
 
-``damaged_windows`` asks the destination (in the extract step); ``with_repairs`` is pure.
+``damaged_windows`` asks the destination (in the extract step, over the connection that
+``load_path.destination_sql`` opens); ``with_repairs`` is pure.
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from dlt.pipeline.pipeline import Pipeline
-
 from coveo_ua_source.exports.windows import PlannedExport, Window
 from coveo_ua_source.ingest.bookkeeping import WINDOWS_TABLE
-from coveo_ua_source.runs.load_path import has_sql, table_exists
+from coveo_ua_source.runs.load_path import table_exists
 from coveo_ua_source.schema import TABLES, TTable, primary_key
 
 logger = logging.getLogger(__name__)
@@ -29,20 +28,22 @@ logger = logging.getLogger(__name__)
 TIME_COLUMN = "datetime"  # every table's event time, which places a row in its window
 
 
-def damaged_windows(pipeline: Pipeline, tables: Sequence[TTable]) -> dict[TTable, list[Window]]:
-    """The windows of each table's latest load that hold a primary key more than once."""
-    if not has_sql(pipeline):
+def damaged_windows(sql: Any | None, tables: Sequence[TTable]) -> dict[TTable, list[Window]]:
+    """The windows of each table's latest load that hold a primary key more than once.
+
+    ``sql``: the client ``destination_sql`` yields (None: nothing can be checked).
+    """
+    if sql is None:
         return {}
     try:
-        with pipeline.sql_client() as client:
-            if not client.has_dataset() or not table_exists(client, WINDOWS_TABLE):
-                return {}
-            latest = _latest_windows(client)
-            damaged = {
-                table: [w for w in latest.get(table, []) if _has_duplicates(client, table, w)]
-                for table in tables
-                if table_exists(client, table)
-            }
+        if not sql.has_dataset() or not table_exists(sql, WINDOWS_TABLE):
+            return {}
+        latest = _latest_windows(sql)
+        damaged = {
+            table: [w for w in latest.get(table, []) if _has_duplicates(sql, table, w)]
+            for table in tables
+            if table_exists(sql, table)
+        }
     except Exception as error:  # a failed check must not stop the load it protects
         logger.warning("could not check the last load for duplicate rows: %s", error)
         return {}
