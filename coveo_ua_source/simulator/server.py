@@ -37,6 +37,7 @@ App = Callable[[SimRequest], Reply]
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    timeout = 1.0  # handle_request() waits no longer for a connection that went away
 
     def __init__(self, address: tuple[str, int], kind: TServer, owner: Simulator) -> None:
         super().__init__(address, _Handler)
