@@ -152,7 +152,8 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress
                 )
             )
         options = replace(load.runner, scope=pipeline.pipeline_name)
-        runner = ExportRunner(client, load.request, _workdir(load), options, progress=progress)
+        workdir = _workdir(load, pipeline)
+        runner = ExportRunner(client, load.request, workdir, options, progress=progress)
     except BaseException:
         guard.close()
         raise
@@ -188,11 +189,12 @@ def positions_from_state(
     return positions
 
 
-def _workdir(load: LoadSettings) -> Path:
+def _workdir(load: LoadSettings, pipeline: dlt.Pipeline) -> Path:
     # Zips are deleted once read; dlt may wipe this folder, and nothing else is kept here.
+    # (dlt.current.pipeline() resolves the pipeline's configuration again: 10-20 ms)
     if load.workdir is not None:
         return load.workdir
-    return Path(dlt.current.pipeline().working_dir) / "coveo_ua_exports"
+    return Path(pipeline.working_dir) / "coveo_ua_exports"
 
 
 def _table_resource(

@@ -1,7 +1,8 @@
 """Downloads that must end: the stall watchdog, the deadline, and redirects that are refused.
 
-The stall tests drip the body at 1 byte per second from the simulator's storage host and use
-small limits so they take seconds; the default limits are proven with an injected clock.
+The stall tests drip the body from the simulator's storage host and use limits of a few
+tenths of a second, so they take about a second; the default limits are proven with an
+injected clock.
 """
 
 from __future__ import annotations
@@ -127,10 +128,11 @@ def test_download_limits_are_checked(kwargs: dict[str, Any]) -> None:
 def test_a_dripping_storage_host_fails_on_its_own_with_how_much_arrived(
     sim: Simulator, make_client: Callable[..., CoveoClient], tmp_path: Path
 ) -> None:
-    limits = DownloadLimits(min_bytes=100, stall_seconds=1.5, deadline=60)
+    limits = DownloadLimits(min_bytes=100, stall_seconds=0.3, deadline=60)
     client = make_client(download_limits=limits)
     info = _ready(client)
-    sim.inject("drip", count=5, server="storage")
+    # 50 bytes a second: a byte well within every read timeout, 15 per stall period
+    sim.inject("drip", count=5, server="storage", bytes_per_second=50)
     destination = tmp_path / "export.zip"
     began = time.monotonic()
     with pytest.raises(DownloadStalledError) as raised:
@@ -138,11 +140,12 @@ def test_a_dripping_storage_host_fails_on_its_own_with_how_much_arrived(
     took = time.monotonic() - began
     message = str(raised.value)
     assert "the download stalled" in message
+    assert "fewer than download_min_bytes=100" in message, "the watchdog, not a read timeout"
     assert "bytes arrived in all" in message
     assert "in each of 2 attempts from a fresh redirect" in message
     assert info.id in message
     assert isinstance(raised.value, CoveoStorageError)
-    assert took < 15, f"two stalled attempts should take ~3 s, took {took:.1f} s"
+    assert took < 15, f"two stalled attempts should take ~0.7 s, took {took:.1f} s"
     assert _storage_gets(sim) == 2
     assert not destination.exists()
 
@@ -150,12 +153,12 @@ def test_a_dripping_storage_host_fails_on_its_own_with_how_much_arrived(
 def test_a_dripping_download_hits_the_deadline_without_retrying(
     sim: Simulator, make_client: Callable[..., CoveoClient], tmp_path: Path
 ) -> None:
-    limits = DownloadLimits(min_bytes=1, stall_seconds=30, deadline=2)
+    limits = DownloadLimits(min_bytes=1, stall_seconds=30, deadline=0.4)
     client = make_client(download_limits=limits)
     info = _ready(client)
-    sim.inject("drip", count=5, server="storage", bytes_per_second=5)
+    sim.inject("drip", count=5, server="storage", bytes_per_second=20)
     began = time.monotonic()
-    with pytest.raises(DownloadStalledError, match="outlasted download_deadline=2 s"):
+    with pytest.raises(DownloadStalledError, match=r"outlasted download_deadline=0\.4 s"):
         client.download_export(info.id, tmp_path / "export.zip")
     assert time.monotonic() - began < 10
     assert _storage_gets(sim) == 1
@@ -164,11 +167,12 @@ def test_a_dripping_download_hits_the_deadline_without_retrying(
 def test_a_slow_but_steady_download_completes(
     sim: Simulator, make_client: Callable[..., CoveoClient], tmp_path: Path
 ) -> None:
-    client = make_client(download_limits=DownloadLimits(min_bytes=1, stall_seconds=1))
+    client = make_client(download_limits=DownloadLimits(min_bytes=1, stall_seconds=0.4))
     info = _ready(client)
-    sim.inject("throttle", server="storage", seconds=2)
+    sim.inject("throttle", server="storage", seconds=1.0)  # 50 pieces over 2.5 stall periods
     written = client.download_export(info.id, tmp_path / "export.zip")
     assert written == (tmp_path / "export.zip").stat().st_size > 0
+    assert _storage_gets(sim) == 1, "the slow download was not cut and fetched again"
 
 
 # --- redirects -----------------------------------------------------------------------

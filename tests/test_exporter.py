@@ -131,7 +131,7 @@ def test_closing_early_removes_downloaded_files(simulator: Simulator, tmp_path: 
 def test_concurrent_exports_are_built_ahead(
     start_simulator: Callable[..., Simulator], tmp_path: Path
 ) -> None:
-    simulator = start_simulator(build_delay=0.3)
+    simulator = start_simulator(build_delay=0.1)  # the first export is not ready at once
     stream = runner_for(simulator, tmp_path, max_concurrent=3).run(plan_of(*days(5)))
     first = next(stream)
     assert first.window == days(5)[0]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 import pytest
 from dlt.common.configuration.container import Container
 from dlt.extract.source import SourceInjectableContext
@@ -138,3 +139,39 @@ def test_too_many_exports_are_refused_before_anything_is_asked(pipeline: Any) ->
     with pytest.raises(ConfigurationError, match="would create 3 exports, more than max_exports=2"):
         plan_run(pipeline, at_most_two, client, BOTH, None)
     assert client.estimated == []
+
+
+def test_a_run_asks_the_destination_over_one_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with duckdb.connect(str(tmp_path / "held.duckdb")) as connection:
+        connection.execute("CREATE SCHEMA coveo_ua")
+        connection.execute(
+            "CREATE TABLE coveo_ua._coveo_ua_windows "
+            "(table_name TEXT, window_start TIMESTAMPTZ, window_end TIMESTAMPTZ, "
+            "_dlt_load_id TEXT)"
+        )
+        connection.execute(  # a partition pipeline loaded clicks up to START + 2 days
+            "INSERT INTO coveo_ua._coveo_ua_windows VALUES "
+            "('clicks', '2024-03-02 00:00+00', '2024-03-03 00:00+00', '1')"
+        )
+    pipeline = dlt.pipeline(
+        pipeline_name="unit_plan_held",
+        destination=dlt.destinations.duckdb(str(tmp_path / "held.duckdb")),
+        dataset_name="coveo_ua",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    clients: list[Any] = []
+    make_client = pipeline.sql_client
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        clients.append(make_client(*args, **kwargs))
+        return clients[-1]
+
+    monkeypatch.setattr(pipeline, "sql_client", counted)
+    positions: dict[str, datetime | None] = {"searches": START, "clicks": None}
+    with extracting("searches", "clicks"):
+        _, dispositions = plan_run(pipeline, SETTINGS, StubClient(), BOTH, positions)
+    assert dispositions == {"searches": "append", "clicks": MERGE}, "clicks overlaps rows held"
+    assert len(clients) == 1, "the repair check and the extents shared one connection"
+    assert clients[0].native_connection is None, "and it was closed"

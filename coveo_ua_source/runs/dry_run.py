@@ -21,6 +21,7 @@ from coveo_ua_source.exports.windows import (
     check_export_count,
     plan_exports,
 )
+from coveo_ua_source.runs.load_path import destination_sql
 from coveo_ua_source.runs.lock import pipeline_lock
 from coveo_ua_source.runs.repair import damaged_windows, with_repairs
 from coveo_ua_source.schema import TTable
@@ -80,7 +81,10 @@ def plan_load(
 
 def _damaged(pipeline: Pipeline | None, tables: Sequence[TTable]) -> dict[TTable, list[Window]]:
     """The windows the next load would repair: one query per table, on its latest load."""
-    return {} if pipeline is None else damaged_windows(pipeline, tables)
+    if pipeline is None:
+        return {}
+    with destination_sql(pipeline) as sql:
+        return damaged_windows(sql, tables)
 
 
 def _source_state(pipeline: Pipeline | None) -> dict[str, Any]:

@@ -7,13 +7,15 @@ table's position in dlt state, and at or after the end of every window the desti
 the same dataset). Anything else (a lookback, a re-export, a reset state, a table that
 exists without bookkeeping rows, a destination that cannot be asked) keeps the merge.
 
-``appending_tables`` is pure; ``loaded_extents`` asks the destination, in the extract step.
+``appending_tables`` is pure; ``loaded_extents`` asks the destination, in the extract step,
+over the connection that ``destination_sql`` opens once per run.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,17 +41,18 @@ UNKNOWN_EXTENT = datetime.max.replace(tzinfo=UTC)
 
 
 def run_dispositions(
-    pipeline: Pipeline,
     plan: Sequence[PlannedExport],
     positions: Mapping[str, datetime | None] | None,
     readers: frozenset[str],
+    extents: Mapping[str, datetime] | None,
     repairing: frozenset[str] = frozenset(),
 ) -> dict[str, Any] | None:
     """Each table's write disposition in this run; None (hints untouched) in partition
-    mode or for Delta tables. ``repairing``: tables with duplicates to merge away."""
+    mode or for Delta tables. ``extents``: from ``loaded_extents``; ``repairing``: tables
+    with duplicates to merge away."""
     if positions is None or any(is_delta(table) for table in readers):
         return None
-    appending = appending_tables(plan, positions, loaded_extents(pipeline, sorted(readers)))
+    appending = appending_tables(plan, positions, extents)
     logger.info("this run appends to %s and merges the others", sorted(appending) or "none")
     return {
         table: REPAIR if table in repairing else "append" if table in appending else MERGE
@@ -90,25 +93,52 @@ def appending_tables(
     return frozenset(appending)
 
 
-def loaded_extents(pipeline: Pipeline, tables: Sequence[str]) -> dict[str, datetime] | None:
+def loaded_extents(sql: Any | None, tables: Sequence[str]) -> dict[str, datetime] | None:
     """Each table's latest loaded window end in the destination; None if it cannot be asked.
 
-    A table that exists without any ``_coveo_ua_windows`` row gets ``UNKNOWN_EXTENT``.
+    ``sql``: the client ``destination_sql`` yields. A table that exists without any
+    ``_coveo_ua_windows`` row gets ``UNKNOWN_EXTENT``.
     """
-    if not has_sql(pipeline):
+    if sql is None:
         return None
     try:
-        with pipeline.sql_client() as client:
-            if not client.has_dataset():
-                return {}
-            extents = _window_ends(client)
-            for table in tables:
-                if table not in extents and table_exists(client, table):
-                    extents[table] = UNKNOWN_EXTENT
-            return extents
+        if not sql.has_dataset():
+            return {}
+        extents = _window_ends(sql)
+        for table in tables:
+            if table not in extents and table_exists(sql, table):
+                extents[table] = UNKNOWN_EXTENT
+        return extents
     except Exception as error:  # any failure means "merge", never a failed run
         logger.info("merging every table: the destination did not say what it holds (%s)", error)
         return None
+
+
+@contextmanager
+def destination_sql(pipeline: Pipeline) -> Iterator[Any | None]:
+    """An open SQL client on the pipeline's destination, for all of a run's questions about
+    what it holds (a connection costs more than the queries); None when the destination
+    answers no SQL or cannot be reached, and then every table merges and none is repaired."""
+    client = _opened_sql(pipeline) if has_sql(pipeline) else None
+    try:
+        yield client
+    finally:
+        if client is not None:
+            client.close_connection()
+
+
+def _opened_sql(pipeline: Pipeline) -> Any | None:
+    try:
+        client = pipeline.sql_client()
+        client.open_connection()
+    except Exception as error:  # a failed question must not stop the load it serves
+        logger.warning(
+            "could not ask the destination what it holds (%s): every table merges, and the "
+            "last load is not checked for duplicate rows",
+            error,
+        )
+        return None
+    return client
 
 
 def has_sql(pipeline: Pipeline) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import selectors
 import shutil
 import socket
 import socketserver
@@ -36,6 +37,7 @@ App = Callable[[SimRequest], Reply]
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    timeout = 1.0  # handle_request() waits no longer for a connection that went away
 
     def __init__(self, address: tuple[str, int], kind: TServer, owner: Simulator) -> None:
         super().__init__(address, _Handler)
@@ -43,6 +45,31 @@ class _Server(ThreadingHTTPServer):
         self.owner = owner
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._waker, self._wake = socket.socketpair()
+
+    def serve_until_stopped(self) -> None:
+        """``serve_forever`` that ``stop()`` wakes at once, not after a poll interval."""
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self, selectors.EVENT_READ)
+                selector.register(self._waker, selectors.EVENT_READ)
+                while not self._stopping.is_set():
+                    for key, _events in selector.select():
+                        if key.fileobj is self and not self._stopping.is_set():
+                            self.handle_request()  # readable: accepts at once
+        finally:
+            self._waker.close()
+
+    def stop(self, thread: threading.Thread) -> None:
+        """End the serving ``thread``, close the socket and the kept-alive connections."""
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._wake.send(b"x")
+        thread.join(timeout=5)
+        self._wake.close()
+        self.server_close()
+        self.close_connections()
 
     def server_bind(self) -> None:
         """Bind without HTTPServer's reverse DNS lookup of the address (slow offline)."""
@@ -72,6 +99,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle's algorithm on, the body
+    # waited for the client's delayed ACK, 40 ms on every response.
+    disable_nagle_algorithm = True
     timeout = 60  # idle keep-alive connections close after this many seconds
     server: _Server
 
@@ -189,7 +219,7 @@ class Simulator:
         kinds: tuple[TServer, TServer] = ("api", "storage")
         for address, kind in zip(self._addresses, kinds, strict=True):
             server = _Server(address, kind, self)
-            thread = threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True)
+            thread = threading.Thread(target=server.serve_until_stopped, daemon=True)
             thread.start()
             self._servers.append(server)
             self._threads.append(thread)
@@ -197,12 +227,8 @@ class Simulator:
 
     def stop(self) -> None:
         """Stop both servers and delete the built zips."""
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
-            server.close_connections()
-        for thread in self._threads:
-            thread.join(timeout=5)
+        for server, thread in zip(self._servers, self._threads, strict=True):
+            server.stop(thread)
         self._servers, self._threads = [], []
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
