@@ -705,15 +705,15 @@ def test_throttle_fault_sends_the_body_slowly(sim: Simulator) -> None:
 
 def test_throttled_download_arrives_in_pieces(sim: Simulator) -> None:
     export_id = ready(sim)
-    sim.inject("throttle", seconds=0.6)
+    sim.inject("throttle", seconds=1.0)
     link = status_of(sim, export_id)["downloadLink"]
     began = time.monotonic()
     with requests.get(link, stream=True, timeout=10) as reply:
         first = reply.raw.read1(1 << 20)
         assert 0 < len(first) < int(reply.headers["Content-Length"]) / 10
-        assert time.monotonic() - began < 0.45, "the first piece comes at once"
+        assert time.monotonic() - began < 0.8, "the first piece comes before the pacing ends"
         rest = reply.raw.read()
-    assert time.monotonic() - began >= 0.54
+    assert time.monotonic() - began >= 0.9
     assert members(first + rest)
 
 
