@@ -1,8 +1,8 @@
 """Crash safety: the loading process is killed (SIGKILL) at each stage, rerun, and checked.
 
-Each test runs tests/crash_driver.py as a subprocess against a simulator, kills it while
-it polls, while it downloads, while it extracts, or just before dlt's load step, reruns it
-to completion and then once more, and checks that:
+Each test runs tests/crash_driver.py in a separate (forked) process against a simulator,
+kills it while it polls, while it downloads, while it extracts, or just before dlt's load
+step, reruns it to completion and then once more, and checks that:
 
 - every table equals the simulator's ground truth (no duplicate rows, none missing);
 - each window was exported exactly once: the rerun reattached to the exports the killed

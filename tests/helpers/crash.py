@@ -1,11 +1,10 @@
-"""Runs tests/crash_driver.py as a subprocess, kills it at a chosen point, reads what it left."""
+"""Runs tests/crash_driver.py in a forked process, kills it at a chosen point, reads its files."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,9 +18,9 @@ from crash_driver import DATASET_NAME, PIPELINE_NAME
 from dlt.pipeline.pipeline import Pipeline
 
 from coveo_ua_source.simulator import Simulator
-from helpers import TOKEN, utc
+from helpers import TOKEN, forked, utc
+from helpers.forked import ForkedProcess
 
-DRIVER = Path(__file__).parent.parent / "crash_driver.py"
 START, END = utc(2024, 3, 1), utc(2024, 3, 4)
 WINDOWS = [(START + timedelta(days=n), START + timedelta(days=n + 1)) for n in range(3)]
 WAIT = 30.0  # seconds to wait for a kill point or for a run to finish
@@ -33,7 +32,7 @@ class Driver:
 
     simulator: Simulator
     root: Path
-    processes: list[subprocess.Popen[str]] = field(default_factory=list)
+    processes: list[ForkedProcess] = field(default_factory=list)
     runs: int = 0
     folder: str = "pipelines"  # the pipelines folder under root; a new one = a fresh worker
     options: tuple[str, ...] = ()  # given to every run (e.g. another destination)
@@ -47,11 +46,15 @@ class Driver:
         """Where the source downloads its zips."""
         return self.pipelines_dir / PIPELINE_NAME / "coveo_ua_exports"
 
-    def start(self, *options: str) -> subprocess.Popen[str]:
-        """Start one run; its events, stdout and stderr go to files numbered by run."""
+    def start(self, *options: str) -> ForkedProcess:
+        """Start one run; its events, stdout and stderr go to files numbered by run.
+
+        The run is a process forked from one that imported dlt already (helpers.forked):
+        a separate process, killed by SIGKILL like any other, started in milliseconds.
+        """
         self.runs += 1
-        command = [
-            sys.executable, str(DRIVER), "--api-root", self.simulator.api_root,
+        argv = [
+            "--api-root", self.simulator.api_root,
             "--database", str(self.root / "crash.duckdb"),
             "--pipelines-dir", str(self.pipelines_dir),
             "--start", START.isoformat(), "--end", END.isoformat(),
@@ -63,10 +66,12 @@ class Driver:
             "DLT_DATA_DIR": str(self.root / "dlt"),
             "RUNTIME__DLTHUB_TELEMETRY": "false",
         }
-        with self.file("stdout").open("w") as out, self.file("stderr").open("w") as err:
-            process = subprocess.Popen(
-                command, stdout=out, stderr=err, text=True, cwd=self.root, env=environment
-            )
+        for name in ("stdout", "stderr"):
+            self.file(name).write_text("")  # output() can read it before the child opens it
+        process = forked.start(
+            "crash_driver:main", argv, environment=environment, cwd=self.root,
+            stdout=self.file("stdout"), stderr=self.file("stderr"),
+        )  # fmt: skip
         self.processes.append(process)
         return process
 
@@ -85,7 +90,7 @@ class Driver:
         summary: dict[str, Any] = json.loads(lines[-1])
         return summary
 
-    def kill_when(self, process: subprocess.Popen[str], ready: Callable[[], bool]) -> None:
+    def kill_when(self, process: ForkedProcess, ready: Callable[[], bool]) -> None:
         """SIGKILL the process as soon as ``ready()``; fails if it ends or times out first."""
         deadline = time.monotonic() + WAIT
         while not ready():
