@@ -15,15 +15,18 @@ from typing import Any
 import dlt
 import pytest
 from crash_driver import DATASET_NAME, PIPELINE_NAME
+from dlt.destinations.sql_client import SqlClientBase
 from dlt.pipeline.pipeline import Pipeline
 
+from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import Simulator
-from helpers import TOKEN, forked, utc
+from helpers import TOKEN, assert_rows_equal, data_rows, expected_rows, forked, utc
 from helpers.forked import ForkedProcess
 
 START, END = utc(2024, 3, 1), utc(2024, 3, 4)
 WINDOWS = [(START + timedelta(days=n), START + timedelta(days=n + 1)) for n in range(3)]
 WAIT = 30.0  # seconds to wait for a kill point or for a run to finish
+BUILDING = 2  # exports built at once: the connector's DEFAULT_MAX_CONCURRENT_EXPORTS
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Driver:
     runs: int = 0
     folder: str = "pipelines"  # the pipelines folder under root; a new one = a fresh worker
     options: tuple[str, ...] = ()  # given to every run (e.g. another destination)
+    _expected: dict[TTable, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def pipelines_dir(self) -> Path:
@@ -119,8 +123,56 @@ class Driver:
             pipelines_dir=str(self.pipelines_dir),
         )
 
+    def expected(self, table: TTable) -> list[dict[str, Any]]:
+        """The simulator's ground truth of ``table`` over START..END (computed once)."""
+        if table not in self._expected:
+            self._expected[table] = expected_rows(self.simulator, table, START, END)
+        return self._expected[table]
+
+    def loaded(self) -> tuple[dict[TTable, list[dict[str, Any]]], list[tuple[Any, ...]]]:
+        """Every table's rows (as ``loaded_rows`` reads them) and the (table_name,
+        window_start) rows of ``_coveo_ua_windows``, read over one connection."""
+        with self.pipeline().sql_client() as client:
+            tables = {table: data_rows(_select_all(client, table), table) for table in TABLES}
+            name = client.make_qualified_table_name("_coveo_ua_windows")
+            windows = client.execute_sql(f"SELECT table_name, window_start FROM {name}")
+        return tables, [tuple(row) for row in windows or []]
+
     def stop_all(self) -> None:
         for process in self.processes:
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=10)
+
+
+def _select_all(client: SqlClientBase[Any], table: str) -> list[dict[str, Any]]:
+    with client.execute_query(f"SELECT * FROM {client.make_qualified_table_name(table)}") as cursor:
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+def assert_loaded_like_ground_truth(driver: Driver) -> None:
+    """Every table equals the ground truth; one bookkeeping row per table and window."""
+    tables, windows = driver.loaded()
+    for table in TABLES:
+        expected = driver.expected(table)
+        assert expected, f"the simulator produced no {table} rows; the test proves nothing"
+        assert_rows_equal(tables[table], expected, table)
+    assert len(windows) == len(set(windows)) == len(TABLES) * len(WINDOWS), (
+        "one row per table and window"
+    )
+
+
+def hold_pending(simulator: Simulator) -> None:
+    """Keep the next BUILDING exports created PENDING for longer than any kill point waits.
+
+    The run is killed while it polls them, however slowly this process reacts to their
+    first poll; :func:`release` then lets the rerun find them ready at its first poll.
+    """
+    simulator.inject("slow", count=BUILDING, seconds=WAIT * 4)
+
+
+def release(simulator: Simulator) -> None:
+    """End the hold of :func:`hold_pending`: a held export is ready at its next poll."""
+    for export in simulator.exports.values():
+        export.extra_delay = 0.0
