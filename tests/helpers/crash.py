@@ -19,7 +19,7 @@ from dlt.destinations.sql_client import SqlClientBase
 from dlt.pipeline.pipeline import Pipeline
 
 from coveo_ua_source.schema import TABLES, TTable
-from coveo_ua_source.simulator import Simulator
+from coveo_ua_source.simulator import Simulator, SimulatorConfig
 from helpers import TOKEN, assert_rows_equal, data_rows, expected_rows, forked, utc
 from helpers.forked import ForkedProcess
 
@@ -27,6 +27,7 @@ START, END = utc(2024, 3, 1), utc(2024, 3, 4)
 WINDOWS = [(START + timedelta(days=n), START + timedelta(days=n + 1)) for n in range(3)]
 WAIT = 30.0  # seconds to wait for a kill point or for a run to finish
 BUILDING = 2  # exports built at once: the connector's DEFAULT_MAX_CONCURRENT_EXPORTS
+GROUND_TRUTH: dict[tuple[SimulatorConfig, TTable], list[dict[str, Any]]] = {}
 
 
 @dataclass
@@ -39,7 +40,6 @@ class Driver:
     runs: int = 0
     folder: str = "pipelines"  # the pipelines folder under root; a new one = a fresh worker
     options: tuple[str, ...] = ()  # given to every run (e.g. another destination)
-    _expected: dict[TTable, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def pipelines_dir(self) -> Path:
@@ -124,10 +124,14 @@ class Driver:
         )
 
     def expected(self, table: TTable) -> list[dict[str, Any]]:
-        """The simulator's ground truth of ``table`` over START..END (computed once)."""
-        if table not in self._expected:
-            self._expected[table] = expected_rows(self.simulator, table, START, END)
-        return self._expected[table]
+        """The simulator's ground truth of ``table`` over START..END (do not modify it).
+
+        Computed once per test process: every simulator with the same config has it.
+        """
+        key = (self.simulator.config, table)
+        if key not in GROUND_TRUTH:
+            GROUND_TRUTH[key] = expected_rows(self.simulator, table, START, END)
+        return GROUND_TRUTH[key]
 
     def loaded(self) -> tuple[dict[TTable, list[dict[str, Any]]], list[tuple[Any, ...]]]:
         """Every table's rows (as ``loaded_rows`` reads them) and the (table_name,
