@@ -249,3 +249,15 @@ def test_killed_then_rerun_on_a_fresh_worker(make_driver: Callable[..., Driver])
     assert_loaded_like_ground_truth(driver)
     driver.folder = "another-fresh-worker"
     assert_next_run_settles(driver)
+
+
+def test_a_failed_run_shows_its_traceback(make_driver: Callable[..., Driver]) -> None:
+    """The driver runs in a forked process: what it raises still lands in its stderr file,
+    where the other tests' failure messages (``Driver.output()``) read it."""
+    driver = make_driver()
+    process = driver.start("--api-root", "http://127.0.0.1:9/not-coveo")  # the last one wins
+    assert process.wait(timeout=WAIT) == 1
+    output = driver.output()
+    assert "Traceback" in output
+    assert "ConfigurationError: base_url must be an absolute URL" in output
+    assert driver.file("stdout").read_text() == "", "no summary: the run did not finish"
