@@ -22,6 +22,9 @@ it (its pending-transition marker), the gap in which a resumed package re-runs t
 
 The last line on stdout is a JSON summary: the steps dlt
 ran, the load packages pending before the run, and the load ids.
+
+The tests call :func:`main` in a process forked from one that imported this module and dlt
+already (tests/helpers/forked.py); run as a script it does the same.
 """
 
 from __future__ import annotations

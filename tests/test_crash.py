@@ -1,8 +1,8 @@
 """Crash safety: the loading process is killed (SIGKILL) at each stage, rerun, and checked.
 
-Each test runs tests/crash_driver.py as a subprocess against a simulator, kills it while
-it polls, while it downloads, while it extracts, or just before dlt's load step, reruns it
-to completion and then once more, and checks that:
+Each test runs tests/crash_driver.py in a separate (forked) process against a simulator,
+kills it while it polls, while it downloads, while it extracts, or just before dlt's load
+step, reruns it to completion and then once more, and checks that:
 
 - every table equals the simulator's ground truth (no duplicate rows, none missing);
 - each window was exported exactly once: the rerun reattached to the exports the killed
@@ -20,22 +20,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
-from crash_driver import DATASET_NAME
-from helpers import assert_rows_equal, duckdb_path, expected_rows, loaded_rows
-from helpers.crash import END, START, WAIT, WINDOWS, Driver
+from helpers.crash import (
+    BUILDING,
+    END,
+    START,
+    WAIT,
+    WINDOWS,
+    Driver,
+    assert_loaded_like_ground_truth,
+    hold_pending,
+    release,
+)
 
 from coveo_ua_source.exports.lifecycle import parse_description
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
 
 pytestmark = pytest.mark.slow
-
-BUILDING = 2  # exports built at once: the connector's DEFAULT_MAX_CONCURRENT_EXPORTS
-# How long the exports that a run is killed polling for stay PENDING: they must outlast
-# the test's reaction to their first poll, and a rerun waits for what is left of it.
-BUILD_SECONDS = 2.0
 
 
 @pytest.fixture
@@ -69,19 +71,6 @@ def all_polled(driver: Driver) -> bool:
     return all(export.polls >= 1 for export in driver.simulator.exports.values())
 
 
-def assert_loaded_like_ground_truth(driver: Driver) -> None:
-    pipeline = driver.pipeline()
-    for table in TABLES:
-        expected = expected_rows(driver.simulator, table, START, END)
-        assert expected, f"the simulator produced no {table} rows; the test proves nothing"
-        assert_rows_equal(loaded_rows(pipeline, table), expected, table)
-    with duckdb.connect(duckdb_path(pipeline), read_only=True) as connection:
-        rows = connection.execute(
-            f"SELECT table_name, window_start FROM {DATASET_NAME}._coveo_ua_windows"
-        ).fetchall()
-    assert len(rows) == len(set(rows)) == len(TABLES) * len(WINDOWS), "one per table and window"
-
-
 def assert_one_export_per_window(driver: Driver) -> None:
     assert exports_per_window(driver.simulator) == dict.fromkeys(WINDOWS, 1), (
         "every window exported exactly once: the rerun reattached instead of creating"
@@ -102,13 +91,14 @@ def assert_next_run_settles(driver: Driver) -> None:
 def test_killed_while_polling(make_driver: Callable[..., Driver]) -> None:
     driver = make_driver()
     simulator = driver.simulator
-    simulator.inject("slow", count=BUILDING, seconds=BUILD_SECONDS)
+    hold_pending(simulator)
 
     def created_and_polled() -> bool:
         exports = list(simulator.exports.values())
         return len(exports) == BUILDING and all(e.polls >= 1 for e in exports)
 
     driver.kill_when(driver.start(), created_and_polled)
+    release(simulator)
     killed = {export_id: export.status for export_id, export in simulator.exports.items()}
     assert set(killed.values()) == {"PENDING"}
     described = [parse_description(e.description) for e in simulator.exports.values()]
@@ -242,13 +232,14 @@ def test_killed_then_rerun_on_a_fresh_worker(make_driver: Callable[..., Driver])
     driver = make_driver()
     driver.finish("--end", WINDOWS[0][1].isoformat())
     simulator = driver.simulator
-    simulator.inject("slow", count=BUILDING, seconds=BUILD_SECONDS)
+    hold_pending(simulator)
 
     def created_and_polled() -> bool:
         exports = [e for e in simulator.exports.values() if e.start > START]
         return len(exports) == BUILDING and all(e.polls >= 1 for e in exports)
 
     driver.kill_when(driver.start(), created_and_polled)
+    release(simulator)
     killed = {i for i, e in simulator.exports.items() if e.start > START}
     driver.folder = "fresh-worker"
     assert driver.finish()["steps"][0] == "extract"
@@ -258,3 +249,15 @@ def test_killed_then_rerun_on_a_fresh_worker(make_driver: Callable[..., Driver])
     assert_loaded_like_ground_truth(driver)
     driver.folder = "another-fresh-worker"
     assert_next_run_settles(driver)
+
+
+def test_a_failed_run_shows_its_traceback(make_driver: Callable[..., Driver]) -> None:
+    """The driver runs in a forked process: what it raises still lands in its stderr file,
+    where the other tests' failure messages (``Driver.output()``) read it."""
+    driver = make_driver()
+    process = driver.start("--api-root", "http://127.0.0.1:9/not-coveo")  # the last one wins
+    assert process.wait(timeout=WAIT) == 1
+    output = driver.output()
+    assert "Traceback" in output
+    assert "ConfigurationError: base_url must be an absolute URL" in output
+    assert driver.file("stdout").read_text() == "", "no summary: the run did not finish"

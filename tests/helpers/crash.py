@@ -1,11 +1,10 @@
-"""Runs tests/crash_driver.py as a subprocess, kills it at a chosen point, reads what it left."""
+"""Runs tests/crash_driver.py in a forked process, kills it at a chosen point, reads its files."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,15 +15,19 @@ from typing import Any
 import dlt
 import pytest
 from crash_driver import DATASET_NAME, PIPELINE_NAME
+from dlt.destinations.sql_client import SqlClientBase
 from dlt.pipeline.pipeline import Pipeline
 
-from coveo_ua_source.simulator import Simulator
-from helpers import TOKEN, utc
+from coveo_ua_source.schema import TABLES, TTable
+from coveo_ua_source.simulator import Simulator, SimulatorConfig
+from helpers import TOKEN, assert_rows_equal, data_rows, expected_rows, forked, utc
+from helpers.forked import ForkedProcess
 
-DRIVER = Path(__file__).parent.parent / "crash_driver.py"
 START, END = utc(2024, 3, 1), utc(2024, 3, 4)
 WINDOWS = [(START + timedelta(days=n), START + timedelta(days=n + 1)) for n in range(3)]
 WAIT = 30.0  # seconds to wait for a kill point or for a run to finish
+BUILDING = 2  # exports built at once: the connector's DEFAULT_MAX_CONCURRENT_EXPORTS
+GROUND_TRUTH: dict[tuple[SimulatorConfig, TTable], list[dict[str, Any]]] = {}
 
 
 @dataclass
@@ -33,7 +36,7 @@ class Driver:
 
     simulator: Simulator
     root: Path
-    processes: list[subprocess.Popen[str]] = field(default_factory=list)
+    processes: list[ForkedProcess] = field(default_factory=list)
     runs: int = 0
     folder: str = "pipelines"  # the pipelines folder under root; a new one = a fresh worker
     options: tuple[str, ...] = ()  # given to every run (e.g. another destination)
@@ -47,11 +50,15 @@ class Driver:
         """Where the source downloads its zips."""
         return self.pipelines_dir / PIPELINE_NAME / "coveo_ua_exports"
 
-    def start(self, *options: str) -> subprocess.Popen[str]:
-        """Start one run; its events, stdout and stderr go to files numbered by run."""
+    def start(self, *options: str) -> ForkedProcess:
+        """Start one run; its events, stdout and stderr go to files numbered by run.
+
+        The run is a process forked from one that imported dlt already (helpers.forked):
+        a separate process, killed by SIGKILL like any other, started in milliseconds.
+        """
         self.runs += 1
-        command = [
-            sys.executable, str(DRIVER), "--api-root", self.simulator.api_root,
+        argv = [
+            "--api-root", self.simulator.api_root,
             "--database", str(self.root / "crash.duckdb"),
             "--pipelines-dir", str(self.pipelines_dir),
             "--start", START.isoformat(), "--end", END.isoformat(),
@@ -63,10 +70,12 @@ class Driver:
             "DLT_DATA_DIR": str(self.root / "dlt"),
             "RUNTIME__DLTHUB_TELEMETRY": "false",
         }
-        with self.file("stdout").open("w") as out, self.file("stderr").open("w") as err:
-            process = subprocess.Popen(
-                command, stdout=out, stderr=err, text=True, cwd=self.root, env=environment
-            )
+        for name in ("stdout", "stderr"):
+            self.file(name).write_text("")  # output() can read it before the child opens it
+        process = forked.start(
+            "crash_driver:main", argv, environment=environment, cwd=self.root,
+            stdout=self.file("stdout"), stderr=self.file("stderr"),
+        )  # fmt: skip
         self.processes.append(process)
         return process
 
@@ -85,7 +94,7 @@ class Driver:
         summary: dict[str, Any] = json.loads(lines[-1])
         return summary
 
-    def kill_when(self, process: subprocess.Popen[str], ready: Callable[[], bool]) -> None:
+    def kill_when(self, process: ForkedProcess, ready: Callable[[], bool]) -> None:
         """SIGKILL the process as soon as ``ready()``; fails if it ends or times out first."""
         deadline = time.monotonic() + WAIT
         while not ready():
@@ -114,8 +123,60 @@ class Driver:
             pipelines_dir=str(self.pipelines_dir),
         )
 
+    def expected(self, table: TTable) -> list[dict[str, Any]]:
+        """The simulator's ground truth of ``table`` over START..END (do not modify it).
+
+        Computed once per test process: every simulator with the same config has it.
+        """
+        key = (self.simulator.config, table)
+        if key not in GROUND_TRUTH:
+            GROUND_TRUTH[key] = expected_rows(self.simulator, table, START, END)
+        return GROUND_TRUTH[key]
+
+    def loaded(self) -> tuple[dict[TTable, list[dict[str, Any]]], list[tuple[Any, ...]]]:
+        """Every table's rows (as ``loaded_rows`` reads them) and the (table_name,
+        window_start) rows of ``_coveo_ua_windows``, read over one connection."""
+        with self.pipeline().sql_client() as client:
+            tables = {table: data_rows(_select_all(client, table), table) for table in TABLES}
+            name = client.make_qualified_table_name("_coveo_ua_windows")
+            windows = client.execute_sql(f"SELECT table_name, window_start FROM {name}")
+        return tables, [tuple(row) for row in windows or []]
+
     def stop_all(self) -> None:
         for process in self.processes:
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=10)
+
+
+def _select_all(client: SqlClientBase[Any], table: str) -> list[dict[str, Any]]:
+    with client.execute_query(f"SELECT * FROM {client.make_qualified_table_name(table)}") as cursor:
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+def assert_loaded_like_ground_truth(driver: Driver) -> None:
+    """Every table equals the ground truth; one bookkeeping row per table and window."""
+    tables, windows = driver.loaded()
+    for table in TABLES:
+        expected = driver.expected(table)
+        assert expected, f"the simulator produced no {table} rows; the test proves nothing"
+        assert_rows_equal(tables[table], expected, table)
+    assert len(windows) == len(set(windows)) == len(TABLES) * len(WINDOWS), (
+        "one row per table and window"
+    )
+
+
+def hold_pending(simulator: Simulator) -> None:
+    """Keep the next BUILDING exports created PENDING for longer than any kill point waits.
+
+    The run is killed while it polls them, however slowly this process reacts to their
+    first poll; :func:`release` then lets the rerun find them ready at its first poll.
+    """
+    simulator.inject("slow", count=BUILDING, seconds=WAIT * 4)
+
+
+def release(simulator: Simulator) -> None:
+    """End the hold of :func:`hold_pending`: a held export is ready at its next poll."""
+    for export in simulator.exports.values():
+        export.extra_delay = 0.0
