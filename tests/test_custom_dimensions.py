@@ -6,20 +6,24 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from conftest import isolate_dlt_config, pipelines_in
 from dlt.pipeline.pipeline import Pipeline
 from helpers import (
     END,
     START,
+    TOKEN,
     assert_rows_equal,
     assert_tables_match,
     expected_rows,
     loaded_rows,
     make_source,
 )
+from helpers.copies import copy_loaded_pipeline
 
 from coveo_ua_source.ingest.custom_dimensions import (
     Dimension,
@@ -29,8 +33,9 @@ from coveo_ua_source.ingest.custom_dimensions import (
 )
 from coveo_ua_source.ingest.dimension_catalog import REJECTED_VALUES_TABLE
 from coveo_ua_source.schema import TABLES, TTable
-from coveo_ua_source.simulator import Simulator, ground_truth
+from coveo_ua_source.simulator import Simulator, SimulatorConfig, ground_truth
 from coveo_ua_source.simulator.truth import rejected_values
+from coveo_ua_source.source import positions_from_state
 from coveo_ua_source.warehouse.views import create_views
 
 TYPED_TABLES: tuple[TTable, ...] = ("searches", "clicks", "custom_events")
@@ -214,11 +219,45 @@ def test_a_low_bad_dimension_rate_loads_the_ground_truth(
     assert every * 5 < default, "the setting lowers the rate the tests run with"
 
 
-def test_lookback_replaces_a_windows_rejected_values(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
-) -> None:
+FIRST_DAY_END = END - timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def first_day_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pipeline with the first day loaded, for tests that run on from there to copy
+    (copy_loaded_pipeline): loaded once. Its own simulator, so that the exportables calls
+    of the module simulator stay those of the ``loaded`` fixture."""
+    folder = tmp_path_factory.mktemp("first_day")
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        Simulator(SimulatorConfig(token=TOKEN)) as simulator,
+    ):
+        isolate_dlt_config(monkeypatch, folder)
+        pipeline = pipelines_in(folder)()
+        pipeline.run(make_source(simulator, end_date=FIRST_DAY_END)).raise_on_failed_jobs()
+    return folder
+
+
+def first_day_pipeline(
+    simulator: Simulator, folder: Path, make_pipeline: Callable[..., Pipeline], tmp_path: Path
+) -> Pipeline:
+    """A copy of the first-day pipeline in tmp_path, checked to hold the first day."""
+    copy_loaded_pipeline(folder, tmp_path, "coveo_ua_test")
     pipeline = make_pipeline()
-    pipeline.run(make_source(simulator, end_date=END - timedelta(days=1))).raise_on_failed_jobs()
+    state = pipeline.state["sources"]["coveo_ua"]  # type: ignore[typeddict-item]
+    assert set(positions_from_state(state, TABLES).values()) == {FIRST_DAY_END}
+    assert_tables_match(pipeline, simulator, end=FIRST_DAY_END)
+    assert_rejected_values_match(pipeline, simulator, end=FIRST_DAY_END)
+    return pipeline
+
+
+def test_lookback_replaces_a_windows_rejected_values(
+    simulator: Simulator,
+    make_pipeline: Callable[..., Pipeline],
+    first_day_folder: Path,
+    tmp_path: Path,
+) -> None:
+    pipeline = first_day_pipeline(simulator, first_day_folder, make_pipeline, tmp_path)
     pipeline.run(make_source(simulator, lookback="P1D")).raise_on_failed_jobs()
     assert_rejected_values_match(pipeline, simulator)
 
@@ -289,10 +328,12 @@ def sort_rows(rows: list[dict[str, Any]], table: TTable) -> list[dict[str, Any]]
 
 
 def test_exportables_failure_keeps_the_types_already_loaded(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+    simulator: Simulator,
+    make_pipeline: Callable[..., Pipeline],
+    first_day_folder: Path,
+    tmp_path: Path,
 ) -> None:
-    pipeline = make_pipeline()
-    pipeline.run(make_source(simulator, end_date=END - timedelta(days=1))).raise_on_failed_jobs()
+    pipeline = first_day_pipeline(simulator, first_day_folder, make_pipeline, tmp_path)
     simulator.inject("html", count=1, path=EXPORTABLES)
     pipeline.run(make_source(simulator)).raise_on_failed_jobs()
     assert_tables_match(pipeline, simulator)  # typed as in the first run, no variant column
