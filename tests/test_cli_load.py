@@ -68,6 +68,7 @@ def cli_loads(module_simulator: Simulator, tmp_path_factory: pytest.TempPathFact
     return CliLoads(folder, module_simulator, first, clean)
 
 
+@pytest.mark.xdist_group("cli_load_summaries")  # one worker loads it once
 def test_rejected_count_is_the_malformed_rows(cli_loads: CliLoads) -> None:
     output = cli_loads.first
     assert summary_value(output, "rejected rows (see _coveo_ua_rejected_rows)") == "6"
@@ -79,6 +80,7 @@ def test_rejected_count_is_the_malformed_rows(cli_loads: CliLoads) -> None:
     assert "Loaded (5 table-windows)" in output
 
 
+@pytest.mark.xdist_group("cli_load_summaries")
 def test_summary_ends_with_where_the_data_is(cli_loads: CliLoads) -> None:
     folder = cli_loads.folder
     tail = cli_loads.clean.strip().splitlines()[-5:]

@@ -59,6 +59,7 @@ def plans(module_simulator: Simulator, module_pipelines: Callable[..., Pipeline]
     return Plans(simulator, undamaged, damaged, simulator.created_count - created)
 
 
+@pytest.mark.xdist_group("dry_run_plans")  # one worker loads it once
 def test_plan_load_shows_the_windows_the_next_load_repairs(plans: Plans) -> None:
     assert plans.created_by_plans == 0, "a dry run creates nothing"
     assert [(p.window.start, p.window.end, p.tables) for p in plans.damaged] == [
@@ -69,5 +70,6 @@ def test_plan_load_shows_the_windows_the_next_load_repairs(plans: Plans) -> None
     assert plans.damaged[0].estimates["searches"] == len(truth)
 
 
+@pytest.mark.xdist_group("dry_run_plans")
 def test_plan_load_without_damage_plans_nothing_once_loaded(plans: Plans) -> None:
     assert plans.undamaged == []

@@ -176,6 +176,7 @@ def assert_day_matches(rewritten: Rewritten, change: str) -> None:
         assert_rows_equal(rewritten.day_rows(table, change), expected, f"{table} ({change})")
 
 
+@pytest.mark.xdist_group("hostile_rewritten")  # one worker loads it once
 @pytest.mark.parametrize(
     "change",
     [
@@ -188,6 +189,7 @@ def test_odd_member_names_load_exactly(rewritten: Rewritten, change: str) -> Non
     assert rewritten.day_rejected(change) == []
 
 
+@pytest.mark.xdist_group("hostile_rewritten")
 def test_dlt_named_csv_columns_are_renamed_and_never_overwrite_dlt_columns(
     rewritten: Rewritten,
 ) -> None:
@@ -208,6 +210,7 @@ def test_dlt_named_csv_columns_are_renamed_and_never_overwrite_dlt_columns(
     assert {"coveo_dlt_id", "coveo_dlt_load_id"} <= set(names)
 
 
+@pytest.mark.xdist_group("hostile_rewritten")
 def test_an_over_long_row_is_rejected_and_the_rest_of_the_window_loads(
     rewritten: Rewritten,
 ) -> None:
@@ -231,6 +234,7 @@ def _first_records(
     return list(csv.DictReader(io.StringIO(text)))[:3]
 
 
+@pytest.mark.xdist_group("hostile_rewritten")
 def test_invalid_utf8_repairs_free_text_and_rejects_identifiers_and_timestamps(
     rewritten: Rewritten, tmp_path: Path
 ) -> None:

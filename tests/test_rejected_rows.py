@@ -142,6 +142,7 @@ def searches_coverage(stage: Stage) -> dict[datetime, dict[str, Any]]:
     return {row["window_start"]: row for row in stage.coverage if row["table_name"] == "searches"}
 
 
+@pytest.mark.xdist_group("rejected_rows_reruns")  # one worker loads it once
 def test_malformed_rows_are_kept_counted_and_reported(reruns: Reruns, tmp_path: Path) -> None:
     simulator, stage = reruns.simulator, reruns.first
     assert_stage_matches(stage, simulator)  # the good rows, none of the malformed ones
@@ -169,6 +170,7 @@ def test_malformed_rows_are_kept_counted_and_reported(reruns: Reruns, tmp_path: 
     assert len([m for m in warnings if "malformed row(s)" in m]) == len(WINDOWS)
 
 
+@pytest.mark.xdist_group("rejected_rows_reruns")
 def test_rerun_with_lookback_does_not_duplicate_rejected_rows(reruns: Reruns) -> None:
     before, stage = reruns.first.rejected, reruns.malformed_again
     assert [(start, end) for start, end, _ in stage.live_exports] == WINDOWS[1:], (
@@ -189,6 +191,7 @@ def test_rerun_with_lookback_does_not_duplicate_rejected_rows(reruns: Reruns) ->
     assert_stage_matches(stage, reruns.simulator)
 
 
+@pytest.mark.xdist_group("rejected_rows_reruns")
 def test_window_loaded_again_clean_has_no_rejected_rows_left(reruns: Reruns) -> None:
     stage = reruns.clean_again
     assert searches_coverage(reruns.malformed_again)[WINDOWS[1][0]]["rejected_rows"] == LINES, (
