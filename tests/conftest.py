@@ -141,3 +141,22 @@ def module_pipelines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
     with pytest.MonkeyPatch.context() as monkeypatch:
         isolate_dlt_config(monkeypatch, folder)
         yield pipelines_in(folder)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Make ``xdist_group`` work again: pytest 9 keeps an item's id in ``_id``, and
+    pytest-xdist 3.8 appends the ``@group`` of ``--dist loadgroup`` to ``_nodeid``, which
+    pytest 9 no longer reads, so grouped tests were spread over the workers (each then
+    loading a module's shared data again). Remove once pytest-xdist sets ``_id`` itself."""
+    if not getattr(config.option, "loadgroup", False):  # set on xdist workers only
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        marks = item.iter_markers("xdist_group")
+        names = sorted(
+            {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in marks}
+        )
+        if names and "@" not in item.nodeid:
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")

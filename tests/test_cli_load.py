@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
 
 import dlt
 import pytest
+from conftest import isolate_dlt_config
 from helpers import TOKEN, expected_rows, utc
 from rich.console import Console
 
@@ -31,39 +34,66 @@ def summary_value(output: str, label: str) -> str:
     return line.split(label, 1)[1].strip(" │:")
 
 
-def test_rejected_count_is_the_malformed_rows(
-    connected: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    load = ["load", *RANGE, "--duckdb-file", "r.duckdb", "--pipelines-dir", "p", "--no-progress"]
-    connected.inject("malformed", count=2, lines=MALFORMED_LINES)
-    assert main(load) == 0
-    output = capsys.readouterr().out
+@dataclass(frozen=True)
+class CliLoads:
+    """`coveo-ua load` of two days with malformed rows in both, then of a third, clean day
+    (progress shown): their standard output, and the folder they ran in."""
+
+    folder: Path
+    simulator: Simulator
+    first: str
+    clean: str
+
+
+def stdout_of(arguments: list[str]) -> str:
+    with contextlib.redirect_stdout(StringIO()) as output:
+        assert main(arguments) == 0
+    return output.getvalue()
+
+
+@pytest.fixture(scope="module")
+def cli_loads(module_simulator: Simulator, tmp_path_factory: pytest.TempPathFactory) -> CliLoads:
+    """Read only: the module's tests of a load's summary share these two loads."""
+    folder = tmp_path_factory.mktemp("cli_load")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolate_dlt_config(monkeypatch, folder)
+        monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", TOKEN)
+        monkeypatch.setenv("SOURCES__COVEO_UA__BASE_URL", module_simulator.api_root)
+        monkeypatch.setenv("SOURCES__COVEO_UA__POLL_INTERVAL", "0.01")
+        module_simulator.inject("malformed", count=2, lines=MALFORMED_LINES)
+        load = ["load", *RANGE, "--duckdb-file", "here.duckdb", "--pipelines-dir", "state"]
+        load += ["--pipeline-name", "where_test", "--dataset-name", "ua"]
+        first = stdout_of([*load, "--no-progress"])
+        clean = stdout_of([*load, "--end-date", "2024-04-04"])
+    return CliLoads(folder, module_simulator, first, clean)
+
+
+@pytest.mark.xdist_group("cli_load_summaries")  # one worker loads it once
+def test_rejected_count_is_the_malformed_rows(cli_loads: CliLoads) -> None:
+    output = cli_loads.first
     assert summary_value(output, "rejected rows (see _coveo_ua_rejected_rows)") == "6"
     assert "Loaded (10 table-windows)" in output
-    searches = len(expected_rows(connected, "searches", START, END))
+    searches = len(expected_rows(cli_loads.simulator, "searches", START, END))
     assert summary_value(output, "searches") == f"{searches:,}"
-    assert main([*load, "--end-date", "2024-04-04"]) == 0  # a clean window: nothing rejected
-    output = capsys.readouterr().out
+    output = cli_loads.clean  # a clean window: nothing rejected
     assert summary_value(output, "rejected rows (see _coveo_ua_rejected_rows)") == "0"
     assert "Loaded (5 table-windows)" in output
 
 
-def test_summary_ends_with_where_the_data_is(
-    connected: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    load = ["load", *RANGE, "--duckdb-file", "here.duckdb", "--pipelines-dir", "state"]
-    assert main([*load, "--pipeline-name", "where_test", "--dataset-name", "ua"]) == 0
-    tail = capsys.readouterr().out.strip().splitlines()[-5:]
+@pytest.mark.xdist_group("cli_load_summaries")
+def test_summary_ends_with_where_the_data_is(cli_loads: CliLoads) -> None:
+    folder = cli_loads.folder
+    tail = cli_loads.clean.strip().splitlines()[-5:]
     assert [line.split(":", 1)[0] for line in tail] == [
         "destination", "location", "dataset", "pipeline", "pipelines folder",
     ]  # fmt: skip
     assert tail[0].split()[-1] == "duckdb"
-    assert tail[1].endswith(f"file {tmp_path / 'here.duckdb'}")
-    assert (tmp_path / "here.duckdb").exists()
+    assert tail[1].endswith(f"file {folder / 'here.duckdb'}")
+    assert (folder / "here.duckdb").exists()
     assert tail[2].split()[-1] == "ua"
     assert tail[3].split()[-1] == "where_test"
-    assert tail[4].endswith(str(tmp_path / "state"))
-    assert (tmp_path / "state" / "where_test" / "state.json").exists()
+    assert tail[4].endswith(str(folder / "state"))
+    assert (folder / "state" / "where_test" / "state.json").exists()
 
 
 def test_filesystem_load_has_no_marker_rows_and_no_views(

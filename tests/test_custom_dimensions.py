@@ -6,20 +6,24 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
+from conftest import isolate_dlt_config, pipelines_in
 from dlt.pipeline.pipeline import Pipeline
 from helpers import (
     END,
     START,
+    TOKEN,
     assert_rows_equal,
     assert_tables_match,
     expected_rows,
     loaded_rows,
     make_source,
 )
+from helpers.copies import copy_loaded_pipeline
 
 from coveo_ua_source.ingest.custom_dimensions import (
     Dimension,
@@ -29,8 +33,9 @@ from coveo_ua_source.ingest.custom_dimensions import (
 )
 from coveo_ua_source.ingest.dimension_catalog import REJECTED_VALUES_TABLE
 from coveo_ua_source.schema import TABLES, TTable
-from coveo_ua_source.simulator import Simulator, ground_truth
+from coveo_ua_source.simulator import Simulator, SimulatorConfig, ground_truth
 from coveo_ua_source.simulator.truth import rejected_values
+from coveo_ua_source.source import positions_from_state
 from coveo_ua_source.warehouse.views import create_views
 
 TYPED_TABLES: tuple[TTable, ...] = ("searches", "clicks", "custom_events")
@@ -184,6 +189,7 @@ def loaded(module_simulator: Simulator, module_pipelines: Callable[..., Pipeline
     return Loaded(pipeline, module_simulator, calls)
 
 
+@pytest.mark.xdist_group("custom_dimensions_loaded")  # one worker loads it once
 def test_typed_dimensions_and_rejected_values_equal_the_ground_truth(loaded: Loaded) -> None:
     pipeline, simulator = loaded.pipeline, loaded.simulator
     assert_tables_match(pipeline, simulator)  # typed c_* columns included
@@ -214,11 +220,46 @@ def test_a_low_bad_dimension_rate_loads_the_ground_truth(
     assert every * 5 < default, "the setting lowers the rate the tests run with"
 
 
-def test_lookback_replaces_a_windows_rejected_values(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
-) -> None:
+FIRST_DAY_END = END - timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def first_day_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pipeline with the first day loaded, for tests that run on from there to copy
+    (copy_loaded_pipeline): loaded once. Its own simulator, so that the exportables calls
+    of the module simulator stay those of the ``loaded`` fixture."""
+    folder = tmp_path_factory.mktemp("first_day")
+    with (
+        pytest.MonkeyPatch.context() as monkeypatch,
+        Simulator(SimulatorConfig(token=TOKEN)) as simulator,
+    ):
+        isolate_dlt_config(monkeypatch, folder)
+        pipeline = pipelines_in(folder)()
+        pipeline.run(make_source(simulator, end_date=FIRST_DAY_END)).raise_on_failed_jobs()
+    return folder
+
+
+def first_day_pipeline(
+    simulator: Simulator, folder: Path, make_pipeline: Callable[..., Pipeline], tmp_path: Path
+) -> Pipeline:
+    """A copy of the first-day pipeline in tmp_path, checked to hold the first day's state
+    and rejected values (its tables are compared with the ground truth by the callers)."""
+    copy_loaded_pipeline(folder, tmp_path, "coveo_ua_test")
     pipeline = make_pipeline()
-    pipeline.run(make_source(simulator, end_date=END - timedelta(days=1))).raise_on_failed_jobs()
+    state = pipeline.state["sources"]["coveo_ua"]  # type: ignore[typeddict-item]
+    assert set(positions_from_state(state, TABLES).values()) == {FIRST_DAY_END}
+    assert loaded_rejected_values(pipeline, "searches"), "the copy holds the first day's rows"
+    return pipeline
+
+
+@pytest.mark.xdist_group("custom_dimensions_first_day")  # one worker loads the first day
+def test_lookback_replaces_a_windows_rejected_values(
+    simulator: Simulator,
+    make_pipeline: Callable[..., Pipeline],
+    first_day_folder: Path,
+    tmp_path: Path,
+) -> None:
+    pipeline = first_day_pipeline(simulator, first_day_folder, make_pipeline, tmp_path)
     pipeline.run(make_source(simulator, lookback="P1D")).raise_on_failed_jobs()
     assert_rejected_values_match(pipeline, simulator)
 
@@ -288,11 +329,14 @@ def sort_rows(rows: list[dict[str, Any]], table: TTable) -> list[dict[str, Any]]
     return sorted(rows, key=lambda row: tuple(row[key] for key in primary_key(table)))
 
 
+@pytest.mark.xdist_group("custom_dimensions_first_day")
 def test_exportables_failure_keeps_the_types_already_loaded(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+    simulator: Simulator,
+    make_pipeline: Callable[..., Pipeline],
+    first_day_folder: Path,
+    tmp_path: Path,
 ) -> None:
-    pipeline = make_pipeline()
-    pipeline.run(make_source(simulator, end_date=END - timedelta(days=1))).raise_on_failed_jobs()
+    pipeline = first_day_pipeline(simulator, first_day_folder, make_pipeline, tmp_path)
     simulator.inject("html", count=1, path=EXPORTABLES)
     pipeline.run(make_source(simulator)).raise_on_failed_jobs()
     assert_tables_match(pipeline, simulator)  # typed as in the first run, no variant column
@@ -335,6 +379,7 @@ def test_expected_rows_type_custom_dimensions(simulator: Simulator) -> None:
     assert values == {date, type(None)}
 
 
+@pytest.mark.xdist_group("custom_dimensions_loaded")
 def test_every_loaded_column_has_its_description_as_a_duckdb_comment(loaded: Loaded) -> None:
     """Also with the views created (they must not take the tables' comments away)."""
     pipeline = loaded.pipeline

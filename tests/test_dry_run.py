@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
+import pytest
 from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN, expected_rows
 from test_pipeline import END, START, make_source
 
 from coveo_ua_source import plan_load
+from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.simulator import Simulator
+
+DAMAGED_START = END - timedelta(days=1)
 
 
 def _duplicate_window(pipeline: Pipeline, table: str, start: object, end: object) -> None:
@@ -24,34 +29,47 @@ def _duplicate_window(pipeline: Pipeline, table: str, start: object, end: object
         )
 
 
-def test_plan_load_shows_the_windows_the_next_load_repairs(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
-) -> None:
-    pipeline = make_pipeline("coveo_ua_dry_run_repair")
+@dataclass(frozen=True)
+class Plans:
+    """Two days of searches loaded once; the plans made before and after one day's rows
+    were inserted twice, and the exports created meanwhile."""
+
+    simulator: Simulator
+    undamaged: list[PlannedExport]
+    damaged: list[PlannedExport]
+    created_by_plans: int
+
+
+def _plan(simulator: Simulator, pipeline: Pipeline) -> list[PlannedExport]:
+    return plan_load(
+        TOKEN, base_url=simulator.api_root, start_date=START, end_date=END,
+        tables=["searches"], pipeline=pipeline,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def plans(module_simulator: Simulator, module_pipelines: Callable[..., Pipeline]) -> Plans:
+    """Read only: one load for the module's tests; the damage is done after the first plan."""
+    simulator, pipeline = module_simulator, module_pipelines("coveo_ua_dry_run")
     pipeline.run(make_source(simulator, tables=["searches"])).raise_on_failed_jobs()
-    damaged_start = END - timedelta(days=1)
-    _duplicate_window(pipeline, "searches", damaged_start, END)
     created = simulator.created_count
-    plan = plan_load(
-        TOKEN, base_url=simulator.api_root, start_date=START, end_date=END,
-        tables=["searches"], pipeline=pipeline,
-    )  # fmt: skip
-    assert simulator.created_count == created, "a dry run creates nothing"
-    assert [(p.window.start, p.window.end, p.tables) for p in plan] == [
-        (damaged_start, END, ("searches",))
+    undamaged = _plan(simulator, pipeline)
+    _duplicate_window(pipeline, "searches", DAMAGED_START, END)
+    damaged = _plan(simulator, pipeline)
+    return Plans(simulator, undamaged, damaged, simulator.created_count - created)
+
+
+@pytest.mark.xdist_group("dry_run_plans")  # one worker loads it once
+def test_plan_load_shows_the_windows_the_next_load_repairs(plans: Plans) -> None:
+    assert plans.created_by_plans == 0, "a dry run creates nothing"
+    assert [(p.window.start, p.window.end, p.tables) for p in plans.damaged] == [
+        (DAMAGED_START, END, ("searches",))
     ], "everything is loaded, so the plan is the damaged window alone"
-    truth = expected_rows(simulator, "searches", damaged_start, END)
+    truth = expected_rows(plans.simulator, "searches", DAMAGED_START, END)
     assert truth, "the simulator produced no rows in the window; the test proves nothing"
-    assert plan[0].estimates["searches"] == len(truth)
+    assert plans.damaged[0].estimates["searches"] == len(truth)
 
 
-def test_plan_load_without_damage_plans_nothing_once_loaded(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
-) -> None:
-    pipeline = make_pipeline("coveo_ua_dry_run_clean")
-    pipeline.run(make_source(simulator, tables=["searches"])).raise_on_failed_jobs()
-    plan = plan_load(
-        TOKEN, base_url=simulator.api_root, start_date=START, end_date=END,
-        tables=["searches"], pipeline=pipeline,
-    )  # fmt: skip
-    assert plan == []
+@pytest.mark.xdist_group("dry_run_plans")
+def test_plan_load_without_damage_plans_nothing_once_loaded(plans: Plans) -> None:
+    assert plans.undamaged == []

@@ -3,6 +3,8 @@
 The simulator's "rewrite" fault changes one download's copy of an export zip (see
 ``simulator/hostile.py``); the next download of the same export is clean, so a rerun shows
 that nothing was poisoned. Loaded rows are compared with the simulator's ground truth.
+The archives that load (with repairs or rejected rows) are one run of five days for the
+module, a day per rewrite; the refused ones need a failed run each.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import csv
 import io
 import zipfile
 from collections.abc import Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,6 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
 from helpers import (
-    END,
     START,
     assert_rows_equal,
     assert_tables_match,
@@ -32,13 +34,11 @@ from helpers import (
 )
 
 from coveo_ua_source.exceptions import ExportFileError
-from coveo_ua_source.schema import TABLES
+from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.settings import ROW_KEEP_BYTES
 from coveo_ua_source.simulator import Simulator, write_export_zip
 from coveo_ua_source.simulator.dimensions import sim_columns
 from coveo_ua_source.simulator.hostile import rewrite_zip
-
-FIRST_DAY = (START, START + timedelta(days=1))
 
 
 def _chain(error: BaseException) -> list[BaseException]:
@@ -126,6 +126,57 @@ def test_differing_duplicate_members_are_refused_then_the_rerun_loads_exactly(
     assert_tables_match(pipeline, simulator)
 
 
+# One run loads a day per change, one export at a time, so that the k-th download (day k)
+# gets the k-th rewrite; each test reads its own day, and a failure names the change.
+REWRITES = ("duplicate_member", "backslash_names", "dlt_columns", "long_row", "invalid_utf8")
+DAY = timedelta(days=1)
+
+
+def day_of(change: str) -> tuple[datetime, datetime]:
+    start = START + DAY * REWRITES.index(change)
+    return start, start + DAY
+
+
+@dataclass(frozen=True)
+class Rewritten:
+    """Five days loaded, each day's download rewritten with one change."""
+
+    simulator: Simulator
+    pipeline: Pipeline
+    tables: dict[TTable, list[dict[str, Any]]]
+    rejected: list[dict[str, Any]]
+
+    def day_rows(self, table: TTable, change: str) -> list[dict[str, Any]]:
+        start, end = day_of(change)
+        return [row for row in self.tables[table] if start <= row["datetime"] < end]
+
+    def day_rejected(self, change: str) -> list[dict[str, Any]]:
+        return [row for row in self.rejected if row["window_start"] == day_of(change)[0]]
+
+
+@pytest.fixture(scope="module")
+def rewritten(module_simulator: Simulator, module_pipelines: Callable[..., Pipeline]) -> Rewritten:
+    """Read only: one run for the module's tests of archives that load (five runs before)."""
+    simulator, pipeline = module_simulator, module_pipelines("hostile_rewritten")
+    for change in REWRITES:
+        options = {"bytes": 17 << 20} if change == "long_row" else {}
+        simulator.inject("rewrite", change=change, **options)
+    end = START + DAY * len(REWRITES)
+    source = make_source(simulator, end_date=end, max_concurrent_exports=1)
+    pipeline.run(source).raise_on_failed_jobs()
+    tables = {table: loaded_rows(pipeline, table) for table in TABLES}
+    return Rewritten(simulator, pipeline, tables, rejected_rows(pipeline))
+
+
+def assert_day_matches(rewritten: Rewritten, change: str) -> None:
+    """Every table's rows of the change's day equal the ground truth."""
+    for table in TABLES:
+        expected = expected_rows(rewritten.simulator, table, *day_of(change))
+        assert expected, f"the simulator produced no {table} rows; the test proves nothing"
+        assert_rows_equal(rewritten.day_rows(table, change), expected, f"{table} ({change})")
+
+
+@pytest.mark.xdist_group("hostile_rewritten")  # one worker loads it once
 @pytest.mark.parametrize(
     "change",
     [
@@ -133,24 +184,23 @@ def test_differing_duplicate_members_are_refused_then_the_rerun_loads_exactly(
         pytest.param("backslash_names", id="backslash-member-names"),
     ],
 )
-def test_odd_member_names_load_exactly(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline], change: str
-) -> None:
-    simulator.inject("rewrite", count=2, change=change)  # both windows' downloads
-    pipeline = make_pipeline("hostile_names")
-    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
-    assert_tables_match(pipeline, simulator)
+def test_odd_member_names_load_exactly(rewritten: Rewritten, change: str) -> None:
+    assert_day_matches(rewritten, change)
+    assert rewritten.day_rejected(change) == []
 
 
+@pytest.mark.xdist_group("hostile_rewritten")
 def test_dlt_named_csv_columns_are_renamed_and_never_overwrite_dlt_columns(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+    rewritten: Rewritten,
 ) -> None:
-    simulator.inject("rewrite", count=2, change="dlt_columns")
-    pipeline = make_pipeline("hostile_dlt_columns")
-    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
-    assert_tables_match(pipeline, simulator)
-    rows = loaded_rows(pipeline, "searches")
+    assert_day_matches(rewritten, "dlt_columns")
+    rows = rewritten.day_rows("searches", "dlt_columns")
     assert {(row["coveo_dlt_id"], row["coveo_dlt_load_id"]) for row in rows} == {("v1", "v3")}
+    start, end = day_of("dlt_columns")
+    others = [row for row in rewritten.tables["searches"] if not start <= row["datetime"] < end]
+    assert others, "the other days are loaded too"
+    assert {(row["coveo_dlt_id"], row["coveo_dlt_load_id"]) for row in others} == {(None, None)}
+    pipeline = rewritten.pipeline
     table = f"{pipeline.dataset_name}.searches"
     with duckdb.connect(duckdb_path(pipeline), read_only=True) as connection:
         names = [row[0] for row in connection.execute(f"DESCRIBE {table}").fetchall()]
@@ -161,43 +211,43 @@ def test_dlt_named_csv_columns_are_renamed_and_never_overwrite_dlt_columns(
     assert {"coveo_dlt_id", "coveo_dlt_load_id"} <= set(names)
 
 
+@pytest.mark.xdist_group("hostile_rewritten")
 def test_an_over_long_row_is_rejected_and_the_rest_of_the_window_loads(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+    rewritten: Rewritten,
 ) -> None:
-    simulator.inject("rewrite", change="long_row", bytes=17 << 20)
-    pipeline = make_pipeline("hostile_long_row")
-    pipeline.run(make_source(simulator, max_concurrent_exports=1)).raise_on_failed_jobs()
-    assert_tables_match(pipeline, simulator)
-    (rejected,) = rejected_rows(pipeline)
+    assert_day_matches(rewritten, "long_row")
+    (rejected,) = rewritten.day_rejected("long_row")
     assert "over the limit of 16777216 (ROW_MAX_BYTES)" in rejected["reason"]
     assert len(rejected["raw_text"].encode()) <= ROW_KEEP_BYTES
     assert rejected["raw_text"].startswith(("long-row,", "20"))  # the record's first bytes
-    assert rejected["window_start"] == FIRST_DAY[0]
+    assert rejected["window_start"] == day_of("long_row")[0]
 
 
-def _first_records(simulator: Simulator, tmp_path: Path) -> list[dict[str, str]]:
-    """The first three searches records of the first window, as the fault spoils them."""
+def _first_records(
+    simulator: Simulator, tmp_path: Path, day: tuple[datetime, datetime]
+) -> list[dict[str, str]]:
+    """The first three searches records of the day's window, as the fault spoils them."""
     clean = tmp_path / "clean.zip"
-    write_export_zip(clean, simulator.config, *FIRST_DAY)
+    write_export_zip(clean, simulator.config, *day)
     rewrite_zip(clean, tmp_path / "spoiled.zip", "invalid_utf8")
     with zipfile.ZipFile(clean) as archive:
         text = archive.read("searches.csv").decode("utf-8-sig")
     return list(csv.DictReader(io.StringIO(text)))[:3]
 
 
+@pytest.mark.xdist_group("hostile_rewritten")
 def test_invalid_utf8_repairs_free_text_and_rejects_identifiers_and_timestamps(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline], tmp_path: Path
+    rewritten: Rewritten, tmp_path: Path
 ) -> None:
-    simulator.inject("rewrite", change="invalid_utf8")
-    pipeline = make_pipeline("hostile_utf8")
-    pipeline.run(make_source(simulator, max_concurrent_exports=1)).raise_on_failed_jobs()
-    repaired, bad_id, bad_time = (row["searchId"] for row in _first_records(simulator, tmp_path))
+    simulator, pipeline, day = rewritten.simulator, rewritten.pipeline, day_of("invalid_utf8")
+    records = _first_records(simulator, tmp_path, day)
+    repaired, bad_id, bad_time = (row["searchId"] for row in records)
     expected = [
         row
-        for row in expected_rows(simulator, "searches", START, END)
+        for row in expected_rows(simulator, "searches", *day)
         if row["search_id"] not in (bad_id, bad_time)
     ]
-    loaded = loaded_rows(pipeline, "searches")
+    loaded = rewritten.day_rows("searches", "invalid_utf8")
     (fixed,) = [row for row in loaded if row["search_id"] == repaired]
     repaired_columns = [name for name, value in fixed.items() if "\ufffd" in str(value)]
     assert len(repaired_columns) == 1, fixed
@@ -206,7 +256,7 @@ def test_invalid_utf8_repairs_free_text_and_rejects_identifiers_and_timestamps(
     assert fixed[column] == (want[column] or "") + "\ufffd"
     want[column] = fixed[column]
     assert_rows_equal(loaded, expected, "searches")
-    reasons = [row["reason"] for row in rejected_rows(pipeline)]
+    reasons = [row["reason"] for row in rewritten.day_rejected("invalid_utf8")]
     assert len(reasons) == 2
     assert "UTF-8 text column 'search_id'" in reasons[0]
     assert "timestamp column 'datetime'" in reasons[1]
@@ -216,7 +266,10 @@ def test_invalid_utf8_repairs_free_text_and_rejects_identifiers_and_timestamps(
             f"{pipeline.dataset_name}._coveo_ua_windows WHERE table_name = 'searches' "
             "ORDER BY window_start"
         ).fetchall()
-    assert [(repaired, rejected) for _, repaired, rejected in counts] == [(1, 2), (0, 0)]
+    expected_counts = {"long_row": (0, 1), "invalid_utf8": (1, 2)}
+    assert [(repaired, rejected) for _, repaired, rejected in counts] == [
+        expected_counts.get(change, (0, 0)) for change in REWRITES
+    ], "only the spoiled day has repaired values"
 
 
 def test_zips_are_removed_when_the_run_is_interrupted(

@@ -2,7 +2,9 @@
 
 The simulator's "malformed" fault adds, to the searches file of the next exports, a line
 with one field too many, a row with ``not-a-number`` in a number column and a row with an
-empty identifier; the good rows, and so the ground truth, are unchanged.
+empty identifier; the good rows, and so the ground truth, are unchanged. The reruns (all,
+the last day again malformed, the last day again clean) are one pipeline run three times
+for the module, each run's tables read at once; the tests only read them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import io
 import logging
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,14 +25,17 @@ from helpers import (
     END,
     START,
     TOKEN,
+    assert_rows_equal,
     assert_tables_match,
     coverage_rows,
+    expected_rows,
+    loaded_rows,
     make_source,
     rejected_rows,
 )
 
 from coveo_ua_source.ingest.bookkeeping import REJECTED_TABLE
-from coveo_ua_source.schema import TABLES
+from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import Simulator, write_export_zip
 from coveo_ua_source.simulator.data import FIELDS
 from coveo_ua_source.simulator.faults import write_malformed_copy
@@ -64,29 +70,85 @@ def export_zip(simulator: Simulator, export_id: str) -> zipfile.ZipFile:
     return zipfile.ZipFile(io.BytesIO(reply.content))
 
 
-def searches_coverage(pipeline: Pipeline) -> dict[datetime, dict[str, Any]]:
-    return {
-        row["window_start"]: row
-        for row in coverage_rows(pipeline)
-        if row["table_name"] == "searches"
-    }
+class _Warnings(logging.Handler):
+    """The WARNING messages of the connector's loggers during one run."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
-def test_malformed_rows_are_kept_counted_and_reported(
-    simulator: Simulator,
-    make_pipeline: Callable[..., Pipeline],
-    caplog: pytest.LogCaptureFixture,
-    tmp_path: Path,
-) -> None:
+@dataclass(frozen=True)
+class Stage:
+    """What one run left in the pipeline: read at once, so that tests only read."""
+
+    tables: dict[TTable, list[dict[str, Any]]]
+    rejected: list[dict[str, Any]]
+    coverage: list[dict[str, Any]]
+    live_exports: list[tuple[datetime, datetime, str]]
+    warnings: list[str]
+
+
+def run_stage(pipeline: Pipeline, source: Any, simulator: Simulator) -> Stage:
+    logger, handler = logging.getLogger("coveo_ua_source"), _Warnings()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        pipeline.run(source).raise_on_failed_jobs()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    live = [(e.start, e.end, e.id) for e in simulator.exports.values() if not e.deleted]
+    tables = {table: loaded_rows(pipeline, table) for table in TABLES}
+    return Stage(tables, rejected_rows(pipeline), coverage_rows(pipeline), live, handler.messages)
+
+
+@dataclass(frozen=True)
+class Reruns:
+    """One pipeline run three times: both days with malformed rows, then the last day again
+    (lookback P1D) with malformed rows, then the last day again clean."""
+
+    simulator: Simulator
+    first: Stage
+    malformed_again: Stage
+    clean_again: Stage
+
+
+@pytest.fixture(scope="module")
+def reruns(module_simulator: Simulator, module_pipelines: Callable[..., Pipeline]) -> Reruns:
+    """Read only: run once for the module's tests (three runs instead of five)."""
+    simulator, pipeline = module_simulator, module_pipelines("rejected_reruns")
     simulator.inject("malformed", count=len(WINDOWS), lines=LINES)
-    pipeline = make_pipeline()
-    with caplog.at_level(logging.WARNING, logger="coveo_ua_source"):
-        pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+    first = run_stage(pipeline, make_source(simulator), simulator)
+    simulator.inject("malformed", count=1, lines=LINES)
+    again = run_stage(pipeline, make_source(simulator, lookback="P1D"), simulator)
+    clean = run_stage(pipeline, make_source(simulator, lookback="P1D"), simulator)
+    return Reruns(simulator, first, again, clean)
 
-    assert_tables_match(pipeline, simulator)  # the good rows, none of the malformed ones
-    rejected = rejected_rows(pipeline)
+
+def assert_stage_matches(stage: Stage, simulator: Simulator) -> None:
+    """Every table of the stage equals the ground truth (assert_tables_match, read before)."""
+    for table in TABLES:
+        expected = expected_rows(simulator, table, START, END)
+        assert expected, f"the simulator produced no {table} rows; the test proves nothing"
+        assert_rows_equal(stage.tables[table], expected, table)
+
+
+def searches_coverage(stage: Stage) -> dict[datetime, dict[str, Any]]:
+    return {row["window_start"]: row for row in stage.coverage if row["table_name"] == "searches"}
+
+
+@pytest.mark.xdist_group("rejected_rows_reruns")  # one worker loads it once
+def test_malformed_rows_are_kept_counted_and_reported(reruns: Reruns, tmp_path: Path) -> None:
+    simulator, stage = reruns.simulator, reruns.first
+    assert_stage_matches(stage, simulator)  # the good rows, none of the malformed ones
+    rejected = stage.rejected
     assert len(rejected) == LINES * len(WINDOWS)
-    coverage = searches_coverage(pipeline)
+    coverage = searches_coverage(stage)
     for start, end in WINDOWS:
         rows = [row for row in rejected if row["window_start"] == start]
         assert [row["line_number"] for row in rows] == malformed_line_numbers(
@@ -100,27 +162,21 @@ def test_malformed_rows_are_kept_counted_and_reported(
         assert {row["export_id"] for row in rows} == {coverage[start]["export_id"]}
         assert coverage[start]["rejected_rows"] == LINES
         assert coverage[start]["status"] == "loaded", "the estimate counts good rows only"
-    assert {
-        row["rejected_rows"] for row in coverage_rows(pipeline) if row["table_name"] != "searches"
-    } == {0}
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert {row["rejected_rows"] for row in stage.coverage if row["table_name"] != "searches"} == {
+        0
+    }
+    warnings = stage.warnings
     assert [m for m in warnings if f"{LINES} malformed row(s)" in m and REJECTED_TABLE in m]
     assert len([m for m in warnings if "malformed row(s)" in m]) == len(WINDOWS)
 
 
-def test_rerun_with_lookback_does_not_duplicate_rejected_rows(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
-) -> None:
-    simulator.inject("malformed", count=len(WINDOWS), lines=LINES)
-    pipeline = make_pipeline()
-    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
-    before = rejected_rows(pipeline)
-
-    simulator.inject("malformed", count=1, lines=LINES)
-    pipeline.run(make_source(simulator, lookback="P1D")).raise_on_failed_jobs()
-    reexported = [e for e in simulator.exports.values() if not e.deleted]
-    assert [(e.start, e.end) for e in reexported] == WINDOWS[1:], "the last day again"
-    after = rejected_rows(pipeline)
+@pytest.mark.xdist_group("rejected_rows_reruns")
+def test_rerun_with_lookback_does_not_duplicate_rejected_rows(reruns: Reruns) -> None:
+    before, stage = reruns.first.rejected, reruns.malformed_again
+    assert [(start, end) for start, end, _ in stage.live_exports] == WINDOWS[1:], (
+        "the last day again"
+    )
+    after = stage.rejected
     assert len(after) == LINES * len(WINDOWS), "replaced, not added"
 
     def identity(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -128,24 +184,26 @@ def test_rerun_with_lookback_does_not_duplicate_rejected_rows(
 
     assert [identity(row) for row in after] == [identity(row) for row in before]
     assert {row["export_id"] for row in after if row["window_start"] == WINDOWS[1][0]} == {
-        reexported[0].id
+        stage.live_exports[0][2]
     }
-    coverage = coverage_rows(pipeline)
-    assert len(coverage) == len(TABLES) * len(WINDOWS)
-    assert [row["rejected_rows"] for row in searches_coverage(pipeline).values()] == [LINES] * 2
-    assert_tables_match(pipeline, simulator)
+    assert len(stage.coverage) == len(TABLES) * len(WINDOWS)
+    assert [row["rejected_rows"] for row in searches_coverage(stage).values()] == [LINES] * 2
+    assert_stage_matches(stage, reruns.simulator)
 
 
-def test_window_loaded_again_clean_has_no_rejected_rows_left(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
-) -> None:
-    simulator.inject("malformed", count=len(WINDOWS), lines=LINES)
-    pipeline = make_pipeline()
-    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
-    pipeline.run(make_source(simulator, lookback="P1D")).raise_on_failed_jobs()
-    assert searches_coverage(pipeline)[WINDOWS[1][0]]["rejected_rows"] == 0
-    left = [row for row in rejected_rows(pipeline) if row["window_start"] == WINDOWS[1][0]]
+@pytest.mark.xdist_group("rejected_rows_reruns")
+def test_window_loaded_again_clean_has_no_rejected_rows_left(reruns: Reruns) -> None:
+    stage = reruns.clean_again
+    assert searches_coverage(reruns.malformed_again)[WINDOWS[1][0]]["rejected_rows"] == LINES, (
+        "the window had rejected rows before it was loaded again clean"
+    )
+    assert searches_coverage(stage)[WINDOWS[1][0]]["rejected_rows"] == 0
+    left = [row for row in stage.rejected if row["window_start"] == WINDOWS[1][0]]
     assert left == [], "the coverage row says the window has no rejected rows"
+    assert [row for row in stage.rejected if row["window_start"] == WINDOWS[0][0]] == [
+        row for row in reruns.first.rejected if row["window_start"] == WINDOWS[0][0]
+    ], "the first day, not loaded again, keeps its rejected rows"
+    assert_stage_matches(stage, reruns.simulator)
 
 
 def test_nul_bytes_in_values_do_not_break_the_load(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import pickle
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +29,28 @@ from coveo_ua_source.simulator.faults import FAULT_KINDS
 # Options that make each fault bite (or end) quickly; HTTP faults outlast every retry.
 FAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "429": {"count": 20, "retry_after": 0},
-    "slow": {"seconds": 0.1},
+    "slow": {"seconds": 0.03},
     "row_limit": {"count": 3},
-    "throttle": {"seconds": 0.2},
+    "throttle": {"seconds": 0.05},
     "bad_redirect": {"scheme": "ftp"},
     "rewrite": {"change": "duplicate_header"},
     "malformed": {"count": 2},
     "fail": {"count": 4},
 }
 QUICK_DOWNLOADS = {"download_min_bytes": 1000, "download_stall_seconds": 0.5}
+# A dripping host is a stall by design: find it sooner (it is watched twice, 2 attempts).
+QUICK_STALLS = {**QUICK_DOWNLOADS, "download_stall_seconds": 0.2}
+
+
+@pytest.fixture
+def simulator(module_simulator: Simulator) -> Iterator[Simulator]:
+    """One simulator for the module (starting and stopping one costs ~0.2 s of waiting):
+    each test starts with no fault queued and no request recorded. Pipeline names differ
+    per test, so no run reattaches to or cleans up another test's exports."""
+    module_simulator.clear_faults()
+    module_simulator.clear_requests()
+    yield module_simulator
+    module_simulator.clear_faults()
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +115,8 @@ def test_no_fault_leaks_the_token(
             options["count"] = 20
         simulator.inject(kind, **options)
     pipeline = make_pipeline(f"leak_{kind}")
-    texts = _run(pipeline, make_source(simulator, max_wait=30, **QUICK_DOWNLOADS))
+    downloads = QUICK_STALLS if kind == "drip" else QUICK_DOWNLOADS
+    texts = _run(pipeline, make_source(simulator, max_wait=30, **downloads))
     assert_no_token(texts, caplog, [tmp_path], TOKEN)
 
 
@@ -114,7 +128,7 @@ def test_a_proxy_page_echoing_the_token_is_quoted_redacted(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     simulator.inject("echo", server="api", path="estimate")
-    texts = _run(make_pipeline("leak_echo"), make_source(simulator))
+    texts = _run(make_pipeline("leak_echo_page"), make_source(simulator))
     joined = "\n".join(texts)
     assert "not JSON" in joined
     assert "Authorization: Bearer [token]" in joined, "the page is quoted, the token redacted"
