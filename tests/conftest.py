@@ -148,7 +148,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Make ``xdist_group`` work again: pytest 9 keeps an item's id in ``_id``, and
     pytest-xdist 3.8 appends the ``@group`` of ``--dist loadgroup`` to ``_nodeid``, which
     pytest 9 no longer reads, so grouped tests were spread over the workers (each then
-    loading a module's shared data again). Remove once pytest-xdist sets ``_id`` itself."""
+    loading a module's shared data again): pytest-dev/pytest-xdist#1386, open at this
+    writing, with the fix in pull request #1388. Remove once pytest-xdist sets ``_id``."""
     if not getattr(config.option, "loadgroup", False):  # set on xdist workers only
         return
     from _pytest.nodeid import NodeId
