@@ -185,7 +185,7 @@ def _add_load(commands: Any) -> None:
     _max_exports(load)
     load.add_argument(
         "--export-format", choices=["EXCEL", "NO_NEWLINE"], default=None, type=_upper,
-        help="CSV dialect of the exports, in any case (default: EXCEL)",
+        help="CSV dialect, any case (default: EXCEL)",
     )  # fmt: skip
     load.add_argument("--no-progress", action="store_true", help="no progress display")
     load.add_argument("--no-views", action="store_true", help="do not (re)create SQL views")
