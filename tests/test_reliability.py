@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,12 +47,22 @@ def test_windows_over_the_row_limit_are_split_before_export(
     assert_tables_match(pipeline, simulator, tables=("searches", "keywords"))
 
 
+@pytest.fixture(scope="module")
+def searches_and_clicks(
+    module_simulator: Simulator, module_pipelines: Callable[..., Pipeline]
+) -> Pipeline:
+    """Read only: searches and clicks loaded once for the module."""
+    pipeline = module_pipelines("coveo_ua_reliability")
+    source = make_source(module_simulator, tables=["searches", "clicks"])
+    pipeline.run(source).raise_on_failed_jobs()
+    return pipeline
+
+
 def test_coverage_table_records_every_window_and_table(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+    module_simulator: Simulator, searches_and_clicks: Pipeline
 ) -> None:
-    pipeline = make_pipeline()
-    pipeline.run(make_source(simulator, tables=["searches", "clicks"])).raise_on_failed_jobs()
-    rows = coverage_rows(pipeline)
+    simulator = module_simulator
+    rows = coverage_rows(searches_and_clicks)
     assert len(rows) == 4, "two day windows times two tables"
     for row in rows:
         truth = expected_rows(simulator, row["table_name"], row["window_start"], row["window_end"])
@@ -153,15 +164,13 @@ def _exception_chain(error: BaseException) -> list[BaseException]:
     return chain
 
 
-def test_token_is_never_stored_in_state_or_files(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline], tmp_path: Any
-) -> None:
-    pipeline = make_pipeline()
-    pipeline.run(make_source(simulator, tables=["searches"])).raise_on_failed_jobs()
+def test_token_is_never_stored_in_state_or_files(searches_and_clicks: Pipeline) -> None:
+    pipeline = searches_and_clicks
     assert TOKEN not in str(pipeline.state)
-    for path in tmp_path.rglob("*"):
-        if path.is_file():
-            assert TOKEN.encode() not in path.read_bytes(), path
+    files = [path for path in Path(pipeline.pipelines_dir).parent.rglob("*") if path.is_file()]
+    assert any(path.suffix == ".duckdb" for path in files), "the module's folder was searched"
+    for path in files:
+        assert TOKEN.encode() not in path.read_bytes(), path
 
 
 @pytest.mark.parametrize(
@@ -189,12 +198,11 @@ def test_exports_are_deleted_after_their_rows_are_committed_unless_kept(
 
 
 def test_plan_load_starts_where_the_pipeline_ended_and_creates_nothing(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+    module_simulator: Simulator, searches_and_clicks: Pipeline
 ) -> None:
     from coveo_ua_source import plan_load
 
-    pipeline = make_pipeline()
-    pipeline.run(make_source(simulator, tables=["searches"])).raise_on_failed_jobs()
+    simulator, pipeline = module_simulator, searches_and_clicks
     created = simulator.created_count
     later = END + timedelta(days=2)
     plan = plan_load(
