@@ -101,18 +101,20 @@ def test_loaded_rows_below_estimate_are_reported(
     ],
 )
 def test_bad_arguments_fail_before_any_request(
-    simulator: Simulator, overrides: dict[str, Any], message: str
+    module_simulator: Simulator, overrides: dict[str, Any], message: str
 ) -> None:
+    requests_before = len(module_simulator.requests)
     with pytest.raises(ValueError, match=message) as raised:
-        make_source(simulator, **overrides)
+        make_source(module_simulator, **overrides)
     assert isinstance(raised.value, ConfigurationError | ValueError)
-    assert simulator.requests == []
+    assert module_simulator.requests[requests_before:] == []
 
 
-def test_missing_token_in_config_is_a_value_error(simulator: Simulator) -> None:
+def test_missing_token_in_config_is_a_value_error(module_simulator: Simulator) -> None:
+    requests_before = len(module_simulator.requests)
     with pytest.raises(ConfigurationError, match=r"secrets\.toml"):
-        coveo_ua_source(base_url=simulator.api_root, start_date=START, end_date=END)
-    assert simulator.requests == []
+        coveo_ua_source(base_url=module_simulator.api_root, start_date=START, end_date=END)
+    assert module_simulator.requests[requests_before:] == []
 
 
 def test_bad_token_fails_with_hint_and_without_the_token(
