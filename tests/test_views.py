@@ -22,8 +22,10 @@ from helpers.views import (
     EVENT_KINDS,
     EVENT_TABLES,
     EXPECTED,
+    START,
     TIMEZONES,
     Rows,
+    assert_view_equal,
     assert_view_matches,
     existing_views,
     expected_all_events,
@@ -116,16 +118,46 @@ def test_create_views_twice_then_a_later_load(own_loaded: Loaded, simulator: Sim
         assert_view_matches(loaded.pipeline, view, truth)
 
 
+@dataclass(frozen=True)
+class Grown:
+    """Views made after each run of a pipeline that loads searches, then searches and
+    clicks: what create_views answered, the views in the dataset, and their rows."""
+
+    created: list[str]
+    existing: set[str]
+    rows: dict[str, Rows]
+
+
+@pytest.fixture(scope="module")
+def searches_then_clicks(
+    module_simulator: Simulator, module_pipelines: Callable[..., Pipeline]
+) -> list[Grown]:
+    """Read only: the two runs, made once for the module."""
+    pipeline = module_pipelines("coveo_ua_views_grown")
+    grown = []
+    for tables in (["searches"], ["searches", "clicks"]):
+        source = make_source(module_simulator, end_date=END, tables=tables)
+        pipeline.run(source).raise_on_failed_jobs()
+        created = create_views(pipeline)
+        rows = {view: view_rows(pipeline, view) for view in created}
+        grown.append(Grown(created, existing_views(pipeline), rows))
+    return grown
+
+
+def assert_rows_match_view(rows: Rows, view: str, truth: dict[TTable, Rows]) -> None:
+    expected, key = EXPECTED[view]
+    assert_view_equal(rows, expected(truth), view, key)
+
+
 def test_only_searches_loaded_makes_only_the_views_it_can(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+    module_simulator: Simulator, searches_then_clicks: list[Grown]
 ) -> None:
-    pipeline = make_pipeline()
-    pipeline.run(make_source(simulator, end_date=END, tables=["searches"])).raise_on_failed_jobs()
-    assert create_views(pipeline) == ["all_events", "zero_result_queries"]
-    assert existing_views(pipeline) == {"all_events", "zero_result_queries"}
-    truth = truth_rows(simulator) | {"clicks": [], "custom_events": []}
-    assert_view_matches(pipeline, "all_events", truth)
-    assert_view_matches(pipeline, "zero_result_queries", truth)
+    searches_only = searches_then_clicks[0]
+    assert searches_only.created == ["all_events", "zero_result_queries"]
+    assert searches_only.existing == {"all_events", "zero_result_queries"}
+    truth = truth_rows(module_simulator) | {"clicks": [], "custom_events": []}
+    assert_rows_match_view(searches_only.rows["all_events"], "all_events", truth)
+    assert_rows_match_view(searches_only.rows["zero_result_queries"], "zero_result_queries", truth)
 
 
 def test_columns_not_loaded_read_as_typed_nulls(
@@ -155,24 +187,26 @@ def test_columns_not_loaded_read_as_typed_nulls(
 
 
 def test_views_follow_the_tables_loaded_later(
+    module_simulator: Simulator, searches_then_clicks: list[Grown]
+) -> None:
+    with_clicks = searches_then_clicks[1]
+    assert with_clicks.created == list(VIEWS)[:-1], "all but custom_events_by_type"
+    truth = truth_rows(module_simulator) | {"custom_events": []}
+    for view in list(VIEWS)[:-1]:
+        assert_rows_match_view(with_clicks.rows[view], view, truth)
+
+
+def test_drop_views_removes_them(
     simulator: Simulator, make_pipeline: Callable[..., Pipeline]
 ) -> None:
     pipeline = make_pipeline()
-    pipeline.run(make_source(simulator, end_date=END, tables=["searches"])).raise_on_failed_jobs()
-    assert create_views(pipeline) == ["all_events", "zero_result_queries"]
-    source = make_source(simulator, end_date=END, tables=["searches", "clicks"])
+    tables = list(EVENT_TABLES)  # all every view reads; one day is enough to drop them
+    source = make_source(simulator, end_date=START + timedelta(days=1), tables=tables)
     pipeline.run(source).raise_on_failed_jobs()
-    assert create_views(pipeline) == list(VIEWS)[:-1], "all but custom_events_by_type"
-    truth = truth_rows(simulator) | {"custom_events": []}
-    for view in list(VIEWS)[:-1]:
-        assert_view_matches(pipeline, view, truth)
-
-
-def test_drop_views_removes_them(own_loaded: Loaded) -> None:
-    loaded = own_loaded
-    assert drop_views(loaded.pipeline) == list(VIEWS)
-    assert existing_views(loaded.pipeline) == set()
-    assert drop_views(loaded.pipeline) == list(VIEWS), "dropping again is not an error"
+    assert create_views(pipeline) == list(VIEWS)
+    assert drop_views(pipeline) == list(VIEWS)
+    assert existing_views(pipeline) == set()
+    assert drop_views(pipeline) == list(VIEWS), "dropping again is not an error"
 
 
 def test_nothing_loaded_makes_no_view(make_pipeline: Callable[..., Pipeline]) -> None:
