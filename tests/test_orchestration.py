@@ -19,6 +19,9 @@ from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import Simulator, SimulatorConfig
 from coveo_ua_source.warehouse.views import create_views
 
+# Tests that read one module-scoped load run on one xdist worker, so the load is made once.
+READS_INCREMENTAL_TASKS = pytest.mark.xdist_group("orchestration_incremental_tasks")
+
 
 @pytest.mark.parametrize(
     ("start", "end", "size", "expected"),
@@ -139,6 +142,7 @@ def _spy_on_memory_limit(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return limits
 
 
+@READS_INCREMENTAL_TASKS
 def test_incremental_task_runs_keep_nothing_locally_and_export_each_window_once(
     incremental_tasks: Tasks,
 ) -> None:
@@ -153,6 +157,7 @@ def test_incremental_task_runs_keep_nothing_locally_and_export_each_window_once(
     assert not tasks.left_in_scratch, "nothing is kept on the worker"
 
 
+@READS_INCREMENTAL_TASKS
 def test_tasks_load_with_the_lean_defaults_but_keep_what_the_user_set(
     incremental_tasks: Tasks,
 ) -> None:

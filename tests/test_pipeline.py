@@ -25,6 +25,10 @@ from coveo_ua_source import coveo_ua_source
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import Simulator, SimulatorConfig
 
+# Tests that read one module-scoped load run on one xdist worker, so the load is made once.
+READS_INCREMENTAL_RUNS = pytest.mark.xdist_group("pipeline_incremental_runs")
+READS_ENVIRONMENT_LOAD = pytest.mark.xdist_group("pipeline_from_environment")
+
 
 def created_tables(simulator: Simulator) -> list[tuple[str, ...]]:
     """The tables of every export created so far, in window order."""
@@ -87,6 +91,7 @@ def _stage(
     return Stage(end, simulator.created_count, seen, rows, state, pipeline.default_schema.clone())
 
 
+@READS_INCREMENTAL_RUNS
 def test_full_load_equals_ground_truth(incremental: Runs) -> None:
     first = incremental.stages["first"]
     assert_loaded_match(first.rows, incremental.simulator)
@@ -94,6 +99,7 @@ def test_full_load_equals_ground_truth(incremental: Runs) -> None:
     assert all(len(tables) == len(TABLES) for _, _, tables, _ in first.exports)
 
 
+@READS_INCREMENTAL_RUNS
 def test_rerun_with_same_end_creates_no_export(incremental: Runs) -> None:
     first, again = incremental.stages["first"], incremental.stages["same_end"]
     assert not any(deleted for *_, deleted in first.exports)
@@ -104,6 +110,7 @@ def test_rerun_with_same_end_creates_no_export(incremental: Runs) -> None:
     assert_loaded_match(again.rows, incremental.simulator)
 
 
+@READS_INCREMENTAL_RUNS
 def test_later_end_exports_only_new_windows(incremental: Runs) -> None:
     before, later = incremental.stages["same_end"], incremental.stages["later_end"]
     assert later.created_count == 4, "two new windows: a whole day and six hours"
@@ -138,6 +145,7 @@ def test_with_resources_exports_only_selected_tables(
     assert data_tables - bookkeeping == {"clicks", "keywords"}
 
 
+@READS_INCREMENTAL_RUNS
 def test_lookback_reexports_without_duplicates(incremental: Runs) -> None:
     before, lookback = incremental.stages["later_end"], incremental.stages["lookback"]
     new = lookback.new_exports(before)
@@ -251,12 +259,14 @@ def from_environment(module_pipelines: Callable[..., Pipeline]) -> Iterator[Runs
         yield Runs(simulator, {"loaded": _stage(simulator, pipeline, END, ("searches", "clicks"))})
 
 
+@READS_ENVIRONMENT_LOAD
 def test_config_from_environment_like_dlt_users_expect(from_environment: Runs) -> None:
     loaded = from_environment.stages["loaded"]
     assert_loaded_match(loaded.rows, from_environment.simulator)
     assert loaded.created_count == 2
 
 
+@READS_ENVIRONMENT_LOAD
 def test_state_records_where_each_table_ended(from_environment: Runs) -> None:
     resources = from_environment.stages["loaded"].state["resources"]
     assert resources["searches"]["last_end"] == END.isoformat()
@@ -264,6 +274,7 @@ def test_state_records_where_each_table_ended(from_environment: Runs) -> None:
     assert "groups" not in resources
 
 
+@READS_ENVIRONMENT_LOAD
 def test_loaded_column_types_are_typed(from_environment: Runs) -> None:
     schema = from_environment.stages["loaded"].schema
     searches = schema.get_table_columns("searches")

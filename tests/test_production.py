@@ -38,6 +38,10 @@ from coveo_ua_source.simulator import Simulator, SimulatorConfig, ground_truth
 DAY = timedelta(days=1)
 
 
+# Tests that read one module-scoped load run on one xdist worker, so the load is made once.
+READS_FRESH_WORKERS = pytest.mark.xdist_group("production_fresh_workers")
+
+
 @pytest.fixture
 def on_worker(tmp_path: Path) -> Callable[..., Pipeline]:
     return workers_in(tmp_path)
@@ -131,6 +135,7 @@ def _run_on(pipeline: Pipeline, simulator: Simulator, end: datetime) -> WorkerRu
     )
 
 
+@READS_FRESH_WORKERS
 def test_fresh_workers_export_each_window_once_and_delete_earlier_exports(
     fresh_workers: FreshWorkers,
 ) -> None:
@@ -145,6 +150,7 @@ def test_fresh_workers_export_each_window_once_and_delete_earlier_exports(
     assert_loaded_match(fresh_workers.rows, fresh_workers.simulator, FRESH_WORKER_ENDS[-1])
 
 
+@READS_FRESH_WORKERS
 def test_plan_on_a_fresh_worker_plans_what_load_does(fresh_workers: FreshWorkers) -> None:
     plan = fresh_workers.plan
     assert [(p.window.start, p.window.end, p.tables) for p in plan] == [

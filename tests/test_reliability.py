@@ -32,6 +32,9 @@ from coveo_ua_source.exceptions import (
 )
 from coveo_ua_source.simulator import Simulator
 
+# Tests that read one module-scoped load run on one xdist worker, so the load is made once.
+READS_SEARCHES_AND_CLICKS = pytest.mark.xdist_group("reliability_searches_and_clicks")
+
 
 def test_windows_over_the_row_limit_are_split_before_export(
     start_simulator: Callable[..., Simulator], make_pipeline: Callable[..., Pipeline]
@@ -58,6 +61,7 @@ def searches_and_clicks(
     return pipeline
 
 
+@READS_SEARCHES_AND_CLICKS
 def test_coverage_table_records_every_window_and_table(
     module_simulator: Simulator, searches_and_clicks: Pipeline
 ) -> None:
@@ -166,6 +170,7 @@ def _exception_chain(error: BaseException) -> list[BaseException]:
     return chain
 
 
+@READS_SEARCHES_AND_CLICKS
 def test_token_is_never_stored_in_state_or_files(searches_and_clicks: Pipeline) -> None:
     pipeline = searches_and_clicks
     assert TOKEN not in str(pipeline.state)
@@ -199,6 +204,7 @@ def test_exports_are_deleted_after_their_rows_are_committed_unless_kept(
     assert [export.deleted for export in first_two] == [deleted, deleted]
 
 
+@READS_SEARCHES_AND_CLICKS
 def test_plan_load_starts_where_the_pipeline_ended_and_creates_nothing(
     module_simulator: Simulator, searches_and_clicks: Pipeline
 ) -> None:

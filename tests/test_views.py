@@ -38,6 +38,10 @@ from coveo_ua_source.schema import TTable
 from coveo_ua_source.simulator import Simulator
 from coveo_ua_source.warehouse.views import VIEWS, create_views, drop_views
 
+# Tests that read one module-scoped load run on one xdist worker, so the load is made once.
+READS_THREE_DAYS = pytest.mark.xdist_group("views_three_days")
+READS_SEARCHES_THEN_CLICKS = pytest.mark.xdist_group("views_searches_then_clicks")
+
 
 @dataclass(frozen=True)
 class Loaded:
@@ -65,17 +69,20 @@ def own_loaded(simulator: Simulator, make_pipeline: Callable[..., Pipeline]) -> 
     return load_three_days(simulator, make_pipeline())
 
 
+@READS_THREE_DAYS
 def test_every_view_is_created_in_the_dataset(loaded: Loaded) -> None:
     assert loaded.views == list(VIEWS)
     assert existing_views(loaded.pipeline) == set(VIEWS)
     assert loaded.pipeline.destination.destination_name == "duckdb"
 
 
+@READS_THREE_DAYS
 @pytest.mark.parametrize("view", list(EXPECTED))
 def test_view_equals_ground_truth(loaded: Loaded, view: str) -> None:
     assert_view_matches(loaded.pipeline, view, loaded.truth)
 
 
+@READS_THREE_DAYS
 def test_all_events_counts_every_event(loaded: Loaded) -> None:
     rows = view_rows(loaded.pipeline, "all_events")
     assert len(rows) == sum(len(loaded.truth[table]) for table in EVENT_TABLES)
@@ -83,6 +90,7 @@ def test_all_events_counts_every_event(loaded: Loaded) -> None:
         assert sum(1 for row in rows if row["event_type"] == kind) == len(loaded.truth[table])
 
 
+@READS_THREE_DAYS
 def test_all_events_sorted_like_coveos_sample_client(loaded: Loaded) -> None:
     """The documented query: ORDER BY visit_id, datetime (event_id only breaks ties)."""
     with loaded.pipeline.sql_client() as client:
@@ -95,6 +103,7 @@ def test_all_events_sorted_like_coveos_sample_client(loaded: Loaded) -> None:
     assert [row[0] for row in got or []] == [row["event_id"] for row in events]
 
 
+@READS_THREE_DAYS
 @pytest.mark.parametrize("session_timezone", TIMEZONES)
 def test_days_are_utc_whatever_the_session_timezone(loaded: Loaded, session_timezone: str) -> None:
     zone = ZoneInfo(session_timezone)
@@ -149,6 +158,7 @@ def assert_rows_match_view(rows: Rows, view: str, truth: dict[TTable, Rows]) -> 
     assert_view_equal(rows, expected(truth), view, key)
 
 
+@READS_SEARCHES_THEN_CLICKS
 def test_only_searches_loaded_makes_only_the_views_it_can(
     module_simulator: Simulator, searches_then_clicks: list[Grown]
 ) -> None:
@@ -186,6 +196,7 @@ def test_columns_not_loaded_read_as_typed_nulls(
     assert {row["visits"] for row in view_rows(pipeline, "custom_events_by_type")} == {0}
 
 
+@READS_SEARCHES_THEN_CLICKS
 def test_views_follow_the_tables_loaded_later(
     module_simulator: Simulator, searches_then_clicks: list[Grown]
 ) -> None:
