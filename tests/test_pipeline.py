@@ -42,7 +42,8 @@ class Stage:
 
     end: datetime
     created_count: int
-    exports: list[tuple[datetime, datetime, tuple[str, ...], bool]]  # by window; deleted
+    # in order of creation: start, end, tables, deleted
+    exports: list[tuple[datetime, datetime, tuple[str, ...], bool]]
     rows: dict[TTable, list[dict[str, Any]]]
     state: dict[str, Any]  # the source's dlt state
     schema: Schema
@@ -65,6 +66,8 @@ INCREMENTAL_RUNS: dict[str, tuple[datetime, dict[str, Any]]] = {
 
 @dataclass(frozen=True)
 class Runs:
+    """The runs of a module-scoped pipeline, by name, and the simulator they loaded from."""
+
     simulator: Simulator
     stages: dict[str, Stage]
 
