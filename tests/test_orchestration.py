@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dlt
 import pytest
-from helpers import TOKEN, assert_rows_equal, expected_rows, loaded_rows, utc
+from dlt.pipeline.pipeline import Pipeline
+from helpers import TOKEN, assert_loaded_match, loaded_tables, utc
 
 from coveo_ua_source.orchestration import load_incremental, load_partition, partition_ranges
-from coveo_ua_source.schema import TABLES
-from coveo_ua_source.simulator import Simulator
+from coveo_ua_source.schema import TABLES, TTable
+from coveo_ua_source.simulator import Simulator, SimulatorConfig
 from coveo_ua_source.warehouse.views import create_views
+
+# Tests that read one module-scoped load run on one xdist worker, so the load is made once.
+READS_INCREMENTAL_TASKS = pytest.mark.xdist_group("orchestration_incremental_tasks")
 
 
 @pytest.mark.parametrize(
@@ -66,32 +72,100 @@ def _configure(monkeypatch: pytest.MonkeyPatch, simulator: Simulator, tmp_path: 
 
 
 def _assert_loaded(database: Path, dataset: str, simulator: Simulator, end_day: int) -> None:
+    assert_loaded_match(_read(database, dataset), simulator, utc(2024, 3, end_day))
+
+
+def _read(database: Path, dataset: str) -> dict[TTable, list[dict[str, Any]]]:
     reader = dlt.pipeline(
         pipeline_name="reader",
         destination=dlt.destinations.duckdb(str(database)),
         dataset_name=dataset,
         pipelines_dir=str(database.parent / "reader"),
     )
-    for table in TABLES:
-        expected = expected_rows(simulator, table, utc(2024, 3, 1), utc(2024, 3, end_day))
-        assert_rows_equal(loaded_rows(reader, table), expected, table)
+    return loaded_tables(reader, TABLES)
 
 
+LEAN_SETTINGS = ("DATA_WRITER__COMPRESSION", "LOAD__WORKERS")
+
+
+@dataclass(frozen=True)
+class Tasks:
+    """Two incremental tasks on one worker (to 2024-03-03, then 2024-03-04), the user
+    having set LOAD__WORKERS=2: what they returned, exported and left behind."""
+
+    simulator: Simulator
+    summaries: list[dict[str, Any]]
+    created_counts: list[int]
+    all_exports_deleted: bool
+    memory_limits: list[str]  # DuckDB's memory_limit, read where the views are made
+    lean_settings: dict[str, str | None]  # the environment after the first task
+    left_in_scratch: list[Path]
+    rows: dict[TTable, list[dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+def incremental_tasks(
+    module_pipelines: Callable[..., Pipeline], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Tasks]:
+    """Read only: the two tasks, run once for the module (``module_pipelines`` keeps the
+    user's dlt config out, as for every test)."""
+    folder = tmp_path_factory.mktemp("tasks")
+    database = folder / "warehouse.duckdb"
+    with Simulator(SimulatorConfig(token=TOKEN)) as simulator:
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            scratch = _configure(monkeypatch, simulator, folder)
+            monkeypatch.setenv("LOAD__WORKERS", "2")  # the user's choice, kept
+            limits = _spy_on_memory_limit(monkeypatch)
+            destination = dlt.destinations.duckdb(str(database))
+            first = load_incremental(destination, dataset_name="tasks", end_date="2024-03-03")
+            created = [simulator.created_count]
+            lean = {name: os.environ.get(name) for name in LEAN_SETTINGS}
+            second = load_incremental(destination, dataset_name="tasks", end_date="2024-03-04")
+            created.append(simulator.created_count)
+        deleted = all(export.deleted for export in simulator.exports.values())
+        left = list(scratch.iterdir())
+        rows = _read(database, "tasks")
+        yield Tasks(simulator, [first, second], created, deleted, limits, lean, left, rows)
+
+
+def _spy_on_memory_limit(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from coveo_ua_source import orchestration
+
+    limits: list[str] = []
+
+    def views_after_reading_the_memory_limit(pipeline: Any) -> list[str]:
+        with pipeline.sql_client() as client:
+            limits.append(client.execute_sql("SELECT current_setting('memory_limit')")[0][0])
+        return create_views(pipeline)
+
+    monkeypatch.setattr(orchestration, "create_views", views_after_reading_the_memory_limit)
+    return limits
+
+
+@READS_INCREMENTAL_TASKS
 def test_incremental_task_runs_keep_nothing_locally_and_export_each_window_once(
-    simulator: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    incremental_tasks: Tasks,
 ) -> None:
-    scratch = _configure(monkeypatch, simulator, tmp_path)
-    database = tmp_path / "warehouse.duckdb"
-    destination = dlt.destinations.duckdb(str(database))
-    first = load_incremental(destination, dataset_name="tasks", end_date="2024-03-03")
+    tasks = incremental_tasks
+    first, second = tasks.summaries
     assert first["rows"]["searches"] > 0
-    assert simulator.created_count == 2
-    second = load_incremental(destination, dataset_name="tasks", end_date="2024-03-04")
-    assert simulator.created_count == 3, "the second task exported only the new window"
+    assert tasks.created_counts[0] == 2
+    assert tasks.created_counts[1] == 3, "the second task exported only the new window"
     assert second["pipeline_name"] == "coveo_ua"
-    assert all(export.deleted for export in simulator.exports.values())
-    _assert_loaded(database, "tasks", simulator, 4)
-    assert not list(scratch.iterdir()), "nothing is kept on the worker"
+    assert tasks.all_exports_deleted
+    assert_loaded_match(tasks.rows, tasks.simulator, utc(2024, 3, 4))
+    assert not tasks.left_in_scratch, "nothing is kept on the worker"
+
+
+@READS_INCREMENTAL_TASKS
+def test_tasks_load_with_the_lean_defaults_but_keep_what_the_user_set(
+    incremental_tasks: Tasks,
+) -> None:
+    tasks = incremental_tasks
+    assert tasks.memory_limits == ["488.2 MiB"] * 2, "DuckDB's limit (512MB as it reports it)"
+    assert tasks.lean_settings["DATA_WRITER__COMPRESSION"] == "none"
+    assert tasks.lean_settings["LOAD__WORKERS"] == "2", "a setting the user configured is kept"
+    assert_loaded_match(tasks.rows, tasks.simulator, utc(2024, 3, 4))
 
 
 def test_partitions_load_disjoint_ranges_into_one_dataset(
@@ -100,13 +174,13 @@ def test_partitions_load_disjoint_ranges_into_one_dataset(
     _configure(monkeypatch, simulator, tmp_path)
     database = tmp_path / "lakehouse.duckdb"
     destination = dlt.destinations.duckdb(str(database))
-    for partition in partition_ranges("2024-03-01", "2024-03-04", "P1D"):
+    for partition in partition_ranges("2024-03-01", "2024-03-03", "P1D"):
         summary = load_partition(
             destination, partition["start_date"], partition["end_date"], dataset_name="lake"
         )
         assert summary["pipeline_name"].startswith("coveo_ua_partition_2024030")
-    assert simulator.created_count == 3
-    _assert_loaded(database, "lake", simulator, 4)
+    assert simulator.created_count == 2
+    _assert_loaded(database, "lake", simulator, 3)
 
 
 def test_a_task_with_an_unreachable_destination_keeps_no_folder(
@@ -117,28 +191,3 @@ def test_a_task_with_an_unreachable_destination_keeps_no_folder(
     with pytest.raises(Exception):  # noqa: B017, PT011  # dlt wraps the destination's error
         load_incremental(dlt.destinations.duckdb(str(missing)), end_date="2024-03-02")
     assert not list(scratch.iterdir()), "the task's pipelines folder was removed"
-
-
-def test_tasks_load_with_the_lean_defaults_but_keep_what_the_user_set(
-    simulator: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    from coveo_ua_source import orchestration
-
-    _configure(monkeypatch, simulator, tmp_path)
-    monkeypatch.setenv("LOAD__WORKERS", "2")  # the user's choice, kept
-    limits: list[str] = []
-
-    def views_after_reading_the_memory_limit(pipeline: Any) -> list[str]:
-        with pipeline.sql_client() as client:
-            limits.append(client.execute_sql("SELECT current_setting('memory_limit')")[0][0])
-        return create_views(pipeline)
-
-    monkeypatch.setattr(orchestration, "create_views", views_after_reading_the_memory_limit)
-    database = tmp_path / "warehouse.duckdb"
-    load_incremental(
-        dlt.destinations.duckdb(str(database)), dataset_name="lean", end_date="2024-03-02"
-    )
-    assert limits == ["488.2 MiB"], "DuckDB's memory limit (512MB as DuckDB reports it)"
-    assert os.environ["DATA_WRITER__COMPRESSION"] == "none"
-    assert os.environ["LOAD__WORKERS"] == "2", "a setting the user configured is left alone"
-    _assert_loaded(database, "lean", simulator, 2)

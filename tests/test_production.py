@@ -8,7 +8,8 @@ so dlt restores the pipeline's state from the destination, as on a new Airflow w
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,32 +22,40 @@ from dlt.pipeline.pipeline import Pipeline
 from helpers import (
     START,
     TOKEN,
-    assert_rows_equal,
+    assert_loaded_match,
     duckdb_path,
-    expected_rows,
-    loaded_rows,
+    loaded_tables,
     make_source,
     utc,
 )
 
 from coveo_ua_source import clock, plan_load
+from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.ingest.bookkeeping import BOOKKEEPING_RESOURCE
 from coveo_ua_source.schema import TABLES, TTable
-from coveo_ua_source.simulator import Simulator, ground_truth
+from coveo_ua_source.simulator import Simulator, SimulatorConfig, ground_truth
 
 DAY = timedelta(days=1)
 
 
+# Tests that read one module-scoped load run on one xdist worker, so the load is made once.
+READS_FRESH_WORKERS = pytest.mark.xdist_group("production_fresh_workers")
+
+
 @pytest.fixture
 def on_worker(tmp_path: Path) -> Callable[..., Pipeline]:
-    """A pipeline on a worker's pipelines folder, loading into the shared DuckDB file."""
+    return workers_in(tmp_path)
+
+
+def workers_in(folder: Path) -> Callable[..., Pipeline]:
+    """Make a pipeline on a worker's pipelines folder, loading into the shared DuckDB file."""
 
     def make(worker: str, name: str = "coveo_ua_prod") -> Pipeline:
         return dlt.pipeline(
             pipeline_name=name,
-            destination=dlt.destinations.duckdb(str(tmp_path / "warehouse.duckdb")),
+            destination=dlt.destinations.duckdb(str(folder / "warehouse.duckdb")),
             dataset_name="coveo_ua",
-            pipelines_dir=str(tmp_path / worker),
+            pipelines_dir=str(folder / worker),
         )
 
     return make
@@ -59,10 +68,7 @@ def windows_created(simulator: Simulator, before: set[str]) -> list[tuple[dateti
 def assert_like_ground_truth(
     pipeline: Pipeline, simulator: Simulator, end: datetime, tables: tuple[TTable, ...] = TABLES
 ) -> None:
-    for table in tables:
-        expected = expected_rows(simulator, table, START, end)
-        assert expected, f"the simulator produced no {table} rows; the test proves nothing"
-        assert_rows_equal(loaded_rows(pipeline, table), expected, table)
+    assert_loaded_match(loaded_tables(pipeline, tables), simulator, end)
 
 
 def windows_table(pipeline: Pipeline) -> list[tuple[Any, ...]]:
@@ -74,44 +80,85 @@ def windows_table(pipeline: Pipeline) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in connection.execute(sql).fetchall()]
 
 
+@dataclass(frozen=True)
+class WorkerRun:
+    """One run on a fresh worker: the windows it exported, whether every export made before
+    it was deleted by it, and whether its own exports were all still there after it."""
+
+    created: list[tuple[datetime, datetime]]
+    deleted_earlier: bool
+    kept_its_own: bool
+
+
+@dataclass(frozen=True)
+class FreshWorkers:
+    simulator: Simulator
+    runs: list[WorkerRun]
+    plan: list[PlannedExport]  # made on a fresh worker after the first run
+    created_by_planning: int
+    rows: dict[TTable, list[dict[str, Any]]]  # read on a fresh worker after the last run
+
+
+FRESH_WORKER_ENDS = [START + 2 * DAY, START + 3 * DAY, START + 3 * DAY]
+
+
+@pytest.fixture(scope="module")
+def fresh_workers(
+    module_pipelines: Callable[..., Pipeline], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FreshWorkers]:
+    """Read only: three runs of one pipeline, each on a fresh worker, and a plan made on
+    a fourth between the first two, made once for the module (``module_pipelines`` keeps
+    the user's dlt config out, as for every test)."""
+    on_worker = workers_in(tmp_path_factory.mktemp("workers"))
+    with Simulator(SimulatorConfig(token=TOKEN)) as simulator:
+        runs = [_run_on(on_worker("worker0"), simulator, FRESH_WORKER_ENDS[0])]
+        created = simulator.created_count
+        plan = plan_load(
+            TOKEN, base_url=simulator.api_root, start_date=START, end_date=FRESH_WORKER_ENDS[1],
+            pipeline=on_worker("planner"),
+        )  # fmt: skip
+        planned_created = simulator.created_count - created
+        for run, end in enumerate(FRESH_WORKER_ENDS[1:], start=1):
+            runs.append(_run_on(on_worker(f"worker{run}"), simulator, end))
+        rows = loaded_tables(on_worker("worker-check"), TABLES)
+        yield FreshWorkers(simulator, runs, plan, planned_created, rows)
+
+
+def _run_on(pipeline: Pipeline, simulator: Simulator, end: datetime) -> WorkerRun:
+    before = set(simulator.exports)
+    pipeline.run(make_source(simulator, end_date=end)).raise_on_failed_jobs()
+    own = set(simulator.exports) - before
+    return WorkerRun(
+        windows_created(simulator, before),
+        all(simulator.exports[export_id].deleted for export_id in before),
+        not any(simulator.exports[export_id].deleted for export_id in own),
+    )
+
+
+@READS_FRESH_WORKERS
 def test_fresh_workers_export_each_window_once_and_delete_earlier_exports(
-    simulator: Simulator, on_worker: Callable[..., Pipeline]
+    fresh_workers: FreshWorkers,
 ) -> None:
-    ends = [START + 2 * DAY, START + 3 * DAY, START + 3 * DAY]
-    created = []
-    for run, end in enumerate(ends):
-        before = set(simulator.exports)
-        on_worker(f"worker{run}").run(make_source(simulator, end_date=end)).raise_on_failed_jobs()
-        created.append(windows_created(simulator, before))
-        earlier = [simulator.exports[export_id] for export_id in before]
-        assert all(export.deleted for export in earlier), f"run {run} deleted earlier exports"
-        assert not any(simulator.exports[i].deleted for i in set(simulator.exports) - before), (
-            "a run keeps its own exports until a later run sees them loaded"
-        )
-    assert created == [
+    for run, seen in enumerate(fresh_workers.runs):
+        assert seen.deleted_earlier, f"run {run} deleted earlier exports"
+        assert seen.kept_its_own, "a run keeps its own exports until a later run sees them loaded"
+    assert [seen.created for seen in fresh_workers.runs] == [
         [(START, START + DAY), (START + DAY, START + 2 * DAY)],
         [(START + 2 * DAY, START + 3 * DAY)],
         [],
     ]
-    assert_like_ground_truth(on_worker("worker-check"), simulator, ends[-1])
+    assert_loaded_match(fresh_workers.rows, fresh_workers.simulator, FRESH_WORKER_ENDS[-1])
 
 
-def test_plan_on_a_fresh_worker_plans_what_load_does(
-    simulator: Simulator, on_worker: Callable[..., Pipeline]
-) -> None:
-    on_worker("first").run(make_source(simulator)).raise_on_failed_jobs()
-    later = START + 3 * DAY
-    plan = plan_load(
-        TOKEN, base_url=simulator.api_root, start_date=START, end_date=later,
-        pipeline=on_worker("planner"),
-    )  # fmt: skip
+@READS_FRESH_WORKERS
+def test_plan_on_a_fresh_worker_plans_what_load_does(fresh_workers: FreshWorkers) -> None:
+    plan = fresh_workers.plan
     assert [(p.window.start, p.window.end, p.tables) for p in plan] == [
-        (START + 2 * DAY, later, TABLES)
+        (START + 2 * DAY, START + 3 * DAY, TABLES)
     ]
-    before = set(simulator.exports)
-    source = make_source(simulator, end_date=later)
-    on_worker("loader").run(source).raise_on_failed_jobs()
-    assert windows_created(simulator, before) == [(p.window.start, p.window.end) for p in plan]
+    assert fresh_workers.created_by_planning == 0
+    loader = fresh_workers.runs[1]  # the next run, on another fresh worker
+    assert loader.created == [(p.window.start, p.window.end) for p in plan]
 
 
 def test_the_same_source_object_runs_twice(

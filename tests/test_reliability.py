@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +32,9 @@ from coveo_ua_source.exceptions import (
 )
 from coveo_ua_source.simulator import Simulator
 
+# Tests that read one module-scoped load run on one xdist worker, so the load is made once.
+READS_SEARCHES_AND_CLICKS = pytest.mark.xdist_group("reliability_searches_and_clicks")
+
 
 def test_windows_over_the_row_limit_are_split_before_export(
     start_simulator: Callable[..., Simulator], make_pipeline: Callable[..., Pipeline]
@@ -46,12 +50,23 @@ def test_windows_over_the_row_limit_are_split_before_export(
     assert_tables_match(pipeline, simulator, tables=("searches", "keywords"))
 
 
+@pytest.fixture(scope="module")
+def searches_and_clicks(
+    module_simulator: Simulator, module_pipelines: Callable[..., Pipeline]
+) -> Pipeline:
+    """Read only: searches and clicks loaded once for the module."""
+    pipeline = module_pipelines("coveo_ua_reliability")
+    source = make_source(module_simulator, tables=["searches", "clicks"])
+    pipeline.run(source).raise_on_failed_jobs()
+    return pipeline
+
+
+@READS_SEARCHES_AND_CLICKS
 def test_coverage_table_records_every_window_and_table(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+    module_simulator: Simulator, searches_and_clicks: Pipeline
 ) -> None:
-    pipeline = make_pipeline()
-    pipeline.run(make_source(simulator, tables=["searches", "clicks"])).raise_on_failed_jobs()
-    rows = coverage_rows(pipeline)
+    simulator = module_simulator
+    rows = coverage_rows(searches_and_clicks)
     assert len(rows) == 4, "two day windows times two tables"
     for row in rows:
         truth = expected_rows(simulator, row["table_name"], row["window_start"], row["window_end"])
@@ -90,18 +105,20 @@ def test_loaded_rows_below_estimate_are_reported(
     ],
 )
 def test_bad_arguments_fail_before_any_request(
-    simulator: Simulator, overrides: dict[str, Any], message: str
+    module_simulator: Simulator, overrides: dict[str, Any], message: str
 ) -> None:
+    requests_before = len(module_simulator.requests)
     with pytest.raises(ValueError, match=message) as raised:
-        make_source(simulator, **overrides)
+        make_source(module_simulator, **overrides)
     assert isinstance(raised.value, ConfigurationError | ValueError)
-    assert simulator.requests == []
+    assert module_simulator.requests[requests_before:] == []
 
 
-def test_missing_token_in_config_is_a_value_error(simulator: Simulator) -> None:
+def test_missing_token_in_config_is_a_value_error(module_simulator: Simulator) -> None:
+    requests_before = len(module_simulator.requests)
     with pytest.raises(ConfigurationError, match=r"secrets\.toml"):
-        coveo_ua_source(base_url=simulator.api_root, start_date=START, end_date=END)
-    assert simulator.requests == []
+        coveo_ua_source(base_url=module_simulator.api_root, start_date=START, end_date=END)
+    assert module_simulator.requests[requests_before:] == []
 
 
 def test_bad_token_fails_with_hint_and_without_the_token(
@@ -153,15 +170,14 @@ def _exception_chain(error: BaseException) -> list[BaseException]:
     return chain
 
 
-def test_token_is_never_stored_in_state_or_files(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline], tmp_path: Any
-) -> None:
-    pipeline = make_pipeline()
-    pipeline.run(make_source(simulator, tables=["searches"])).raise_on_failed_jobs()
+@READS_SEARCHES_AND_CLICKS
+def test_token_is_never_stored_in_state_or_files(searches_and_clicks: Pipeline) -> None:
+    pipeline = searches_and_clicks
     assert TOKEN not in str(pipeline.state)
-    for path in tmp_path.rglob("*"):
-        if path.is_file():
-            assert TOKEN.encode() not in path.read_bytes(), path
+    files = [path for path in Path(pipeline.pipelines_dir).parent.rglob("*") if path.is_file()]
+    assert any(path.suffix == ".duckdb" for path in files), "the module's folder was searched"
+    for path in files:
+        assert TOKEN.encode() not in path.read_bytes(), path
 
 
 @pytest.mark.parametrize(
@@ -188,13 +204,13 @@ def test_exports_are_deleted_after_their_rows_are_committed_unless_kept(
     assert [export.deleted for export in first_two] == [deleted, deleted]
 
 
+@READS_SEARCHES_AND_CLICKS
 def test_plan_load_starts_where_the_pipeline_ended_and_creates_nothing(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+    module_simulator: Simulator, searches_and_clicks: Pipeline
 ) -> None:
     from coveo_ua_source import plan_load
 
-    pipeline = make_pipeline()
-    pipeline.run(make_source(simulator, tables=["searches"])).raise_on_failed_jobs()
+    simulator, pipeline = module_simulator, searches_and_clicks
     created = simulator.created_count
     later = END + timedelta(days=2)
     plan = plan_load(

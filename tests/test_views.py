@@ -22,8 +22,10 @@ from helpers.views import (
     EVENT_KINDS,
     EVENT_TABLES,
     EXPECTED,
+    START,
     TIMEZONES,
     Rows,
+    assert_view_equal,
     assert_view_matches,
     existing_views,
     expected_all_events,
@@ -35,6 +37,10 @@ from helpers.views import (
 from coveo_ua_source.schema import TTable
 from coveo_ua_source.simulator import Simulator
 from coveo_ua_source.warehouse.views import VIEWS, create_views, drop_views
+
+# Tests that read one module-scoped load run on one xdist worker, so the load is made once.
+READS_THREE_DAYS = pytest.mark.xdist_group("views_three_days")
+READS_SEARCHES_THEN_CLICKS = pytest.mark.xdist_group("views_searches_then_clicks")
 
 
 @dataclass(frozen=True)
@@ -63,17 +69,20 @@ def own_loaded(simulator: Simulator, make_pipeline: Callable[..., Pipeline]) -> 
     return load_three_days(simulator, make_pipeline())
 
 
+@READS_THREE_DAYS
 def test_every_view_is_created_in_the_dataset(loaded: Loaded) -> None:
     assert loaded.views == list(VIEWS)
     assert existing_views(loaded.pipeline) == set(VIEWS)
     assert loaded.pipeline.destination.destination_name == "duckdb"
 
 
+@READS_THREE_DAYS
 @pytest.mark.parametrize("view", list(EXPECTED))
 def test_view_equals_ground_truth(loaded: Loaded, view: str) -> None:
     assert_view_matches(loaded.pipeline, view, loaded.truth)
 
 
+@READS_THREE_DAYS
 def test_all_events_counts_every_event(loaded: Loaded) -> None:
     rows = view_rows(loaded.pipeline, "all_events")
     assert len(rows) == sum(len(loaded.truth[table]) for table in EVENT_TABLES)
@@ -81,6 +90,7 @@ def test_all_events_counts_every_event(loaded: Loaded) -> None:
         assert sum(1 for row in rows if row["event_type"] == kind) == len(loaded.truth[table])
 
 
+@READS_THREE_DAYS
 def test_all_events_sorted_like_coveos_sample_client(loaded: Loaded) -> None:
     """The documented query: ORDER BY visit_id, datetime (event_id only breaks ties)."""
     with loaded.pipeline.sql_client() as client:
@@ -93,6 +103,7 @@ def test_all_events_sorted_like_coveos_sample_client(loaded: Loaded) -> None:
     assert [row[0] for row in got or []] == [row["event_id"] for row in events]
 
 
+@READS_THREE_DAYS
 @pytest.mark.parametrize("session_timezone", TIMEZONES)
 def test_days_are_utc_whatever_the_session_timezone(loaded: Loaded, session_timezone: str) -> None:
     zone = ZoneInfo(session_timezone)
@@ -116,16 +127,47 @@ def test_create_views_twice_then_a_later_load(own_loaded: Loaded, simulator: Sim
         assert_view_matches(loaded.pipeline, view, truth)
 
 
+@dataclass(frozen=True)
+class Grown:
+    """Views made after each run of a pipeline that loads searches, then searches and
+    clicks: what create_views answered, the views in the dataset, and their rows."""
+
+    created: list[str]
+    existing: set[str]
+    rows: dict[str, Rows]
+
+
+@pytest.fixture(scope="module")
+def searches_then_clicks(
+    module_simulator: Simulator, module_pipelines: Callable[..., Pipeline]
+) -> list[Grown]:
+    """Read only: the two runs, made once for the module."""
+    pipeline = module_pipelines("coveo_ua_views_grown")
+    grown = []
+    for tables in (["searches"], ["searches", "clicks"]):
+        source = make_source(module_simulator, end_date=END, tables=tables)
+        pipeline.run(source).raise_on_failed_jobs()
+        created = create_views(pipeline)
+        rows = {view: view_rows(pipeline, view) for view in created}
+        grown.append(Grown(created, existing_views(pipeline), rows))
+    return grown
+
+
+def assert_rows_match_view(rows: Rows, view: str, truth: dict[TTable, Rows]) -> None:
+    expected, key = EXPECTED[view]
+    assert_view_equal(rows, expected(truth), view, key)
+
+
+@READS_SEARCHES_THEN_CLICKS
 def test_only_searches_loaded_makes_only_the_views_it_can(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+    module_simulator: Simulator, searches_then_clicks: list[Grown]
 ) -> None:
-    pipeline = make_pipeline()
-    pipeline.run(make_source(simulator, end_date=END, tables=["searches"])).raise_on_failed_jobs()
-    assert create_views(pipeline) == ["all_events", "zero_result_queries"]
-    assert existing_views(pipeline) == {"all_events", "zero_result_queries"}
-    truth = truth_rows(simulator) | {"clicks": [], "custom_events": []}
-    assert_view_matches(pipeline, "all_events", truth)
-    assert_view_matches(pipeline, "zero_result_queries", truth)
+    searches_only = searches_then_clicks[0]
+    assert searches_only.created == ["all_events", "zero_result_queries"]
+    assert searches_only.existing == {"all_events", "zero_result_queries"}
+    truth = truth_rows(module_simulator) | {"clicks": [], "custom_events": []}
+    assert_rows_match_view(searches_only.rows["all_events"], "all_events", truth)
+    assert_rows_match_view(searches_only.rows["zero_result_queries"], "zero_result_queries", truth)
 
 
 def test_columns_not_loaded_read_as_typed_nulls(
@@ -154,25 +196,28 @@ def test_columns_not_loaded_read_as_typed_nulls(
     assert {row["visits"] for row in view_rows(pipeline, "custom_events_by_type")} == {0}
 
 
+@READS_SEARCHES_THEN_CLICKS
 def test_views_follow_the_tables_loaded_later(
+    module_simulator: Simulator, searches_then_clicks: list[Grown]
+) -> None:
+    with_clicks = searches_then_clicks[1]
+    assert with_clicks.created == list(VIEWS)[:-1], "all but custom_events_by_type"
+    truth = truth_rows(module_simulator) | {"custom_events": []}
+    for view in list(VIEWS)[:-1]:
+        assert_rows_match_view(with_clicks.rows[view], view, truth)
+
+
+def test_drop_views_removes_them(
     simulator: Simulator, make_pipeline: Callable[..., Pipeline]
 ) -> None:
     pipeline = make_pipeline()
-    pipeline.run(make_source(simulator, end_date=END, tables=["searches"])).raise_on_failed_jobs()
-    assert create_views(pipeline) == ["all_events", "zero_result_queries"]
-    source = make_source(simulator, end_date=END, tables=["searches", "clicks"])
+    tables = list(EVENT_TABLES)  # all every view reads; one day is enough to drop them
+    source = make_source(simulator, end_date=START + timedelta(days=1), tables=tables)
     pipeline.run(source).raise_on_failed_jobs()
-    assert create_views(pipeline) == list(VIEWS)[:-1], "all but custom_events_by_type"
-    truth = truth_rows(simulator) | {"custom_events": []}
-    for view in list(VIEWS)[:-1]:
-        assert_view_matches(pipeline, view, truth)
-
-
-def test_drop_views_removes_them(own_loaded: Loaded) -> None:
-    loaded = own_loaded
-    assert drop_views(loaded.pipeline) == list(VIEWS)
-    assert existing_views(loaded.pipeline) == set()
-    assert drop_views(loaded.pipeline) == list(VIEWS), "dropping again is not an error"
+    assert create_views(pipeline) == list(VIEWS)
+    assert drop_views(pipeline) == list(VIEWS)
+    assert existing_views(pipeline) == set()
+    assert drop_views(pipeline) == list(VIEWS), "dropping again is not an error"
 
 
 def test_nothing_loaded_makes_no_view(make_pipeline: Callable[..., Pipeline]) -> None:
