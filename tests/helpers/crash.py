@@ -15,12 +15,11 @@ from typing import Any
 import dlt
 import pytest
 from crash_driver import DATASET_NAME, PIPELINE_NAME
-from dlt.destinations.sql_client import SqlClientBase
 from dlt.pipeline.pipeline import Pipeline
 
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import Simulator, SimulatorConfig
-from helpers import TOKEN, assert_rows_equal, data_rows, expected_rows, forked, utc
+from helpers import TOKEN, all_rows, assert_rows_equal, data_rows, expected_rows, forked, utc
 from helpers.forked import ForkedProcess
 
 START, END = utc(2024, 3, 1), utc(2024, 3, 4)
@@ -137,7 +136,7 @@ class Driver:
         """Every table's rows (as ``loaded_rows`` reads them) and the (table_name,
         window_start) rows of ``_coveo_ua_windows``, read over one connection."""
         with self.pipeline().sql_client() as client:
-            tables = {table: data_rows(_select_all(client, table), table) for table in TABLES}
+            tables = {table: data_rows(all_rows(client, table), table) for table in TABLES}
             name = client.make_qualified_table_name("_coveo_ua_windows")
             windows = client.execute_sql(f"SELECT table_name, window_start FROM {name}")
         return tables, [tuple(row) for row in windows or []]
@@ -147,12 +146,6 @@ class Driver:
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=10)
-
-
-def _select_all(client: SqlClientBase[Any], table: str) -> list[dict[str, Any]]:
-    with client.execute_query(f"SELECT * FROM {client.make_qualified_table_name(table)}") as cursor:
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
 
 def assert_loaded_like_ground_truth(driver: Driver) -> None:
