@@ -25,6 +25,7 @@ from helpers import (
 )
 from helpers.copies import copy_loaded_pipeline
 
+from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.ingest.custom_dimensions import (
     Dimension,
     column_types,
@@ -166,6 +167,12 @@ def assert_rejected_values_match(
         assert counts[table] == len(rejected_values(simulator.config, table, start, end))
 
 
+def typed_tables_source(simulator: Simulator, **overrides: Any) -> Any:
+    """The source for the tables with custom dimensions only: tests that read no other
+    table spare a run the other tables' exports and loads."""
+    return make_source(simulator, tables=TYPED_TABLES, **overrides)
+
+
 def exportables_calls(simulator: Simulator) -> int:
     return sum(1 for r in simulator.requests if r.path.endswith(EXPORTABLES))
 
@@ -293,9 +300,9 @@ def test_rejected_values_load_from_parquet_also_into_a_table_of_dict_rows(
     pipeline = make_pipeline()
     with monkeypatch.context() as patch:
         patch.setattr(source_module, "rejected_values_item", as_dict_rows)
-        first = pipeline.run(make_source(simulator, end_date=END - timedelta(days=1)))
+        first = pipeline.run(typed_tables_source(simulator, end_date=END - timedelta(days=1)))
     assert job_formats(first, REJECTED_VALUES_TABLE) >= {"insert_values"}
-    info = pipeline.run(make_source(simulator, lookback="P1D"))  # replaces a dict-rows window
+    info = pipeline.run(typed_tables_source(simulator, lookback="P1D"))  # replaces dict rows
     info.raise_on_failed_jobs()
     assert "parquet" in job_formats(info, REJECTED_VALUES_TABLE)
     assert "insert_values" not in job_formats(info, REJECTED_VALUES_TABLE)
@@ -314,7 +321,7 @@ def test_exportables_failure_loads_text_with_one_warning(
 ) -> None:
     simulator.inject("html", count=1, path=EXPORTABLES)  # a 403 WAF page: not retried
     pipeline = make_pipeline()
-    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+    pipeline.run(typed_tables_source(simulator)).raise_on_failed_jobs()
     warnings = [r for r in caplog.records if "custom dimension types" in r.getMessage()]
     assert len(warnings) == 1
     for table in TYPED_TABLES:
@@ -343,14 +350,20 @@ def test_exportables_failure_keeps_the_types_already_loaded(
     assert not any("__v_" in name for name in pipeline.default_schema.tables["clicks"]["columns"])
 
 
+@pytest.mark.xdist_group("custom_dimensions_first_day")
 def test_a_type_change_between_runs_goes_to_a_variant_column(
-    start_simulator: Callable[..., Simulator], make_pipeline: Callable[..., Pipeline]
+    start_simulator: Callable[..., Simulator],
+    make_pipeline: Callable[..., Pipeline],
+    first_day_folder: Path,
+    tmp_path: Path,
 ) -> None:
     retyped = (("custom_events.c_cart_value", "TEXT"), ("clicks.c_in_stock", "SHORT"))
     simulator = start_simulator(retyped_dimensions=retyped)
-    pipeline = make_pipeline()
-    middle = END - timedelta(days=1)
-    pipeline.run(make_source(simulator, end_date=middle)).raise_on_failed_jobs()
+    # The first day was loaded with the types exportables answers first; from its second
+    # call on, this simulator answers the new types: that first call is the first day's.
+    assert CoveoClient(TOKEN, base_url=simulator.api_root).exportable_dimensions()
+    pipeline = first_day_pipeline(simulator, first_day_folder, make_pipeline, tmp_path)
+    middle = FIRST_DAY_END
     pipeline.run(make_source(simulator)).raise_on_failed_jobs()
     columns = pipeline.default_schema.tables["custom_events"]["columns"]
     assert columns["c_cart_value"]["data_type"] == "double", "a loaded column keeps its type"
