@@ -168,18 +168,17 @@ def test_no_fault_the_load_recovers_from_leaks_the_token(
     texts, failure = run_with_faults(simulator, pipeline, RECOVERED_FAULTS)
     assert failure is None, "the load was meant to recover from every fault"
     assert simulator._faults.pending() == [], "every fault was met"
-    if token_findings(texts, caplog, [tmp_path], TOKEN):
-        pytest.fail(which_recovered_fault_leaks(simulator, make_pipeline, caplog, tmp_path))
+    findings = token_findings(texts, caplog, [tmp_path], TOKEN)
+    if findings:
+        pytest.fail(which_recovered_fault_leaks(simulator, caplog, tmp_path, findings))
 
 
 def which_recovered_fault_leaks(
-    simulator: Simulator,
-    make_pipeline: Callable[..., Pipeline],
-    caplog: pytest.LogCaptureFixture,
-    tmp_path: Path,
+    simulator: Simulator, caplog: pytest.LogCaptureFixture, tmp_path: Path, found: list[str]
 ) -> str:
     """Run each recovered fault alone, and no fault, and say where the token appeared."""
-    report = ["the token leaked in a run with faults " + ", ".join(RECOVERED_FAULTS)]
+    report = ["the token leaked in a run with faults " + ", ".join(RECOVERED_FAULTS), *found]
+    report.append("run alone:")
     for kind in ("none", *RECOVERED_FAULTS):
         caplog.clear()
         simulator.clear_faults()
