@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -25,6 +25,7 @@ from helpers import (
 )
 from helpers.copies import copy_loaded_pipeline
 
+from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.ingest.custom_dimensions import (
     Dimension,
     column_types,
@@ -166,6 +167,12 @@ def assert_rejected_values_match(
         assert counts[table] == len(rejected_values(simulator.config, table, start, end))
 
 
+def typed_tables_source(simulator: Simulator, **overrides: Any) -> Any:
+    """The source for the tables with custom dimensions only: tests that read no other
+    table spare a run the other tables' exports and loads."""
+    return make_source(simulator, tables=TYPED_TABLES, **overrides)
+
+
 def exportables_calls(simulator: Simulator) -> int:
     return sum(1 for r in simulator.requests if r.path.endswith(EXPORTABLES))
 
@@ -179,14 +186,22 @@ class Loaded:
     exportables_calls: int
 
 
+# The module's shared load runs at a low rate of bad dimension values (a setting of the
+# simulator); the tests that run on from the first day load the default, higher rate and
+# compare it with the ground truth too.
+LOW_BAD_DIMENSION_RATE = 0.02
+
+
 @pytest.fixture(scope="module")
-def loaded(module_simulator: Simulator, module_pipelines: Callable[..., Pipeline]) -> Loaded:
+def loaded(module_pipelines: Callable[..., Pipeline]) -> Iterator[Loaded]:
     """Read only: loaded once for the module."""
-    pipeline = module_pipelines("coveo_ua_dimensions")
-    pipeline.run(make_source(module_simulator)).raise_on_failed_jobs()
-    calls = exportables_calls(module_simulator)
-    create_views(pipeline)
-    return Loaded(pipeline, module_simulator, calls)
+    config = SimulatorConfig(token=TOKEN, bad_dimension_rate=LOW_BAD_DIMENSION_RATE)
+    with Simulator(config) as simulator:
+        pipeline = module_pipelines("coveo_ua_dimensions")
+        pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+        calls = exportables_calls(simulator)
+        create_views(pipeline)
+        yield Loaded(pipeline, simulator, calls)
 
 
 @pytest.mark.xdist_group("custom_dimensions_loaded")  # one worker loads it once
@@ -206,16 +221,15 @@ def test_typed_dimensions_and_rejected_values_equal_the_ground_truth(loaded: Loa
     assert loaded.exportables_calls == 1, "exportables is asked once per run"
 
 
-def test_a_low_bad_dimension_rate_loads_the_ground_truth(
-    start_simulator: Callable[..., Simulator], make_pipeline: Callable[..., Pipeline]
-) -> None:
-    simulator = start_simulator(bad_dimension_rate=0.02)
-    pipeline = make_pipeline()
-    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
-    assert_tables_match(pipeline, simulator)
-    assert_rejected_values_match(pipeline, simulator)
-    every = sum(len(rejected_values(simulator.config, t, START, END)) for t in TYPED_TABLES)
-    pools = replace(simulator.config, bad_dimension_rate=None)
+@pytest.mark.xdist_group("custom_dimensions_loaded")
+def test_a_low_bad_dimension_rate_loads_the_ground_truth(loaded: Loaded) -> None:
+    """The shared load ran at the low rate; its rows and rejected values are compared
+    with the ground truth above."""
+    config = loaded.simulator.config
+    assert config.bad_dimension_rate == LOW_BAD_DIMENSION_RATE
+    every = sum(len(rejected_values(config, t, START, END)) for t in TYPED_TABLES)
+    assert every, "the low rate still rejects values: the comparison above proves something"
+    pools = replace(config, bad_dimension_rate=None)
     default = sum(len(rejected_values(pools, t, START, END)) for t in TYPED_TABLES)
     assert every * 5 < default, "the setting lowers the rate the tests run with"
 
@@ -226,8 +240,7 @@ FIRST_DAY_END = END - timedelta(days=1)
 @pytest.fixture(scope="module")
 def first_day_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pipeline with the first day loaded, for tests that run on from there to copy
-    (copy_loaded_pipeline): loaded once. Its own simulator, so that the exportables calls
-    of the module simulator stay those of the ``loaded`` fixture."""
+    (copy_loaded_pipeline): loaded once, at the simulator's default rate of bad values."""
     folder = tmp_path_factory.mktemp("first_day")
     with (
         pytest.MonkeyPatch.context() as monkeypatch,
@@ -293,9 +306,9 @@ def test_rejected_values_load_from_parquet_also_into_a_table_of_dict_rows(
     pipeline = make_pipeline()
     with monkeypatch.context() as patch:
         patch.setattr(source_module, "rejected_values_item", as_dict_rows)
-        first = pipeline.run(make_source(simulator, end_date=END - timedelta(days=1)))
+        first = pipeline.run(typed_tables_source(simulator, end_date=END - timedelta(days=1)))
     assert job_formats(first, REJECTED_VALUES_TABLE) >= {"insert_values"}
-    info = pipeline.run(make_source(simulator, lookback="P1D"))  # replaces a dict-rows window
+    info = pipeline.run(typed_tables_source(simulator, lookback="P1D"))  # replaces dict rows
     info.raise_on_failed_jobs()
     assert "parquet" in job_formats(info, REJECTED_VALUES_TABLE)
     assert "insert_values" not in job_formats(info, REJECTED_VALUES_TABLE)
@@ -314,7 +327,7 @@ def test_exportables_failure_loads_text_with_one_warning(
 ) -> None:
     simulator.inject("html", count=1, path=EXPORTABLES)  # a 403 WAF page: not retried
     pipeline = make_pipeline()
-    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+    pipeline.run(typed_tables_source(simulator)).raise_on_failed_jobs()
     warnings = [r for r in caplog.records if "custom dimension types" in r.getMessage()]
     assert len(warnings) == 1
     for table in TYPED_TABLES:
@@ -343,14 +356,20 @@ def test_exportables_failure_keeps_the_types_already_loaded(
     assert not any("__v_" in name for name in pipeline.default_schema.tables["clicks"]["columns"])
 
 
+@pytest.mark.xdist_group("custom_dimensions_first_day")
 def test_a_type_change_between_runs_goes_to_a_variant_column(
-    start_simulator: Callable[..., Simulator], make_pipeline: Callable[..., Pipeline]
+    start_simulator: Callable[..., Simulator],
+    make_pipeline: Callable[..., Pipeline],
+    first_day_folder: Path,
+    tmp_path: Path,
 ) -> None:
     retyped = (("custom_events.c_cart_value", "TEXT"), ("clicks.c_in_stock", "SHORT"))
     simulator = start_simulator(retyped_dimensions=retyped)
-    pipeline = make_pipeline()
-    middle = END - timedelta(days=1)
-    pipeline.run(make_source(simulator, end_date=middle)).raise_on_failed_jobs()
+    # The first day was loaded with the types exportables answers first; from its second
+    # call on, this simulator answers the new types: that first call is the first day's.
+    assert CoveoClient(TOKEN, base_url=simulator.api_root).exportable_dimensions()
+    pipeline = first_day_pipeline(simulator, first_day_folder, make_pipeline, tmp_path)
+    middle = FIRST_DAY_END
     pipeline.run(make_source(simulator)).raise_on_failed_jobs()
     columns = pipeline.default_schema.tables["custom_events"]["columns"]
     assert columns["c_cart_value"]["data_type"] == "double", "a loaded column keeps its type"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from dlt.pipeline.pipeline import Pipeline
-from helpers import TOKEN, make_source
+from helpers import START, TOKEN, make_source
 
 from coveo_ua_source.cli.main import main
 from coveo_ua_source.simulator import Simulator
@@ -31,7 +32,8 @@ def test_dimensions_json_lists_every_dimension_and_how_it_was_loaded(
 ) -> None:
     monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", TOKEN)
     pipeline = make_pipeline("coveo_ua_dims")
-    pipeline.run(make_source(simulator, tables=["custom_events"])).raise_on_failed_jobs()
+    one_day = make_source(simulator, tables=["custom_events"], end_date=START + timedelta(days=1))
+    pipeline.run(one_day).raise_on_failed_jobs()
     pipes = str(tmp_path / "pipelines")
     output = run_dimensions(
         simulator, capsys, "--json", "--pipeline-name", "coveo_ua_dims", "--pipelines-dir", pipes

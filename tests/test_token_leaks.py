@@ -1,10 +1,12 @@
 """The access token never appears in an error, a log line at any level, or dlt's trace.
 
-Every simulator fault kind is injected in turn, plus a proxy page that echoes the request's
-headers (the token among them) and a token containing CR/LF. After each run the test
-searches the text and formatted traceback of every exception in the chain, every captured
-log record (DEBUG, all loggers, urllib3 included), ``pipeline.last_trace`` (str and pickle)
-and every file the run left in its directory.
+Every simulator fault kind is injected: each fault that ends the run in a run of its own,
+the faults the load recovers from together in one run (alone again to name a leak); plus
+a proxy page that echoes the request's headers (the token among them) and a token
+containing CR/LF. After each run the test searches the text and formatted traceback of
+every exception in the chain, every captured log record (DEBUG, all loggers, urllib3
+included), ``pipeline.last_trace`` (str and pickle) and every file the run left in its
+directory.
 """
 
 from __future__ import annotations
@@ -13,18 +15,20 @@ import logging
 import pickle
 import traceback
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import pipelines_in
 from dlt.pipeline.pipeline import Pipeline
-from helpers import TOKEN, make_source
+from helpers import START, TOKEN, make_source
 
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.cli.main import main
 from coveo_ua_source.exceptions import ConfigurationError, CoveoUAError
 from coveo_ua_source.simulator import Simulator
-from coveo_ua_source.simulator.faults import FAULT_KINDS
+from coveo_ua_source.simulator.faults import FAULT_KINDS, TFaultKind
 
 # Options that make each fault bite (or end) quickly; HTTP faults outlast every retry.
 FAULT_OPTIONS: dict[str, dict[str, Any]] = {
@@ -37,6 +41,10 @@ FAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "malformed": {"count": 2},
     "fail": {"count": 4},
 }
+# Faults that the load gets over (it retries, splits, recreates, waits or rejects rows).
+RECOVERED_FAULTS: tuple[TFaultKind, ...] = (
+    "redirect_loop", "fail", "expire", "slow", "row_limit", "throttle", "malformed",
+)  # fmt: skip
 QUICK_DOWNLOADS = {"download_min_bytes": 1000, "download_stall_seconds": 0.5}
 # A dripping host is a stall by design: find it sooner (it is watched twice, 2 attempts).
 QUICK_STALLS = {**QUICK_DOWNLOADS, "download_stall_seconds": 0.2}
@@ -72,36 +80,68 @@ def _exception_texts(error: BaseException) -> list[str]:
     return texts
 
 
+def token_findings(
+    texts: list[str], caplog: pytest.LogCaptureFixture, roots: list[Path], token: str
+) -> list[str]:
+    """Where ``token`` appears: in a text, a captured log record or a file under ``roots``."""
+    found = [f"text: {text[:2000]}" for text in texts if token in text]
+    for record in caplog.records:
+        error = record.exc_info[1] if record.exc_info else None
+        record_texts = [record.getMessage(), *(_exception_texts(error) if error else [])]
+        found += [f"log record: {text[:2000]}" for text in record_texts if token in text]
+    for root in roots:
+        files = (path for path in root.rglob("*") if path.is_file())
+        found += [f"file: {path}" for path in files if token.encode() in path.read_bytes()]
+    return found
+
+
 def assert_no_token(
     texts: list[str], caplog: pytest.LogCaptureFixture, roots: list[Path], token: str
 ) -> None:
-    for text in texts:
-        assert token not in text, text[:2000]
-    for record in caplog.records:
-        assert token not in record.getMessage(), record.getMessage()
-        if record.exc_info and record.exc_info[1] is not None:
-            assert all(token not in t for t in _exception_texts(record.exc_info[1]))
-    for root in roots:
-        for path in root.rglob("*"):
-            if path.is_file():
-                assert token.encode() not in path.read_bytes(), path
+    findings = token_findings(texts, caplog, roots, token)
+    assert not findings, "\n".join(findings)
 
 
-def _run(pipeline: Pipeline, source: Any) -> list[str]:
-    """Run; the texts to search: any exception's, and the trace's."""
+def _run(pipeline: Pipeline, source: Any) -> tuple[list[str], Exception | None]:
+    """Run; the texts to search (any exception's, and the trace's) and the exception."""
     texts: list[str] = []
+    failure: Exception | None = None
     try:
         pipeline.run(source)
     except Exception as error:  # every kind of failure is searched, that is the point
         texts += _exception_texts(error)
+        failure = error
     trace = pipeline.last_trace
     if trace is not None:
         texts += [str(trace), repr(trace), pickle.dumps(trace).decode("latin-1")]
-    return texts
+    return texts, failure
 
 
-@pytest.mark.parametrize("kind", [*FAULT_KINDS, "none"])
-def test_no_fault_leaks_the_token(
+# Faults that end the run, each met by its first export request or download: one table and
+# one day (one export) meet them as five tables and two days do.
+ENDING_FAULTS = tuple(kind for kind in FAULT_KINDS if kind not in RECOVERED_FAULTS)
+ONE_EXPORT = {"tables": ["searches"], "end_date": START + timedelta(days=1)}
+
+
+def inject_fault(simulator: Simulator, kind: str) -> None:
+    options = {"count": 1, **FAULT_OPTIONS.get(kind, {})}
+    if kind in ("500", "502", "503", "drop", "truncate", "corrupt_zip", "drip"):
+        options["count"] = 20  # outlast every retry
+    simulator.inject(kind, **options)
+
+
+def run_with_faults(
+    simulator: Simulator, pipeline: Pipeline, kinds: tuple[str, ...], **scope: Any
+) -> tuple[list[str], Exception | None]:
+    """Run ``pipeline`` with ``kinds`` injected; the texts to search and the exception."""
+    for kind in kinds:
+        inject_fault(simulator, kind)
+    downloads = QUICK_STALLS if "drip" in kinds else QUICK_DOWNLOADS
+    return _run(pipeline, make_source(simulator, max_wait=30, **downloads, **scope))
+
+
+@pytest.mark.parametrize("kind", ENDING_FAULTS)
+def test_no_fault_that_ends_the_run_leaks_the_token(
     simulator: Simulator,
     make_pipeline: Callable[..., Pipeline],
     caplog: pytest.LogCaptureFixture,
@@ -109,15 +149,47 @@ def test_no_fault_leaks_the_token(
     kind: str,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    if kind != "none":
-        options = {"count": 1, **FAULT_OPTIONS.get(kind, {})}
-        if kind in ("500", "502", "503", "drop", "truncate", "corrupt_zip", "drip"):
-            options["count"] = 20
-        simulator.inject(kind, **options)
     pipeline = make_pipeline(f"leak_{kind}")
-    downloads = QUICK_STALLS if kind == "drip" else QUICK_DOWNLOADS
-    texts = _run(pipeline, make_source(simulator, max_wait=30, **downloads))
+    texts, failure = run_with_faults(simulator, pipeline, (kind,), **ONE_EXPORT)
+    assert failure is not None, f"the {kind} fault was meant to end the run"
     assert_no_token(texts, caplog, [tmp_path], TOKEN)
+
+
+def test_no_fault_the_load_recovers_from_leaks_the_token(
+    simulator: Simulator,
+    make_pipeline: Callable[..., Pipeline],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    """One run of every table and day meets all these faults (each is used up) and the
+    plain path; if the token leaks, each fault is run again alone to say which leaked."""
+    caplog.set_level(logging.DEBUG)
+    pipeline = make_pipeline("leak_recovered")
+    texts, failure = run_with_faults(simulator, pipeline, RECOVERED_FAULTS)
+    assert failure is None, "the load was meant to recover from every fault"
+    assert simulator._faults.pending() == [], "every fault was met"
+    findings = token_findings(texts, caplog, [tmp_path], TOKEN)
+    if findings:
+        pytest.fail(which_recovered_fault_leaks(simulator, caplog, tmp_path, findings))
+
+
+def which_recovered_fault_leaks(
+    simulator: Simulator, caplog: pytest.LogCaptureFixture, tmp_path: Path, found: list[str]
+) -> str:
+    """Run each recovered fault alone, and no fault, and say where the token appeared."""
+    report = ["the token leaked in a run with faults " + ", ".join(RECOVERED_FAULTS), *found]
+    report.append("run alone:")
+    for kind in ("none", *RECOVERED_FAULTS):
+        caplog.clear()
+        simulator.clear_faults()
+        root = tmp_path / f"alone_{kind}"
+        root.mkdir()
+        pipeline = pipelines_in(root)(f"leak_{kind}")
+        kinds = () if kind == "none" else (kind,)
+        texts, _failure = run_with_faults(simulator, pipeline, kinds, **ONE_EXPORT)
+        findings = token_findings(texts, caplog, [root], TOKEN)
+        report += [f"{kind}: {finding}" for finding in findings]
+    return "\n".join(report)
 
 
 def test_a_proxy_page_echoing_the_token_is_quoted_redacted(
@@ -128,7 +200,8 @@ def test_a_proxy_page_echoing_the_token_is_quoted_redacted(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     simulator.inject("echo", server="api", path="estimate")
-    texts = _run(make_pipeline("leak_echo_page"), make_source(simulator))
+    texts, failure = _run(make_pipeline("leak_echo_page"), make_source(simulator, **ONE_EXPORT))
+    assert failure is not None
     joined = "\n".join(texts)
     assert "not JSON" in joined
     assert "Authorization: Bearer [token]" in joined, "the page is quoted, the token redacted"
