@@ -23,7 +23,7 @@ START, MIDDLE, END = utc(2024, 5, 1), utc(2024, 5, 3), utc(2024, 5, 4)
 
 @pytest.fixture(autouse=True)
 def _prompt_loader(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Have dlt's loader look for finished jobs every 20 ms instead of every second.
+    """Have dlt's loader look for finished jobs every 0.1 s instead of every second.
 
     It sleeps until a running job signals that it is done, or 1 s. A Delta table's file
     jobs are done on creation and never signal (only the table's merge job that follows
@@ -33,7 +33,7 @@ def _prompt_loader(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def create_prompt_loader(self: Load, *args: Any, **kwargs: Any) -> None:
         create(self, *args, **kwargs)
-        self._run_loop_sleep_duration = 0.02
+        self._run_loop_sleep_duration = 0.1
 
     monkeypatch.setattr(Load, "__init__", create_prompt_loader)
 
