@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,19 +87,20 @@ def _read(database: Path, dataset: str) -> dict[TTable, list[dict[str, Any]]]:
 
 
 LEAN_SETTINGS = ("DATA_WRITER__COMPRESSION", "LOAD__WORKERS")
+LEAN_VARIABLES = (*LEAN_SETTINGS, "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG")
 
 
 @dataclass(frozen=True)
 class Tasks:
     """Two incremental tasks on one worker (to 2024-03-03, then 2024-03-04), the user
-    having set LOAD__WORKERS=2: what they returned, exported and left behind."""
+    having set LOAD__WORKERS=2 between them: what they returned, exported and left behind."""
 
     simulator: Simulator
     summaries: list[dict[str, Any]]
     created_counts: list[int]
     all_exports_deleted: bool
     memory_limits: list[str]  # DuckDB's memory_limit, read where the views are made
-    lean_settings: dict[str, str | None]  # the environment after the first task
+    lean_settings: list[dict[str, str | None]]  # the environment after each task
     left_in_scratch: list[Path]
     rows: dict[TTable, list[dict[str, Any]]]
 
@@ -111,21 +113,36 @@ def incremental_tasks(
     user's dlt config out, as for every test)."""
     folder = tmp_path_factory.mktemp("tasks")
     database = folder / "warehouse.duckdb"
-    with Simulator(SimulatorConfig(token=TOKEN)) as simulator:
+    with Simulator(SimulatorConfig(token=TOKEN)) as simulator, _environ_kept(LEAN_VARIABLES):
         with pytest.MonkeyPatch.context() as monkeypatch:
             scratch = _configure(monkeypatch, simulator, folder)
-            monkeypatch.setenv("LOAD__WORKERS", "2")  # the user's choice, kept
             limits = _spy_on_memory_limit(monkeypatch)
             destination = dlt.destinations.duckdb(str(database))
             first = load_incremental(destination, dataset_name="tasks", end_date="2024-03-03")
             created = [simulator.created_count]
-            lean = {name: os.environ.get(name) for name in LEAN_SETTINGS}
+            lean = [{name: os.environ.get(name) for name in LEAN_SETTINGS}]
+            monkeypatch.setenv("LOAD__WORKERS", "2")  # the user's choice, kept
             second = load_incremental(destination, dataset_name="tasks", end_date="2024-03-04")
             created.append(simulator.created_count)
+            lean.append({name: os.environ.get(name) for name in LEAN_SETTINGS})
         deleted = all(export.deleted for export in simulator.exports.values())
         left = list(scratch.iterdir())
         rows = _read(database, "tasks")
         yield Tasks(simulator, [first, second], created, deleted, limits, lean, left, rows)
+
+
+@contextmanager
+def _environ_kept(names: tuple[str, ...]) -> Iterator[None]:
+    """Undo what the tasks' lean defaults set in os.environ, for the tests that follow."""
+    kept = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in kept.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _spy_on_memory_limit(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -161,10 +178,11 @@ def test_incremental_task_runs_keep_nothing_locally_and_export_each_window_once(
 def test_tasks_load_with_the_lean_defaults_but_keep_what_the_user_set(
     incremental_tasks: Tasks,
 ) -> None:
+    """Also the load under ``lean_load_defaults`` that test_lean_defaults.py points to."""
     tasks = incremental_tasks
     assert tasks.memory_limits == ["488.2 MiB"] * 2, "DuckDB's limit (512MB as it reports it)"
-    assert tasks.lean_settings["DATA_WRITER__COMPRESSION"] == "none"
-    assert tasks.lean_settings["LOAD__WORKERS"] == "2", "a setting the user configured is kept"
+    assert tasks.lean_settings[0] == {"DATA_WRITER__COMPRESSION": "none", "LOAD__WORKERS": "1"}
+    assert tasks.lean_settings[1]["LOAD__WORKERS"] == "2", "a setting the user configured is kept"
     assert_loaded_match(tasks.rows, tasks.simulator, utc(2024, 3, 4))
 
 
