@@ -17,6 +17,7 @@ from typing import Any
 import dlt
 import duckdb
 import pytest
+from conftest import pipelines_in
 from dlt.pipeline.helpers import pipeline_drop
 from dlt.pipeline.pipeline import Pipeline
 from helpers import (
@@ -28,6 +29,7 @@ from helpers import (
     make_source,
     utc,
 )
+from helpers.copies import copy_loaded_pipeline
 
 from coveo_ua_source import clock, plan_load
 from coveo_ua_source.exports.windows import PlannedExport
@@ -161,29 +163,50 @@ def test_plan_on_a_fresh_worker_plans_what_load_does(fresh_workers: FreshWorkers
     assert loader.created == [(p.window.start, p.window.end) for p in plan]
 
 
-def test_the_same_source_object_runs_twice(
-    simulator: Simulator, on_worker: Callable[..., Pipeline], tmp_path: Path
-) -> None:
-    source = make_source(simulator)
-    first = on_worker("a", name="coveo_ua_first")
-    first.run(source).raise_on_failed_jobs()
-    second = dlt.pipeline(
-        pipeline_name="coveo_ua_second",
-        destination=dlt.destinations.duckdb(str(tmp_path / "second.duckdb")),
-        dataset_name="coveo_ua",
-        pipelines_dir=str(tmp_path / "b"),
-    )
-    second.run(source).raise_on_failed_jobs()
-    for pipeline in (first, second):
-        assert_like_ground_truth(pipeline, simulator, START + 2 * DAY)
-    assert simulator.created_count == 4, "one export per window for each pipeline"
+READS_ONE_SOURCE = pytest.mark.xdist_group("production_one_source")
 
 
+@dataclass(frozen=True)
+class OneSource:
+    """One source object run by two pipelines into two DuckDB files, in ``folder`` (the
+    layout of ``module_pipelines``: copy ``coveo_ua_first`` to run on from there)."""
+
+    simulator: Simulator
+    folder: Path
+    created_count: int
+    rows: dict[str, dict[TTable, list[dict[str, Any]]]]  # by pipeline name
+
+
+@pytest.fixture(scope="module")
+def one_source(
+    module_pipelines: Callable[..., Pipeline], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OneSource]:
+    """Read only (or copied): the two runs of ``OneSource``, made once for the module."""
+    folder = tmp_path_factory.mktemp("one_source")
+    with Simulator(SimulatorConfig(token=TOKEN)) as simulator:
+        source = make_source(simulator)
+        pipelines = [pipelines_in(folder)(name) for name in ("coveo_ua_first", "coveo_ua_second")]
+        for pipeline in pipelines:
+            pipeline.run(source).raise_on_failed_jobs()
+        rows = {p.pipeline_name: loaded_tables(p, TABLES) for p in pipelines}
+        yield OneSource(simulator, folder, simulator.created_count, rows)
+
+
+@READS_ONE_SOURCE
+def test_the_same_source_object_runs_twice(one_source: OneSource) -> None:
+    for name, rows in one_source.rows.items():
+        assert set(rows) == set(TABLES), name
+        assert_loaded_match(rows, one_source.simulator, START + 2 * DAY)
+    assert one_source.created_count == 4, "one export per window for each pipeline"
+
+
+@READS_ONE_SOURCE
 def test_drop_one_resource_then_run_exports_that_table_only(
-    simulator: Simulator, on_worker: Callable[..., Pipeline]
+    one_source: OneSource, make_pipeline: Callable[..., Pipeline], tmp_path: Path
 ) -> None:
-    pipeline = on_worker("w")
-    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+    simulator = one_source.simulator
+    copy_loaded_pipeline(one_source.folder, tmp_path, "coveo_ua_first")
+    pipeline = make_pipeline("coveo_ua_first")
     tables = pipeline.default_schema.tables
     assert tables["_coveo_ua_windows"]["resource"] == BOOKKEEPING_RESOURCE
     assert tables["_coveo_ua_rejected_rows"]["resource"] == BOOKKEEPING_RESOURCE
