@@ -1,6 +1,6 @@
 """Append when new, merge when overlapping: both paths against ground truth (the decision
 itself: test_unit_load_path.py; rows of a partition pipeline making the incremental run
-merge: test_production.py, which loads partitions for other tests too)."""
+merge: test_orchestration.py, which loads partitions for other tests too)."""
 
 from __future__ import annotations
 

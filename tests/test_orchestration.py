@@ -1,11 +1,11 @@
-"""Scheduler tasks without a scheduler: partitions, and runs that keep nothing locally."""
+"""Scheduler tasks without a scheduler: partitions beside an incremental task (moving
+neither its state nor each other's), and runs that keep nothing locally."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,14 +14,23 @@ import dlt
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN, assert_loaded_match, loaded_tables, utc
+from helpers.partitions import (
+    LEAN_VARIABLES,
+    PARTITION_RANGES,
+    PartitionTasks,
+    environ_kept,
+    run_partition_tasks,
+)
 
-from coveo_ua_source.orchestration import load_incremental, load_partition, partition_ranges
+from coveo_ua_source.exports.windows import format_utc
+from coveo_ua_source.orchestration import load_incremental, partition_ranges
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import Simulator, SimulatorConfig
 from coveo_ua_source.warehouse.views import create_views
 
 # Tests that read one module-scoped load run on one xdist worker, so the load is made once.
 READS_INCREMENTAL_TASKS = pytest.mark.xdist_group("orchestration_incremental_tasks")
+READS_PARTITION_TASKS = pytest.mark.xdist_group("orchestration_partition_tasks")
 
 
 @pytest.mark.parametrize(
@@ -72,10 +81,6 @@ def _configure(monkeypatch: pytest.MonkeyPatch, simulator: Simulator, tmp_path: 
     return scratch
 
 
-def _assert_loaded(database: Path, dataset: str, simulator: Simulator, end_day: int) -> None:
-    assert_loaded_match(_read(database, dataset), simulator, utc(2024, 3, end_day))
-
-
 def _read(database: Path, dataset: str) -> dict[TTable, list[dict[str, Any]]]:
     reader = dlt.pipeline(
         pipeline_name="reader",
@@ -87,7 +92,6 @@ def _read(database: Path, dataset: str) -> dict[TTable, list[dict[str, Any]]]:
 
 
 LEAN_SETTINGS = ("DATA_WRITER__COMPRESSION", "LOAD__WORKERS")
-LEAN_VARIABLES = (*LEAN_SETTINGS, "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG")
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ def incremental_tasks(
     user's dlt config out, as for every test)."""
     folder = tmp_path_factory.mktemp("tasks")
     database = folder / "warehouse.duckdb"
-    with Simulator(SimulatorConfig(token=TOKEN)) as simulator, _environ_kept(LEAN_VARIABLES):
+    with Simulator(SimulatorConfig(token=TOKEN)) as simulator, environ_kept(LEAN_VARIABLES):
         with pytest.MonkeyPatch.context() as monkeypatch:
             scratch = _configure(monkeypatch, simulator, folder)
             limits = _spy_on_memory_limit(monkeypatch)
@@ -129,20 +133,6 @@ def incremental_tasks(
         left = list(scratch.iterdir())
         rows = _read(database, "tasks")
         yield Tasks(simulator, [first, second], created, deleted, limits, lean, left, rows)
-
-
-@contextmanager
-def _environ_kept(names: tuple[str, ...]) -> Iterator[None]:
-    """Undo what the tasks' lean defaults set in os.environ, for the tests that follow."""
-    kept = {name: os.environ.get(name) for name in names}
-    try:
-        yield
-    finally:
-        for name, value in kept.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def _spy_on_memory_limit(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -186,19 +176,64 @@ def test_tasks_load_with_the_lean_defaults_but_keep_what_the_user_set(
     assert_loaded_match(tasks.rows, tasks.simulator, utc(2024, 3, 4))
 
 
+@pytest.fixture(scope="module")
+def partition_tasks(
+    module_pipelines: Callable[..., Pipeline], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Simulator, PartitionTasks]]:
+    """Read only: incremental and partition tasks into one dataset (helpers/partitions.py),
+    run once for the module."""
+    folder = tmp_path_factory.mktemp("partitions")
+    destination = dlt.destinations.duckdb(str(folder / "lakehouse.duckdb"))
+    with Simulator(SimulatorConfig(token=TOKEN)) as simulator, pytest.MonkeyPatch.context() as mp:
+        _configure(mp, simulator, folder)
+        yield simulator, run_partition_tasks(simulator, destination, "lake", folder)
+
+
+@READS_PARTITION_TASKS
 def test_partitions_load_disjoint_ranges_into_one_dataset(
-    simulator: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    partition_tasks: tuple[Simulator, PartitionTasks],
 ) -> None:
-    _configure(monkeypatch, simulator, tmp_path)
-    database = tmp_path / "lakehouse.duckdb"
-    destination = dlt.destinations.duckdb(str(database))
-    for partition in partition_ranges("2024-03-01", "2024-03-03", "P1D"):
-        summary = load_partition(
-            destination, partition["start_date"], partition["end_date"], dataset_name="lake"
-        )
-        assert summary["pipeline_name"].startswith("coveo_ua_partition_2024030")
-    assert simulator.created_count == 2
-    _assert_loaded(database, "lake", simulator, 3)
+    simulator, tasks = partition_tasks
+    for partition, seen in zip(PARTITION_RANGES, tasks.partitions, strict=True):
+        start, end = (partition[key] for key in ("start_date", "end_date"))
+        assert seen.summary["pipeline_name"].startswith("coveo_ua_partition_2024030")
+        assert [(format_utc(s), format_utc(e)) for s, e in seen.created] == [(start, end)]
+        assert seen.deleted_its_own, f"{start}: its exports are deleted"
+    assert_loaded_match(tasks.rows_after_partitions, simulator, utc(2024, 3, 3))
+
+
+@READS_PARTITION_TASKS
+def test_a_partition_neither_writes_nor_reads_positions(
+    partition_tasks: tuple[Simulator, PartitionTasks],
+) -> None:
+    _, tasks = partition_tasks
+    for seen in [*tasks.partitions, tasks.again]:
+        assert not seen.wrote_positions, seen.summary["pipeline_name"]
+    assert tasks.again.created == tasks.partitions[0].created, "state is not read"
+
+
+@READS_PARTITION_TASKS
+def test_partitions_leave_the_incremental_state_alone(
+    partition_tasks: tuple[Simulator, PartitionTasks],
+) -> None:
+    simulator, tasks = partition_tasks
+    assert tasks.first_incremental.wrote_positions, "the incremental task has positions"
+    assert tasks.state_restored == tasks.first_incremental.source_state
+    assert tasks.last_incremental.created == [(utc(2024, 3, 2), utc(2024, 3, 3))]
+    assert_loaded_match(tasks.rows, simulator, utc(2024, 3, 3))
+
+
+@READS_PARTITION_TASKS
+def test_rows_of_a_partition_pipeline_make_the_incremental_run_merge(
+    partition_tasks: tuple[Simulator, PartitionTasks],
+) -> None:
+    """Partition rows loaded ahead of the incremental position into the same dataset."""
+    simulator, tasks = partition_tasks
+    for seen in tasks.partitions:
+        assert seen.dispositions == {"merge"}, "partition mode always merges"
+    assert tasks.first_incremental.dispositions == {"append"}, "nothing loaded before it"
+    assert tasks.last_incremental.dispositions == {"merge"}, "it overlaps the partitions'"
+    assert_loaded_match(tasks.rows, simulator, utc(2024, 3, 3))
 
 
 def test_a_task_with_an_unreachable_destination_keeps_no_folder(

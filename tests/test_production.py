@@ -1,5 +1,6 @@
 """Runs as orchestrators make them: fresh workers, a source run twice, dropped resources,
-parallel partitions, and an end_date in the future under an injected clock.
+and an end_date in the future under an injected clock (partitions beside an incremental
+pipeline: test_orchestration.py).
 
 Every test loads into one DuckDB file; a "fresh worker" is a new, empty pipelines folder,
 so dlt restores the pipeline's state from the destination, as on a new Airflow worker.
@@ -222,121 +223,6 @@ def test_drop_one_resource_then_run_exports_that_table_only(
     assert {e.tables for e in new} == {("clicks",)}, "only clicks is exported again"
     assert len(windows_table(pipeline)) == len(TABLES) * 2
     assert_like_ground_truth(pipeline, simulator, START + 2 * DAY)
-
-
-READS_PARTITIONS = pytest.mark.xdist_group("production_partitions")
-PARTITION_RANGES = {"part_0": (START, START + DAY), "part_1": (START + DAY, START + 3 * DAY)}
-
-
-@dataclass(frozen=True)
-class SeenRun:
-    created: list[tuple[datetime, datetime]]
-    deleted_its_own: bool  # every export it made was deleted by the end of its run
-    wrote_positions: bool  # a "last_end" in its pipeline's state
-    dispositions: set[str]
-
-
-@dataclass(frozen=True)
-class Partitions:
-    """An incremental pipeline loads [START, START + DAY); two partition pipelines load
-    PARTITION_RANGES into its dataset; part_0 runs again; then the incremental pipeline,
-    on a fresh worker, runs on to START + 3 * DAY."""
-
-    simulator: Simulator
-    partitions: dict[str, SeenRun]
-    again_created: list[tuple[datetime, datetime]]  # part_0's second run
-    rows_after_partitions: dict[TTable, list[dict[str, Any]]]  # read by the incremental one
-    state_before: dict[str, Any]  # the incremental state before the partitions ran
-    state_after: dict[str, Any]  # ... and as a fresh worker restores it after them
-    incremental: SeenRun  # the incremental run on the fresh worker
-    rows: dict[TTable, list[dict[str, Any]]]  # after that run
-
-
-@pytest.fixture(scope="module")
-def partitions(
-    module_pipelines: Callable[..., Pipeline], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Partitions]:
-    """Read only: the runs of ``Partitions``, made once for the module."""
-    on_worker = workers_in(tmp_path_factory.mktemp("partitions"))
-    with Simulator(SimulatorConfig(token=TOKEN)) as simulator:
-        incremental = on_worker("w", name="coveo_ua_incremental")
-        incremental.run(make_source(simulator, end_date=START + DAY)).raise_on_failed_jobs()
-        state_before = incremental.state["sources"]["coveo_ua"]
-        runs = {}
-        for name, (start, end) in PARTITION_RANGES.items():
-            source = make_source(simulator, start_date=start, end_date=end, partition=True)
-            runs[name] = _seen_run(on_worker(name, name=f"coveo_ua_{name}"), simulator, source)
-        rows_after_partitions = loaded_tables(incremental, TABLES)
-        before = set(simulator.exports)
-        again = make_source(simulator, start_date=START, end_date=START + DAY, partition=True)
-        on_worker("part_0", name="coveo_ua_part_0").run(again).raise_on_failed_jobs()
-        again_created = windows_created(simulator, before)
-        fresh = on_worker("w2", name="coveo_ua_incremental")
-        fresh.sync_destination()
-        state_after = fresh.state["sources"]["coveo_ua"]
-        last = _seen_run(fresh, simulator, make_source(simulator, end_date=START + 3 * DAY))
-        rows = loaded_tables(fresh, TABLES)
-        yield Partitions(
-            simulator, runs, again_created, rows_after_partitions, state_before, state_after,
-            last, rows,
-        )  # fmt: skip
-
-
-def _seen_run(pipeline: Pipeline, simulator: Simulator, source: Any) -> SeenRun:
-    before = set(simulator.exports)
-    pipeline.run(source).raise_on_failed_jobs()
-    own = set(simulator.exports) - before
-    resources = pipeline.state.get("sources", {}).get("coveo_ua", {}).get("resources", {})
-    return SeenRun(
-        windows_created(simulator, before),
-        all(simulator.exports[export_id].deleted for export_id in own),
-        any("last_end" in state for state in resources.values()),
-        dispositions(pipeline),
-    )
-
-
-def dispositions(pipeline: Pipeline) -> set[str]:
-    schema = pipeline.default_schema
-    return {str(schema.get_table(table)["write_disposition"]) for table in TABLES}
-
-
-@READS_PARTITIONS
-def test_partitions_load_disjoint_ranges_exactly_and_delete_their_exports(
-    partitions: Partitions,
-) -> None:
-    for name, (start, end) in PARTITION_RANGES.items():
-        created = partitions.partitions[name].created
-        assert (created[0][0], created[-1][1]) == (start, end), f"{name}: exactly its own range"
-        assert partitions.partitions[name].deleted_its_own, name
-    assert_loaded_match(partitions.rows_after_partitions, partitions.simulator, START + 3 * DAY)
-
-
-@READS_PARTITIONS
-def test_a_partition_neither_writes_nor_reads_positions(partitions: Partitions) -> None:
-    for name, run in partitions.partitions.items():
-        assert not run.wrote_positions, f"{name} wrote a position"
-    assert partitions.again_created == [(START, START + DAY)], "state is not read"
-
-
-@READS_PARTITIONS
-def test_partitions_leave_the_incremental_state_alone(partitions: Partitions) -> None:
-    assert partitions.state_after == partitions.state_before, "incremental state untouched"
-    assert partitions.incremental.created == [
-        (START + DAY, START + 2 * DAY),
-        (START + 2 * DAY, START + 3 * DAY),
-    ]
-    assert_loaded_match(partitions.rows, partitions.simulator, START + 3 * DAY)
-
-
-@READS_PARTITIONS
-def test_rows_of_a_partition_pipeline_make_the_incremental_run_merge(
-    partitions: Partitions,
-) -> None:
-    """Partition rows loaded ahead of the incremental position into the same dataset."""
-    for name, run in partitions.partitions.items():
-        assert run.dispositions == {"merge"}, f"{name}: partition mode always merges"
-    assert partitions.incremental.dispositions == {"merge"}, "its windows overlap part_1's"
-    assert_loaded_match(partitions.rows, partitions.simulator, START + 3 * DAY)
 
 
 def test_partition_needs_an_end_date(simulator: Simulator) -> None:
