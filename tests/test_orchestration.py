@@ -14,6 +14,7 @@ import dlt
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN, assert_loaded_match, loaded_tables, utc
+from helpers.open_database import database_kept_open
 from helpers.partitions import (
     LEAN_VARIABLES,
     PARTITION_RANGES,
@@ -186,7 +187,9 @@ def partition_tasks(
     destination = dlt.destinations.duckdb(str(folder / "lakehouse.duckdb"))
     with Simulator(SimulatorConfig(token=TOKEN)) as simulator, pytest.MonkeyPatch.context() as mp:
         _configure(mp, simulator, folder)
-        yield simulator, run_partition_tasks(simulator, destination, "lake", folder)
+        with database_kept_open(folder / "lakehouse.duckdb"):
+            tasks = run_partition_tasks(simulator, destination, "lake", folder)
+        yield simulator, tasks
 
 
 @READS_PARTITION_TASKS
