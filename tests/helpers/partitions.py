@@ -57,6 +57,8 @@ class SeenTask:
 
 @dataclass(frozen=True)
 class PartitionTasks:
+    """What the tasks of the module docstring did, in their order, and the rows they left."""
+
     first_incremental: SeenTask
     partitions: list[SeenTask]  # in the order of PARTITION_RANGES
     rows_after_partitions: dict[TTable, list[dict[str, Any]]]
