@@ -9,9 +9,9 @@ on the partition tasks of test_orchestration.py: 8.3 s of CPU down to 4.7-5.0 s;
 runs of test_production.py, loading with dlt's thread pool, gained little). Data, state
 and schemas still go through the file as dlt writes them; only the reopening is skipped.
 Read-only connections to the same file cannot be opened in this process meanwhile (DuckDB
-refuses a second configuration), so use it only around loads read back through dlt. Nor
-around a check that a run sets a global DuckDB setting: the held database keeps the one
-an earlier run set.
+refuses a second configuration), so use it only around loads read back through dlt. Where
+a test checks that a run sets a global DuckDB setting, open it only after the runs that
+set it before (the held database keeps what an earlier run set).
 """
 
 from __future__ import annotations
