@@ -1,4 +1,5 @@
-"""Scheduler tasks without a scheduler: partitions, and runs that keep nothing locally."""
+"""Scheduler tasks without a scheduler: partitions beside an incremental task (moving
+neither its state nor each other's), and runs that keep nothing locally."""
 
 from __future__ import annotations
 
@@ -13,14 +14,24 @@ import dlt
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN, assert_loaded_match, loaded_tables, utc
+from helpers.open_database import database_kept_open
+from helpers.partitions import (
+    LEAN_VARIABLES,
+    PARTITION_RANGES,
+    PartitionTasks,
+    environ_kept,
+    run_partition_tasks,
+)
 
-from coveo_ua_source.orchestration import load_incremental, load_partition, partition_ranges
+from coveo_ua_source.exports.windows import format_utc
+from coveo_ua_source.orchestration import load_incremental, partition_ranges
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import Simulator, SimulatorConfig
 from coveo_ua_source.warehouse.views import create_views
 
 # Tests that read one module-scoped load run on one xdist worker, so the load is made once.
 READS_INCREMENTAL_TASKS = pytest.mark.xdist_group("orchestration_incremental_tasks")
+READS_PARTITION_TASKS = pytest.mark.xdist_group("orchestration_partition_tasks")
 
 
 @pytest.mark.parametrize(
@@ -71,10 +82,6 @@ def _configure(monkeypatch: pytest.MonkeyPatch, simulator: Simulator, tmp_path: 
     return scratch
 
 
-def _assert_loaded(database: Path, dataset: str, simulator: Simulator, end_day: int) -> None:
-    assert_loaded_match(_read(database, dataset), simulator, utc(2024, 3, end_day))
-
-
 def _read(database: Path, dataset: str) -> dict[TTable, list[dict[str, Any]]]:
     reader = dlt.pipeline(
         pipeline_name="reader",
@@ -91,14 +98,14 @@ LEAN_SETTINGS = ("DATA_WRITER__COMPRESSION", "LOAD__WORKERS")
 @dataclass(frozen=True)
 class Tasks:
     """Two incremental tasks on one worker (to 2024-03-03, then 2024-03-04), the user
-    having set LOAD__WORKERS=2: what they returned, exported and left behind."""
+    having set LOAD__WORKERS=2 between them: what they returned, exported and left behind."""
 
     simulator: Simulator
     summaries: list[dict[str, Any]]
     created_counts: list[int]
     all_exports_deleted: bool
     memory_limits: list[str]  # DuckDB's memory_limit, read where the views are made
-    lean_settings: dict[str, str | None]  # the environment after the first task
+    lean_settings: list[dict[str, str | None]]  # the environment after each task
     left_in_scratch: list[Path]
     rows: dict[TTable, list[dict[str, Any]]]
 
@@ -111,17 +118,20 @@ def incremental_tasks(
     user's dlt config out, as for every test)."""
     folder = tmp_path_factory.mktemp("tasks")
     database = folder / "warehouse.duckdb"
-    with Simulator(SimulatorConfig(token=TOKEN)) as simulator:
+    with Simulator(SimulatorConfig(token=TOKEN)) as simulator, environ_kept(LEAN_VARIABLES):
         with pytest.MonkeyPatch.context() as monkeypatch:
             scratch = _configure(monkeypatch, simulator, folder)
-            monkeypatch.setenv("LOAD__WORKERS", "2")  # the user's choice, kept
             limits = _spy_on_memory_limit(monkeypatch)
             destination = dlt.destinations.duckdb(str(database))
             first = load_incremental(destination, dataset_name="tasks", end_date="2024-03-03")
             created = [simulator.created_count]
-            lean = {name: os.environ.get(name) for name in LEAN_SETTINGS}
-            second = load_incremental(destination, dataset_name="tasks", end_date="2024-03-04")
+            lean = [{name: os.environ.get(name) for name in LEAN_SETTINGS}]
+            monkeypatch.setenv("LOAD__WORKERS", "2")  # the user's choice, kept
+            # Held open from here only: the second task must set the memory limit itself.
+            with database_kept_open(database):
+                second = load_incremental(destination, dataset_name="tasks", end_date="2024-03-04")
             created.append(simulator.created_count)
+            lean.append({name: os.environ.get(name) for name in LEAN_SETTINGS})
         deleted = all(export.deleted for export in simulator.exports.values())
         left = list(scratch.iterdir())
         rows = _read(database, "tasks")
@@ -161,26 +171,74 @@ def test_incremental_task_runs_keep_nothing_locally_and_export_each_window_once(
 def test_tasks_load_with_the_lean_defaults_but_keep_what_the_user_set(
     incremental_tasks: Tasks,
 ) -> None:
+    """Also the load under ``lean_load_defaults`` that test_lean_defaults.py points to."""
     tasks = incremental_tasks
     assert tasks.memory_limits == ["488.2 MiB"] * 2, "DuckDB's limit (512MB as it reports it)"
-    assert tasks.lean_settings["DATA_WRITER__COMPRESSION"] == "none"
-    assert tasks.lean_settings["LOAD__WORKERS"] == "2", "a setting the user configured is kept"
+    assert tasks.lean_settings[0] == {"DATA_WRITER__COMPRESSION": "none", "LOAD__WORKERS": "1"}
+    assert tasks.lean_settings[1]["LOAD__WORKERS"] == "2", "a setting the user configured is kept"
     assert_loaded_match(tasks.rows, tasks.simulator, utc(2024, 3, 4))
 
 
+@pytest.fixture(scope="module")
+def partition_tasks(
+    module_pipelines: Callable[..., Pipeline], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Simulator, PartitionTasks]]:
+    """Read only: incremental and partition tasks into one dataset (helpers/partitions.py),
+    run once for the module."""
+    folder = tmp_path_factory.mktemp("partitions")
+    destination = dlt.destinations.duckdb(str(folder / "lakehouse.duckdb"))
+    with Simulator(SimulatorConfig(token=TOKEN)) as simulator, pytest.MonkeyPatch.context() as mp:
+        _configure(mp, simulator, folder)
+        with database_kept_open(folder / "lakehouse.duckdb"):
+            tasks = run_partition_tasks(simulator, destination, "lake", folder)
+        yield simulator, tasks
+
+
+@READS_PARTITION_TASKS
 def test_partitions_load_disjoint_ranges_into_one_dataset(
-    simulator: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    partition_tasks: tuple[Simulator, PartitionTasks],
 ) -> None:
-    _configure(monkeypatch, simulator, tmp_path)
-    database = tmp_path / "lakehouse.duckdb"
-    destination = dlt.destinations.duckdb(str(database))
-    for partition in partition_ranges("2024-03-01", "2024-03-03", "P1D"):
-        summary = load_partition(
-            destination, partition["start_date"], partition["end_date"], dataset_name="lake"
-        )
-        assert summary["pipeline_name"].startswith("coveo_ua_partition_2024030")
-    assert simulator.created_count == 2
-    _assert_loaded(database, "lake", simulator, 3)
+    simulator, tasks = partition_tasks
+    for partition, seen in zip(PARTITION_RANGES, tasks.partitions, strict=True):
+        start, end = (partition[key] for key in ("start_date", "end_date"))
+        assert seen.summary["pipeline_name"].startswith("coveo_ua_partition_2024030")
+        assert [(format_utc(s), format_utc(e)) for s, e in seen.created] == [(start, end)]
+        assert seen.deleted_its_own, f"{start}: its exports are deleted"
+    assert_loaded_match(tasks.rows_after_partitions, simulator, utc(2024, 3, 3))
+
+
+@READS_PARTITION_TASKS
+def test_a_partition_neither_writes_nor_reads_positions(
+    partition_tasks: tuple[Simulator, PartitionTasks],
+) -> None:
+    _, tasks = partition_tasks
+    for seen in [*tasks.partitions, tasks.again]:
+        assert not seen.wrote_positions, seen.summary["pipeline_name"]
+    assert tasks.again.created == tasks.partitions[0].created, "state is not read"
+
+
+@READS_PARTITION_TASKS
+def test_partitions_leave_the_incremental_state_alone(
+    partition_tasks: tuple[Simulator, PartitionTasks],
+) -> None:
+    simulator, tasks = partition_tasks
+    assert tasks.first_incremental.wrote_positions, "the incremental task has positions"
+    assert tasks.state_restored == tasks.first_incremental.source_state
+    assert tasks.last_incremental.created == [(utc(2024, 3, 2), utc(2024, 3, 3))]
+    assert_loaded_match(tasks.rows, simulator, utc(2024, 3, 3))
+
+
+@READS_PARTITION_TASKS
+def test_rows_of_a_partition_pipeline_make_the_incremental_run_merge(
+    partition_tasks: tuple[Simulator, PartitionTasks],
+) -> None:
+    """Partition rows loaded ahead of the incremental position into the same dataset."""
+    simulator, tasks = partition_tasks
+    for seen in tasks.partitions:
+        assert seen.dispositions == {"merge"}, "partition mode always merges"
+    assert tasks.first_incremental.dispositions == {"append"}, "nothing loaded before it"
+    assert tasks.last_incremental.dispositions == {"merge"}, "it overlaps the partitions'"
+    assert_loaded_match(tasks.rows, simulator, utc(2024, 3, 3))
 
 
 def test_a_task_with_an_unreachable_destination_keeps_no_folder(

@@ -153,4 +153,4 @@ def test_appends_new_windows_and_merges_a_lookback_on_postgres(
     from test_load_path import load_sequence
 
     used = load_sequence(simulator, make_pg_pipeline())
-    assert used == [{"append"}, {"append"}, {"merge"}, {"append"}]
+    assert used == [{"append"}, {"merge"}, {"append"}]

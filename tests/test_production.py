@@ -1,5 +1,6 @@
 """Runs as orchestrators make them: fresh workers, a source run twice, dropped resources,
-parallel partitions, and an end_date in the future under an injected clock.
+and an end_date in the future under an injected clock (partitions beside an incremental
+pipeline: test_orchestration.py).
 
 Every test loads into one DuckDB file; a "fresh worker" is a new, empty pipelines folder,
 so dlt restores the pipeline's state from the destination, as on a new Airflow worker.
@@ -17,6 +18,7 @@ from typing import Any
 import dlt
 import duckdb
 import pytest
+from conftest import pipelines_in
 from dlt.pipeline.helpers import pipeline_drop
 from dlt.pipeline.pipeline import Pipeline
 from helpers import (
@@ -28,6 +30,7 @@ from helpers import (
     make_source,
     utc,
 )
+from helpers.copies import copy_loaded_pipeline
 
 from coveo_ua_source import clock, plan_load
 from coveo_ua_source.exports.windows import PlannedExport
@@ -161,29 +164,50 @@ def test_plan_on_a_fresh_worker_plans_what_load_does(fresh_workers: FreshWorkers
     assert loader.created == [(p.window.start, p.window.end) for p in plan]
 
 
-def test_the_same_source_object_runs_twice(
-    simulator: Simulator, on_worker: Callable[..., Pipeline], tmp_path: Path
-) -> None:
-    source = make_source(simulator)
-    first = on_worker("a", name="coveo_ua_first")
-    first.run(source).raise_on_failed_jobs()
-    second = dlt.pipeline(
-        pipeline_name="coveo_ua_second",
-        destination=dlt.destinations.duckdb(str(tmp_path / "second.duckdb")),
-        dataset_name="coveo_ua",
-        pipelines_dir=str(tmp_path / "b"),
-    )
-    second.run(source).raise_on_failed_jobs()
-    for pipeline in (first, second):
-        assert_like_ground_truth(pipeline, simulator, START + 2 * DAY)
-    assert simulator.created_count == 4, "one export per window for each pipeline"
+READS_ONE_SOURCE = pytest.mark.xdist_group("production_one_source")
 
 
+@dataclass(frozen=True)
+class OneSource:
+    """One source object run by two pipelines into two DuckDB files, in ``folder`` (the
+    layout of ``module_pipelines``: copy ``coveo_ua_first`` to run on from there)."""
+
+    simulator: Simulator
+    folder: Path
+    created_count: int
+    rows: dict[str, dict[TTable, list[dict[str, Any]]]]  # by pipeline name
+
+
+@pytest.fixture(scope="module")
+def one_source(
+    module_pipelines: Callable[..., Pipeline], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OneSource]:
+    """Read only (or copied): the two runs of ``OneSource``, made once for the module."""
+    folder = tmp_path_factory.mktemp("one_source")
+    with Simulator(SimulatorConfig(token=TOKEN)) as simulator:
+        source = make_source(simulator)
+        pipelines = [pipelines_in(folder)(name) for name in ("coveo_ua_first", "coveo_ua_second")]
+        for pipeline in pipelines:
+            pipeline.run(source).raise_on_failed_jobs()
+        rows = {p.pipeline_name: loaded_tables(p, TABLES) for p in pipelines}
+        yield OneSource(simulator, folder, simulator.created_count, rows)
+
+
+@READS_ONE_SOURCE
+def test_the_same_source_object_runs_twice(one_source: OneSource) -> None:
+    for name, rows in one_source.rows.items():
+        assert set(rows) == set(TABLES), name
+        assert_loaded_match(rows, one_source.simulator, START + 2 * DAY)
+    assert one_source.created_count == 4, "one export per window for each pipeline"
+
+
+@READS_ONE_SOURCE
 def test_drop_one_resource_then_run_exports_that_table_only(
-    simulator: Simulator, on_worker: Callable[..., Pipeline]
+    one_source: OneSource, make_pipeline: Callable[..., Pipeline], tmp_path: Path
 ) -> None:
-    pipeline = on_worker("w")
-    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+    simulator = one_source.simulator
+    copy_loaded_pipeline(one_source.folder, tmp_path, "coveo_ua_first")
+    pipeline = make_pipeline("coveo_ua_first")
     tables = pipeline.default_schema.tables
     assert tables["_coveo_ua_windows"]["resource"] == BOOKKEEPING_RESOURCE
     assert tables["_coveo_ua_rejected_rows"]["resource"] == BOOKKEEPING_RESOURCE
@@ -199,43 +223,6 @@ def test_drop_one_resource_then_run_exports_that_table_only(
     assert {e.tables for e in new} == {("clicks",)}, "only clicks is exported again"
     assert len(windows_table(pipeline)) == len(TABLES) * 2
     assert_like_ground_truth(pipeline, simulator, START + 2 * DAY)
-
-
-def test_partitions_load_disjoint_ranges_and_leave_state_alone(
-    simulator: Simulator, on_worker: Callable[..., Pipeline]
-) -> None:
-    incremental = on_worker("w", name="coveo_ua_incremental")
-    incremental.run(make_source(simulator, end_date=START + DAY)).raise_on_failed_jobs()
-    state_before = incremental.state["sources"]["coveo_ua"]
-    ranges = {"part_0": (START, START + DAY), "part_1": (START + DAY, START + 3 * DAY)}
-    for name, (start, end) in ranges.items():
-        before = set(simulator.exports)
-        partition = on_worker(name, name=f"coveo_ua_{name}")
-        source = make_source(simulator, start_date=start, end_date=end, partition=True)
-        partition.run(source).raise_on_failed_jobs()
-        created = windows_created(simulator, before)
-        assert (created[0][0], created[-1][1]) == (start, end), "exactly its own range"
-        assert all(simulator.exports[i].deleted for i in set(simulator.exports) - before)
-        source_state = partition.state.get("sources", {}).get("coveo_ua", {})
-        resources = source_state.get("resources", {})
-        assert not any("last_end" in state for state in resources.values())
-    assert_like_ground_truth(incremental, simulator, START + 3 * DAY)
-    before = set(simulator.exports)
-    again = make_source(simulator, start_date=START, end_date=START + DAY, partition=True)
-    on_worker("part_0", name="coveo_ua_part_0").run(again).raise_on_failed_jobs()
-    assert windows_created(simulator, before) == [(START, START + DAY)], "state is not read"
-    assert_like_ground_truth(incremental, simulator, START + 3 * DAY)
-
-    fresh = on_worker("w2", name="coveo_ua_incremental")
-    fresh.sync_destination()
-    assert fresh.state["sources"]["coveo_ua"] == state_before, "incremental state untouched"
-    before = set(simulator.exports)
-    fresh.run(make_source(simulator, end_date=START + 3 * DAY)).raise_on_failed_jobs()
-    assert windows_created(simulator, before) == [
-        (START + DAY, START + 2 * DAY),
-        (START + 2 * DAY, START + 3 * DAY),
-    ]
-    assert_like_ground_truth(fresh, simulator, START + 3 * DAY)
 
 
 def test_partition_needs_an_end_date(simulator: Simulator) -> None:
