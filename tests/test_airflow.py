@@ -81,10 +81,14 @@ def _airflow(arguments: list[str], env: dict[str, str]) -> str:
 class Deployment:
     """The environment a worker would have: the connection only in env variables."""
 
-    def __init__(self, home: Path, simulator: Simulator, tmp_path: Path) -> None:
+    def __init__(
+        self, home: Path, simulator: Simulator, tmp_path: Path, airflow_secrets: bool = True
+    ) -> None:
         self.simulator = simulator
         self.dataset = f"airflow_{uuid.uuid4().hex[:8]}"
         self.env = _base_env(home)
+        if not airflow_secrets:  # the README's advice when no dlt secrets are in Airflow
+            self.env["PROVIDERS__ENABLE_AIRFLOW_SECRETS"] = "false"
         self.env.update(
             SOURCES__COVEO_UA__ACCESS_TOKEN=TOKEN,
             SOURCES__COVEO_UA__BASE_URL=simulator.api_root,
@@ -137,7 +141,16 @@ class Deployment:
 def deployment(
     airflow_home: Path, start_simulator: Callable[..., Simulator], tmp_path: Path
 ) -> Deployment:
+    """A worker as dlt configures it by default: it also reads Airflow's dlt_secrets_toml."""
     return Deployment(airflow_home, start_simulator(), tmp_path)
+
+
+@pytest.fixture
+def deployment_without_airflow_secrets(
+    airflow_home: Path, start_simulator: Callable[..., Simulator], tmp_path: Path
+) -> Deployment:
+    """A worker with PROVIDERS__ENABLE_AIRFLOW_SECRETS=false: no Airflow Variable lookups."""
+    return Deployment(airflow_home, start_simulator(), tmp_path, airflow_secrets=False)
 
 
 def _days(first: datetime, count: int) -> list[tuple[datetime, datetime, tuple[str, ...]]]:
@@ -162,8 +175,9 @@ def test_daily_dag_loads_each_window_once_and_a_fresh_task_only_the_new_one(
 
 
 def test_backfill_dag_maps_one_task_per_partition_into_the_same_dataset(
-    deployment: Deployment,
+    deployment_without_airflow_secrets: Deployment,
 ) -> None:
+    deployment = deployment_without_airflow_secrets
     conf = {"start_date": "2024-03-10", "end_date": "2024-03-13", "partition": "P1D"}
     deployment.airflow(
         "dags", "test", "coveo_ua_backfill", "2024-03-13", "--conf", json.dumps(conf)
