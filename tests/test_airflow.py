@@ -161,13 +161,17 @@ def _days(first: datetime, count: int) -> list[tuple[datetime, datetime, tuple[s
 def test_daily_dag_loads_each_window_once_and_a_fresh_task_only_the_new_one(
     deployment: Deployment,
 ) -> None:
-    # The data interval of logical date 2024-03-03 ends at 2024-03-03: two day windows.
+    # The data interval of logical date 2024-03-03 ends at 2024-03-03: two day windows. This
+    # run skips dlt's Airflow Variable lookups (the README's advice); the next one does not.
+    deployment.env["PROVIDERS__ENABLE_AIRFLOW_SECRETS"] = "false"
     deployment.airflow("dags", "test", "coveo_ua_daily", "2024-03-03")
     assert deployment.windows_exported() == _days(START, 2), "one export per window"
     deployment.assert_loaded(START, utc(2024, 3, 3))
     deployment.assert_none_left()
 
-    # The next day's task alone, as a worker runs it: a new process, no local state.
+    # The next day's task alone, as a worker runs it: a new process, no local state, and
+    # dlt's default providers (the Airflow Variable dlt_secrets_toml included).
+    del deployment.env["PROVIDERS__ENABLE_AIRFLOW_SECRETS"]
     deployment.airflow("tasks", "test", "coveo_ua_daily", "load", "2024-03-04")
     assert deployment.windows_exported() == _days(START, 3), "only the new window"
     deployment.assert_loaded(START, utc(2024, 3, 4))
