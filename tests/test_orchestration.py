@@ -16,7 +16,6 @@ from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN, assert_loaded_match, loaded_tables, utc
 from helpers.open_database import database_kept_open
 from helpers.partitions import (
-    LEAN_VARIABLES,
     PARTITION_RANGES,
     PartitionTasks,
     environ_kept,
@@ -118,7 +117,7 @@ def incremental_tasks(
     user's dlt config out, as for every test)."""
     folder = tmp_path_factory.mktemp("tasks")
     database = folder / "warehouse.duckdb"
-    with Simulator(SimulatorConfig(token=TOKEN)) as simulator, environ_kept(LEAN_VARIABLES):
+    with Simulator(SimulatorConfig(token=TOKEN)) as simulator, environ_kept():
         with pytest.MonkeyPatch.context() as monkeypatch:
             scratch = _configure(monkeypatch, simulator, folder)
             limits = _spy_on_memory_limit(monkeypatch)

@@ -30,14 +30,6 @@ from helpers import loaded_tables
 
 PARTITION_RANGES = partition_ranges("2024-03-01", "2024-03-03", "P1D")
 INCREMENTAL = "coveo_ua_incremental"
-# What a task's lean defaults set in os.environ, undone for the tests that follow.
-LEAN_VARIABLES = (
-    "DATA_WRITER__COMPRESSION",
-    "LOAD__WORKERS",
-    "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG",
-)
-
-
 @dataclass(frozen=True)
 class SeenTask:
     """One task: its summary, the windows it exported, whether it deleted them, and its
@@ -72,7 +64,7 @@ def run_partition_tasks(
     simulator: Simulator, destination: Any, dataset: str, folder: Path
 ) -> PartitionTasks:
     """The tasks of the module docstring; ``folder`` for the pipelines that read back."""
-    with pytest.MonkeyPatch.context() as monkeypatch, environ_kept(LEAN_VARIABLES):
+    with pytest.MonkeyPatch.context() as monkeypatch, environ_kept():
         seen = _spy_on_pipelines(monkeypatch)
         incremental = {"pipeline_name": INCREMENTAL, "dataset_name": dataset}
 
@@ -131,14 +123,13 @@ def _reader(destination: Any, dataset: str, folder: Path, name: str = "reader") 
 
 
 @contextmanager
-def environ_kept(names: tuple[str, ...]) -> Iterator[None]:
-    """Put back the variables ``names`` as they were (set or not) on leaving."""
-    kept = {name: os.environ.get(name) for name in names}
+def environ_kept() -> Iterator[None]:
+    """Put ``os.environ`` back as it was on leaving: a task's lean defaults set variables
+    in it (``lean_load_defaults``), which must not reach the tests that follow."""
+    kept = dict(os.environ)
     try:
         yield
     finally:
-        for name, value in kept.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        for name in set(os.environ) - set(kept):
+            del os.environ[name]
+        os.environ.update(kept)
