@@ -30,6 +30,8 @@ from helpers import loaded_tables
 
 PARTITION_RANGES = partition_ranges("2024-03-01", "2024-03-03", "P1D")
 INCREMENTAL = "coveo_ua_incremental"
+
+
 @dataclass(frozen=True)
 class SeenTask:
     """One task: its summary, the windows it exported, whether it deleted them, and its
