@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dlt
@@ -168,10 +167,8 @@ def test_ctrl_c_says_the_rerun_resumes_and_exits_130(start_simulator, tmp_path: 
     project = project_folder(tmp_path, simulator, **RANGE)
     load = ["load", *PIPELINE, "--no-progress"]
     process = start_forked_cli("helpers.targets:cli_taking_ctrl_c", load, project, "load")
-    deadline = time.monotonic() + 60
-    while simulator.created_count == 0 and process.poll() is None:
-        assert time.monotonic() < deadline, "the load never created its first export"
-        time.sleep(0.02)  # a real process: wait until it is inside the slow build
+    # a real process: wait until it is inside the slow build
+    process.wait_for(lambda: simulator.created_count > 0, 60, "the load's first export")
     assert simulator.created_count > 0, (tmp_path / "load.err").read_text()
     process.send_signal(signal.SIGINT)
     try:

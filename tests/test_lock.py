@@ -37,10 +37,9 @@ def hold_in_process(tmp_path: Path) -> Iterator[Callable[[str], ForkedProcess]]:
             stderr=tmp_path / f"holder-{name}.err",
         )  # fmt: skip
         started.append(process)
-        deadline = time.monotonic() + 60
-        while not (out.exists() and out.read_text() == "held\n") and process.poll() is None:
-            assert time.monotonic() < deadline, "the holder never took the lock"
-            time.sleep(0.01)  # a real process: wait until it holds the lock
+        process.wait_for(
+            lambda: out.exists() and out.read_text() == "held\n", 60, "the holder to take the lock"
+        )
         assert process.poll() is None, (tmp_path / f"holder-{name}.err").read_text()
         return process
 

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,17 @@ class ForkedProcess:
                 raise subprocess.TimeoutExpired(f"forked process {self.pid}", timeout or 0)
             time.sleep(0.01)
         return code
+
+    def wait_for(self, ready: Callable[[], bool], timeout: float, what: str) -> bool:
+        """Poll ``ready()`` while the process runs: True once it holds, False if the process
+        ended first; fails the test after ``timeout`` seconds, saying ``what`` it waited for."""
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if self.poll() is not None:
+                return False
+            assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
+            time.sleep(0.01)
+        return True
 
     def send_signal(self, signal_number: int) -> None:
         if self.poll() is None:
