@@ -167,7 +167,7 @@ def test_no_fault_the_load_recovers_from_leaks_the_token(
     pipeline = make_pipeline("leak_recovered")
     texts, failure = run_with_faults(simulator, pipeline, RECOVERED_FAULTS)
     assert failure is None, "the load was meant to recover from every fault"
-    assert simulator._faults.pending() == [], "every fault was met"
+    assert simulator.pending_faults() == [], "every fault was met"
     findings = token_findings(texts, caplog, [tmp_path], TOKEN)
     if findings:
         pytest.fail(which_recovered_fault_leaks(simulator, caplog, tmp_path, findings))

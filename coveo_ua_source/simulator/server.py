@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from coveo_ua_source.simulator.api import API_PREFIX, ApiApp
 from coveo_ua_source.simulator.config import SimulatorConfig
-from coveo_ua_source.simulator.faults import FaultQueue
+from coveo_ua_source.simulator.faults import Fault, FaultQueue
 from coveo_ua_source.simulator.replies import Reply, SimRequest, TServer, error_reply
 from coveo_ua_source.simulator.state import ExportStore, RequestRecord, SimExport
 from coveo_ua_source.simulator.storage import Signer, StorageApp
@@ -279,6 +279,10 @@ class Simulator:
     def clear_faults(self) -> None:
         """Drop every queued fault."""
         self._faults.clear()
+
+    def pending_faults(self) -> list[Fault]:
+        """The queued faults no request has met yet."""
+        return self._faults.pending()
 
     def record(self, request: SimRequest, reply: Reply, request_id: str, host: str) -> None:
         """Log a request, with the Authorization value redacted."""
