@@ -30,7 +30,6 @@ from helpers.crash import (
     Driver,
     assert_loaded_like_ground_truth,
     hold_pending,
-    release,
 )
 
 from coveo_ua_source.exports.lifecycle import parse_description
@@ -98,7 +97,7 @@ def test_killed_while_polling(make_driver: Callable[..., Driver]) -> None:
         return len(exports) == BUILDING and all(e.polls >= 1 for e in exports)
 
     driver.kill_when(driver.start(), created_and_polled)
-    release(simulator)
+    simulator.end_slow_builds()
     killed = {export_id: export.status for export_id, export in simulator.exports.items()}
     assert set(killed.values()) == {"PENDING"}
     described = [parse_description(e.description) for e in simulator.exports.values()]
@@ -239,7 +238,7 @@ def test_killed_then_rerun_on_a_fresh_worker(make_driver: Callable[..., Driver])
         return len(exports) == BUILDING and all(e.polls >= 1 for e in exports)
 
     driver.kill_when(driver.start(), created_and_polled)
-    release(simulator)
+    simulator.end_slow_builds()
     killed = {i for i, e in simulator.exports.items() if e.start > START}
     driver.folder = "fresh-worker"
     assert driver.finish()["steps"][0] == "extract"

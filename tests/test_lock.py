@@ -157,8 +157,7 @@ def finish_slow_builds(simulator: Simulator, runs: list[ForkedProcess]) -> None:
     deadline = time.monotonic() + 120
     while any(run.poll() is None for run in runs):
         assert time.monotonic() < deadline, "the run holding the lock never finished"
-        for export in simulator.exports.values():
-            export.extra_delay = 0.0  # also an export created while this loop runs
+        simulator.end_slow_builds()  # also an export created while this loop runs
         time.sleep(0.02)
 
 

@@ -280,6 +280,11 @@ class Simulator:
         """Drop every queued fault."""
         self._faults.clear()
 
+    def end_slow_builds(self) -> None:
+        """Every export a "slow" fault holds is ready at its next poll (``build_delay`` and
+        ``pending_polls`` still apply); faults still queued stay queued."""
+        self._require_store().end_slow_builds()
+
     def pending_faults(self) -> list[Fault]:
         """The queued faults no request has met yet."""
         return self._faults.pending()

@@ -161,6 +161,12 @@ class ExportStore:
         with self._lock:
             return [e for e in self._exports.values() if not e.deleted]
 
+    def end_slow_builds(self) -> None:
+        """Drop every export's extra build time (the "slow" fault's)."""
+        with self._lock:
+            for export in self._exports.values():
+                export.extra_delay = 0.0
+
     def snapshot(self) -> dict[str, SimExport]:
         """Every export created, deleted ones included."""
         with self._lock:

@@ -164,12 +164,9 @@ def hold_pending(simulator: Simulator) -> None:
     """Keep the next BUILDING exports created PENDING for longer than any kill point waits.
 
     The run is killed while it polls them, however slowly this process reacts to their
-    first poll; :func:`release` then lets the rerun find them ready at its first poll.
+    first poll; ``simulator.end_slow_builds()`` then lets the rerun find them ready at its
+    first poll.
     """
     simulator.inject("slow", count=BUILDING, seconds=WAIT * 4)
 
 
-def release(simulator: Simulator) -> None:
-    """End the hold of :func:`hold_pending`: a held export is ready at its next poll."""
-    for export in simulator.exports.values():
-        export.extra_delay = 0.0
