@@ -168,5 +168,3 @@ def hold_pending(simulator: Simulator) -> None:
     first poll.
     """
     simulator.inject("slow", count=BUILDING, seconds=WAIT * 4)
-
-
