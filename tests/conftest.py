@@ -13,6 +13,7 @@ import dlt
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN
+from helpers.open_database import OpenDatabases, databases_kept_open
 from hypothesis import HealthCheck, settings
 
 from coveo_ua_source.simulator import Simulator, SimulatorConfig
@@ -78,18 +79,24 @@ def simulator(start_simulator: Callable[..., Simulator]) -> Simulator:
 
 
 @pytest.fixture
-def make_pipeline(tmp_path: Path) -> Callable[..., Pipeline]:
-    """A DuckDB pipeline whose database and state live in tmp_path."""
-    return pipelines_in(tmp_path)
+def make_pipeline(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
+    """A DuckDB pipeline whose database and state live in tmp_path; the test process holds
+    the database open (``helpers.open_database``), so no other process may load into it."""
+    with databases_kept_open() as databases:
+        yield pipelines_in(tmp_path, databases)
 
 
-def pipelines_in(folder: Path) -> Callable[..., Pipeline]:
-    """Make DuckDB pipelines whose database and state live in ``folder``."""
+def pipelines_in(folder: Path, held: OpenDatabases | None = None) -> Callable[..., Pipeline]:
+    """Make DuckDB pipelines whose database and state live in ``folder``; ``held`` keeps
+    each database open from the pipeline's making."""
 
     def make(name: str = "coveo_ua_test") -> Pipeline:
+        database = folder / f"{name}.duckdb"
+        if held is not None:
+            held.hold(database)
         return dlt.pipeline(
             pipeline_name=name,
-            destination=dlt.destinations.duckdb(str(folder / f"{name}.duckdb")),
+            destination=dlt.destinations.duckdb(str(database)),
             dataset_name="coveo_ua",
             pipelines_dir=str(folder / "pipelines"),
         )
@@ -138,9 +145,9 @@ def module_pipelines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
     A test that changes what a module pipeline holds uses ``make_pipeline`` instead.
     """
     folder = tmp_path_factory.mktemp("module")
-    with pytest.MonkeyPatch.context() as monkeypatch:
+    with pytest.MonkeyPatch.context() as monkeypatch, databases_kept_open() as databases:
         isolate_dlt_config(monkeypatch, folder)
-        yield pipelines_in(folder)
+        yield pipelines_in(folder, databases)
 
 
 @pytest.hookimpl(trylast=True)

@@ -55,7 +55,7 @@ def _zips_left(pipeline: Pipeline) -> list[Path]:
 
 
 def _data_tables(pipeline: Pipeline) -> set[str]:
-    with duckdb.connect(duckdb_path(pipeline), read_only=True) as connection:
+    with duckdb.connect(duckdb_path(pipeline)) as connection:
         rows = connection.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = ?",
             [pipeline.dataset_name],
@@ -202,7 +202,7 @@ def test_dlt_named_csv_columns_are_renamed_and_never_overwrite_dlt_columns(
     assert {(row["coveo_dlt_id"], row["coveo_dlt_load_id"]) for row in others} == {(None, None)}
     pipeline = rewritten.pipeline
     table = f"{pipeline.dataset_name}.searches"
-    with duckdb.connect(duckdb_path(pipeline), read_only=True) as connection:
+    with duckdb.connect(duckdb_path(pipeline)) as connection:
         names = [row[0] for row in connection.execute(f"DESCRIBE {table}").fetchall()]
         dlt_columns = [name for name in names if name.startswith("_dlt")]
         for name in dlt_columns:  # dlt's own columns, if any, hold dlt's values only
@@ -260,7 +260,7 @@ def test_invalid_utf8_repairs_free_text_and_rejects_identifiers_and_timestamps(
     assert len(reasons) == 2
     assert "UTF-8 text column 'search_id'" in reasons[0]
     assert "timestamp column 'datetime'" in reasons[1]
-    with duckdb.connect(duckdb_path(pipeline), read_only=True) as connection:
+    with duckdb.connect(duckdb_path(pipeline)) as connection:
         counts = connection.execute(
             f"SELECT window_start, repaired_values, rejected_rows FROM "
             f"{pipeline.dataset_name}._coveo_ua_windows WHERE table_name = 'searches' "

@@ -75,7 +75,7 @@ def assert_like_ground_truth(
 
 
 def windows_table(pipeline: Pipeline) -> list[tuple[Any, ...]]:
-    with duckdb.connect(duckdb_path(pipeline), read_only=True) as connection:
+    with duckdb.connect(duckdb_path(pipeline)) as connection:
         sql = (
             "SELECT table_name, window_start, window_end FROM "
             f"{pipeline.dataset_name}._coveo_ua_windows ORDER BY 1, 2"

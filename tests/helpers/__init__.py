@@ -136,7 +136,7 @@ def assert_loaded_match(
 
 
 def coverage_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
-    with duckdb.connect(duckdb_path(pipeline), read_only=True) as connection:
+    with duckdb.connect(duckdb_path(pipeline)) as connection:
         result = connection.execute(
             "SELECT table_name, window_start, window_end, export_id, estimated_rows, "
             "loaded_rows, rejected_rows, status FROM "
@@ -150,7 +150,7 @@ def rejected_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
     """The rejected rows table, in window and line order ([] when it was never created)."""
     if REJECTED_TABLE not in pipeline.default_schema.tables:
         return []
-    with duckdb.connect(duckdb_path(pipeline), read_only=True) as connection:
+    with duckdb.connect(duckdb_path(pipeline)) as connection:
         connection.execute("SET TimeZone = 'UTC'")
         result = connection.execute(
             "SELECT table_name, window_start, window_end, export_id, member, line_number, "

@@ -13,12 +13,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
+
 
 def copy_loaded_pipeline(source: Path, destination: Path, name: str) -> None:
     """Copy pipeline ``name``'s database and local state from ``source`` to ``destination``."""
     databases = sorted(source.glob(f"{name}.duckdb*"))
     if not databases:
         raise FileNotFoundError(f"no {name}.duckdb in {source}: load the pipeline there first")
+    with duckdb.connect(str(source / f"{name}.duckdb")) as held:  # may be held open
+        held.execute("CHECKPOINT")  # everything in the file, the write-ahead log emptied
     destination.mkdir(parents=True, exist_ok=True)
     for database in databases:
         shutil.copy2(database, destination / database.name)
