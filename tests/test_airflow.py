@@ -199,10 +199,11 @@ def test_backfill_dag_maps_one_task_per_partition_into_the_same_dataset(
 
 def test_dag_files_import_without_any_configuration(airflow_home: Path) -> None:
     env = _base_env(airflow_home)  # no SOURCES__* or DESTINATION__* at all
-    errors = _json_output(_airflow(["dags", "list-import-errors", "--local", "-o", "json"], env))
-    assert errors == [], f"the DAG files do not import: {errors}"
     dags = _json_output(_airflow(["dags", "list", "--local", "-o", "json"], env))
-    assert {dag["dag_id"] for dag in dags} == {"coveo_ua_daily", "coveo_ua_backfill"}
+    # A file that fails to import lists no DAG; only then ask Airflow why (one command less).
+    if {dag["dag_id"] for dag in dags} != {"coveo_ua_daily", "coveo_ua_backfill"}:
+        errors = _airflow(["dags", "list-import-errors", "--local", "-o", "json"], env)
+        pytest.fail(f"the DAG files do not import: {dags}\n{errors[-4000:]}")
 
 
 def _json_output(output: str) -> Any:
