@@ -10,6 +10,7 @@ from pathlib import Path
 import dlt
 import pytest
 from helpers import TOKEN, assert_rows_equal, expected_rows, forked, loaded_rows, loaded_tables, utc
+from helpers.open_database import database_kept_open
 
 import coveo_ua_source
 from coveo_ua_source.api.client import CoveoClient
@@ -90,7 +91,8 @@ def test_backfill_then_incremental_example_pipelines(simulator: Simulator, tmp_p
 
 def test_demo_loads_the_simulated_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     database = tmp_path / "coveo_ua.duckdb"
-    code = main(["demo", "--database", str(database), "--pipelines-dir", str(tmp_path / "p")])
+    with database_kept_open(database):
+        code = main(["demo", "--database", str(database), "--pipelines-dir", str(tmp_path / "p")])
     output = capsys.readouterr().out
     assert code == 0, output
     assert "SIMULATED" in output
@@ -127,7 +129,8 @@ def test_cli_load_plan_and_exports(
     assert main(["plan", *window]) == 0
     assert "2 export(s) planned" in capsys.readouterr().out
     assert simulator.created_count == 0, "plan creates nothing"
-    assert main(["load", *window]) == 0
+    with database_kept_open(tmp_path / "examples.duckdb"):
+        assert main(["load", *window]) == 0
     output = capsys.readouterr().out
     assert "loaded" in output, "the progress display shows each window's rows"
     assert "daily_search_metrics" in output

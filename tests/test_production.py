@@ -31,6 +31,7 @@ from helpers import (
     utc,
 )
 from helpers.copies import copy_loaded_pipeline
+from helpers.open_database import database_kept_open, databases_kept_open
 
 from coveo_ua_source import clock, plan_load
 from coveo_ua_source.exports.windows import PlannedExport
@@ -43,11 +44,13 @@ DAY = timedelta(days=1)
 
 # Tests that read one module-scoped load run on one xdist worker, so the load is made once.
 READS_FRESH_WORKERS = pytest.mark.xdist_group("production_fresh_workers")
+WAREHOUSE = "warehouse.duckdb"
 
 
 @pytest.fixture
-def on_worker(tmp_path: Path) -> Callable[..., Pipeline]:
-    return workers_in(tmp_path)
+def on_worker(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
+    with database_kept_open(tmp_path / WAREHOUSE):  # helpers/open_database.py
+        yield workers_in(tmp_path)
 
 
 def workers_in(folder: Path) -> Callable[..., Pipeline]:
@@ -56,7 +59,7 @@ def workers_in(folder: Path) -> Callable[..., Pipeline]:
     def make(worker: str, name: str = "coveo_ua_prod") -> Pipeline:
         return dlt.pipeline(
             pipeline_name=name,
-            destination=dlt.destinations.duckdb(str(folder / "warehouse.duckdb")),
+            destination=dlt.destinations.duckdb(str(folder / WAREHOUSE)),
             dataset_name="coveo_ua",
             pipelines_dir=str(folder / worker),
         )
@@ -112,8 +115,10 @@ def fresh_workers(
     """Read only: three runs of one pipeline, each on a fresh worker, and a plan made on
     a fourth between the first two, made once for the module (``module_pipelines`` keeps
     the user's dlt config out, as for every test)."""
-    on_worker = workers_in(tmp_path_factory.mktemp("workers"))
-    with Simulator(SimulatorConfig(token=TOKEN)) as simulator:
+    folder = tmp_path_factory.mktemp("workers")
+    on_worker = workers_in(folder)
+    kept_open = database_kept_open(folder / WAREHOUSE)
+    with Simulator(SimulatorConfig(token=TOKEN)) as simulator, kept_open:
         runs = [_run_on(on_worker("worker0"), simulator, FRESH_WORKER_ENDS[0])]
         created = simulator.created_count
         plan = plan_load(
@@ -184,9 +189,10 @@ def one_source(
 ) -> Iterator[OneSource]:
     """Read only (or copied): the two runs of ``OneSource``, made once for the module."""
     folder = tmp_path_factory.mktemp("one_source")
-    with Simulator(SimulatorConfig(token=TOKEN)) as simulator:
+    with Simulator(SimulatorConfig(token=TOKEN)) as simulator, databases_kept_open() as held:
         source = make_source(simulator)
-        pipelines = [pipelines_in(folder)(name) for name in ("coveo_ua_first", "coveo_ua_second")]
+        make = pipelines_in(folder, held)
+        pipelines = [make(name) for name in ("coveo_ua_first", "coveo_ua_second")]
         for pipeline in pipelines:
             pipeline.run(source).raise_on_failed_jobs()
         rows = {p.pipeline_name: loaded_tables(p, TABLES) for p in pipelines}

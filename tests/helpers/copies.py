@@ -18,12 +18,12 @@ import duckdb
 
 def copy_loaded_pipeline(source: Path, destination: Path, name: str) -> None:
     """Copy pipeline ``name``'s database and local state from ``source`` to ``destination``."""
-    databases = sorted(source.glob(f"{name}.duckdb*"))
-    if not databases:
+    database = source / f"{name}.duckdb"
+    if not database.exists():
         raise FileNotFoundError(f"no {name}.duckdb in {source}: load the pipeline there first")
-    with duckdb.connect(str(source / f"{name}.duckdb")) as held:  # may be held open
+    with duckdb.connect(str(database)) as held:  # the database may be held open
         held.execute("CHECKPOINT")  # everything in the file, the write-ahead log emptied
     destination.mkdir(parents=True, exist_ok=True)
-    for database in databases:
-        shutil.copy2(database, destination / database.name)
+    for file in sorted(source.glob(f"{name}.duckdb*")):
+        shutil.copy2(file, destination / file.name)
     shutil.copytree(source / "pipelines" / name, destination / "pipelines" / name)
