@@ -30,6 +30,7 @@ already (tests/helpers/forked.py); run as a script it does the same.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -38,11 +39,12 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 from dlt.common.pipeline import LoadInfo
 
 from coveo_ua_source import coveo_ua_source
@@ -148,6 +150,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     if arguments.kill_after_commit:
         kill_after_commit(arguments.kill_after_commit, arguments.marker)
+    with held_open(arguments):
+        return load(arguments)
+
+
+@contextlib.contextmanager
+def held_open(arguments: argparse.Namespace) -> Iterator[None]:
+    """The DuckDB file held open for the whole run (helpers/open_database.py: dlt then
+    shares it instead of reopening it per job). A kill leaves committed transactions in
+    its write-ahead log, which the next process replays, as after a kill inside a job."""
+    if arguments.postgres:
+        yield
+        return
+    with duckdb.connect(str(arguments.database)):
+        yield
+
+
+def load(arguments: argparse.Namespace) -> int:
     pipeline = dlt.pipeline(
         pipeline_name=PIPELINE_NAME,
         destination=destination(arguments),
