@@ -18,6 +18,7 @@ import pytest
 from helpers import TOKEN, assert_rows_equal, expected_rows, forked, loaded_tables, utc
 from helpers.cli import cli_environment, write_dlt_config
 from helpers.forked import ForkedProcess
+from helpers.open_database import database_kept_open
 
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.cli.config import CONFIG_ONLY_OPTIONS, resolve_source_config
@@ -56,19 +57,20 @@ def test_every_command_takes_the_connection_from_dlt_toml(
     assert main(["plan", "--pipelines-dir", "pipelines"]) == 0
     assert "2 export(s) planned" in capsys.readouterr().out
     assert simulator.created_count == 0, "plan creates nothing"
-    assert main(["load", *PIPELINE, "--no-progress"]) == 0
-    assert "daily_search_metrics" in capsys.readouterr().out
-    loaded = loaded_tables(attach(dlt_project), TABLES)
-    for table in TABLES:
-        expected = expected_rows(simulator, table, START, END)
-        assert_rows_equal(loaded[table], expected, table)
-    assert main(["views", *PIPELINE]) == 0
-    assert "all_events" in capsys.readouterr().out
-    assert main(["exports", "list", "--json"]) == 0
-    listed = json.loads(capsys.readouterr().out)
-    assert sorted(item["id"] for item in listed) == sorted(simulator.exports)
-    assert main(["exports", "prune", *PIPELINE]) == 0
-    assert "deleted 2 export(s)" in capsys.readouterr().out
+    with database_kept_open(dlt_project / "cli.duckdb"):  # helpers/open_database.py
+        assert main(["load", *PIPELINE, "--no-progress"]) == 0
+        assert "daily_search_metrics" in capsys.readouterr().out
+        loaded = loaded_tables(attach(dlt_project), TABLES)
+        for table in TABLES:
+            expected = expected_rows(simulator, table, START, END)
+            assert_rows_equal(loaded[table], expected, table)
+        assert main(["views", *PIPELINE]) == 0
+        assert "all_events" in capsys.readouterr().out
+        assert main(["exports", "list", "--json"]) == 0
+        listed = json.loads(capsys.readouterr().out)
+        assert sorted(item["id"] for item in listed) == sorted(simulator.exports)
+        assert main(["exports", "prune", *PIPELINE]) == 0
+        assert "deleted 2 export(s)" in capsys.readouterr().out
     assert all(export.deleted for export in simulator.exports.values())
     first = next(iter(simulator.exports))
     assert main(["exports", "delete", first]) == 1, "already deleted: the API says 404"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import json
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import TOKEN, utc
+from helpers.open_database import database_kept_open
 
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.cli.exports import ids_from_lines
@@ -85,28 +87,29 @@ def test_prune_deletes_loaded_windows_and_says_what_it_kept(
     connected: Simulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("SOURCES__COVEO_UA__KEEP_EXPORTS", "true")
-    load = ["load", *LOADED, *STATE, *WAREHOUSE, "--no-progress"]
-    assert main(load) == 0
-    loaded = set(connected.exports)
-    assert len(loaded) == 2
-    named = create(connected, 1, described(connected, "prune_test", 4, 1, ("searches",)))
-    later = create(connected, 9, described(connected, "prune_test", 5, 9, ("searches",)))
-    foreign = create(connected, 1, None)
-    other = create(connected, 1, described(connected, "other_pipeline", 4, 1, ("searches",)))
-    capsys.readouterr()
-    assert main(["exports", "prune", *STATE, *WAREHOUSE, "--dry-run"]) == 0
-    assert "would delete 3 export(s)" in capsys.readouterr().out
-    assert not any(export.deleted for export in connected.exports.values())
-    assert main(["exports", "prune", *STATE, *WAREHOUSE]) == 0
-    output = capsys.readouterr().out
-    assert {e for e, export in connected.exports.items() if export.deleted} == {*loaded, named}
-    assert not connected.exports[later].deleted
-    assert not connected.exports[foreign].deleted
-    assert not connected.exports[other].deleted
-    assert "deleted 3 export(s) whose windows pipeline prune_test has loaded; kept 3" in output
-    assert "1 created by another pipeline" in output
-    assert "1 not created by coveo-ua-source" in output
-    assert "1 window not loaded yet by this pipeline" in output
+    with database_kept_open(Path(WAREHOUSE[1])):  # helpers/open_database.py
+        load = ["load", *LOADED, *STATE, *WAREHOUSE, "--no-progress"]
+        assert main(load) == 0
+        loaded = set(connected.exports)
+        assert len(loaded) == 2
+        named = create(connected, 1, described(connected, "prune_test", 4, 1, ("searches",)))
+        later = create(connected, 9, described(connected, "prune_test", 5, 9, ("searches",)))
+        foreign = create(connected, 1, None)
+        other = create(connected, 1, described(connected, "other_pipeline", 4, 1, ("searches",)))
+        capsys.readouterr()
+        assert main(["exports", "prune", *STATE, *WAREHOUSE, "--dry-run"]) == 0
+        assert "would delete 3 export(s)" in capsys.readouterr().out
+        assert not any(export.deleted for export in connected.exports.values())
+        assert main(["exports", "prune", *STATE, *WAREHOUSE]) == 0
+        output = capsys.readouterr().out
+        assert {e for e, export in connected.exports.items() if export.deleted} == {*loaded, named}
+        assert not connected.exports[later].deleted
+        assert not connected.exports[foreign].deleted
+        assert not connected.exports[other].deleted
+        assert "deleted 3 export(s) whose windows pipeline prune_test has loaded; kept 3" in output
+        assert "1 created by another pipeline" in output
+        assert "1 not created by coveo-ua-source" in output
+        assert "1 window not loaded yet by this pipeline" in output
 
 
 def test_prune_without_pipeline_state_says_where_to_point_it(

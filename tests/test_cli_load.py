@@ -12,6 +12,7 @@ import dlt
 import pytest
 from conftest import isolate_dlt_config
 from helpers import TOKEN, expected_rows, utc
+from helpers.open_database import database_kept_open
 from rich.console import Console
 
 from coveo_ua_source import coveo_ua_source, plan_load
@@ -63,8 +64,9 @@ def cli_loads(module_simulator: Simulator, tmp_path_factory: pytest.TempPathFact
         module_simulator.inject("malformed", count=2, lines=MALFORMED_LINES)
         load = ["load", *RANGE, "--duckdb-file", "here.duckdb", "--pipelines-dir", "state"]
         load += ["--pipeline-name", "where_test", "--dataset-name", "ua"]
-        first = stdout_of([*load, "--no-progress"])
-        clean = stdout_of([*load, "--end-date", "2024-04-04"])
+        first = stdout_of([*load, "--no-progress"])  # not held open: this load creates the file
+        with database_kept_open(folder / "here.duckdb"):  # helpers/open_database.py
+            clean = stdout_of([*load, "--end-date", "2024-04-04"])
     return CliLoads(folder, module_simulator, first, clean)
 
 

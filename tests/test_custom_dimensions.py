@@ -24,6 +24,7 @@ from helpers import (
     make_source,
 )
 from helpers.copies import copy_loaded_pipeline
+from helpers.open_database import databases_kept_open
 
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.ingest.custom_dimensions import (
@@ -247,8 +248,9 @@ def first_day_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         Simulator(SimulatorConfig(token=TOKEN)) as simulator,
     ):
         isolate_dlt_config(monkeypatch, folder)
-        pipeline = pipelines_in(folder)()
-        pipeline.run(make_source(simulator, end_date=FIRST_DAY_END)).raise_on_failed_jobs()
+        with databases_kept_open() as held:
+            pipeline = pipelines_in(folder, held)()
+            pipeline.run(make_source(simulator, end_date=FIRST_DAY_END)).raise_on_failed_jobs()
     return folder
 
 
