@@ -28,7 +28,7 @@ from helpers import (
     assert_tables_match,
     duckdb_path,
     expected_rows,
-    loaded_rows,
+    loaded_tables,
     make_source,
     rejected_rows,
 )
@@ -164,7 +164,7 @@ def rewritten(module_simulator: Simulator, module_pipelines: Callable[..., Pipel
     end = START + DAY * len(REWRITES)
     source = make_source(simulator, end_date=end, max_concurrent_exports=1)
     pipeline.run(source).raise_on_failed_jobs()
-    tables = {table: loaded_rows(pipeline, table) for table in TABLES}
+    tables = loaded_tables(pipeline, TABLES)
     return Rewritten(simulator, pipeline, tables, rejected_rows(pipeline))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import dlt
 import pytest
 from dlt.pipeline.pipeline import Pipeline
-from helpers import assert_rows_equal, expected_rows, loaded_rows, make_source
+from helpers import assert_rows_equal, expected_rows, loaded_tables, make_source
 from helpers.postgres import drop_datasets, postgres_url
 from helpers.views import END, START, assert_view_matches, existing_views, truth_rows, view_rows
 
@@ -48,10 +48,11 @@ def make_pg_pipeline(tmp_path: Path) -> Iterator[Callable[[], Pipeline]]:
 
 
 def assert_tables_match(pipeline: Pipeline, simulator: Simulator, end: datetime) -> None:
+    loaded = loaded_tables(pipeline, TABLES)
     for table in TABLES:
         expected = expected_rows(simulator, table, START, end)
         assert expected, f"the simulator produced no {table} rows; the test proves nothing"
-        assert_rows_equal(loaded_rows(pipeline, table), expected, table)
+        assert_rows_equal(loaded[table], expected, table)
 
 
 def assert_on_postgres(pipeline: Pipeline) -> None:

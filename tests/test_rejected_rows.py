@@ -29,7 +29,7 @@ from helpers import (
     assert_tables_match,
     coverage_rows,
     expected_rows,
-    loaded_rows,
+    loaded_tables,
     make_source,
     rejected_rows,
 )
@@ -103,7 +103,7 @@ def run_stage(pipeline: Pipeline, source: Any, simulator: Simulator) -> Stage:
         logger.removeHandler(handler)
         logger.setLevel(level)
     live = [(e.start, e.end, e.id) for e in simulator.exports.values() if not e.deleted]
-    tables = {table: loaded_rows(pipeline, table) for table in TABLES}
+    tables = loaded_tables(pipeline, TABLES)
     return Stage(tables, rejected_rows(pipeline), coverage_rows(pipeline), live, handler.messages)
 
 
