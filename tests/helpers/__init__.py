@@ -56,8 +56,11 @@ def data_rows(rows: list[dict[str, Any]], table: TTable) -> list[dict[str, Any]]
 
 
 def duckdb_path(pipeline: Pipeline) -> str:
-    with pipeline.sql_client() as client:
-        return str(client.credentials.database)  # type: ignore[attr-defined]
+    """``pipeline``'s DuckDB file, from its destination's resolved configuration (opening a
+    SQL client for it would also open the database)."""
+    assert pipeline.destination is not None
+    configuration = pipeline.destination.configuration(None, accept_partial=True)
+    return str(configuration.credentials.database)  # type: ignore[attr-defined]
 
 
 def expected_rows(
