@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-import duckdb
 from dlt.common.pipeline import LoadInfo
+from helpers.open_database import database_kept_open
 
 from coveo_ua_source import coveo_ua_source
 from coveo_ua_source.exports.types import ProgressEvent
@@ -162,7 +162,7 @@ def held_open(arguments: argparse.Namespace) -> Iterator[None]:
     if arguments.postgres:
         yield
         return
-    with duckdb.connect(str(arguments.database)):
+    with database_kept_open(arguments.database):
         yield
 
 

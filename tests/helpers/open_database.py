@@ -26,16 +26,6 @@ from pathlib import Path
 import duckdb
 
 
-@contextmanager
-def database_kept_open(path: Path) -> Iterator[None]:
-    """Hold a connection to the DuckDB file ``path`` (created if missing) until exit."""
-    connection = duckdb.connect(str(path))
-    try:
-        yield
-    finally:
-        connection.close()
-
-
 class OpenDatabases:
     """DuckDB files held open, each from its first ``hold`` until ``close``."""
 
@@ -59,3 +49,11 @@ def databases_kept_open() -> Iterator[OpenDatabases]:
         yield databases
     finally:
         databases.close()
+
+
+@contextmanager
+def database_kept_open(path: Path) -> Iterator[None]:
+    """Hold a connection to the DuckDB file ``path`` (created if missing) until exit."""
+    with databases_kept_open() as databases:
+        databases.hold(path)
+        yield
