@@ -16,7 +16,7 @@ from pathlib import Path
 
 import dlt
 import pytest
-from helpers import TOKEN, assert_rows_equal, expected_rows, forked, loaded_tables, utc
+from helpers import TOKEN, assert_loaded_match, forked, loaded_tables, utc
 from helpers.cli import cli_environment, write_dlt_config
 from helpers.forked import ForkedProcess
 from helpers.open_database import database_kept_open
@@ -61,10 +61,7 @@ def test_every_command_takes_the_connection_from_dlt_toml(
     with database_kept_open(dlt_project / "cli.duckdb"):  # helpers/open_database.py
         assert main(["load", *PIPELINE, "--no-progress"]) == 0
         assert "daily_search_metrics" in capsys.readouterr().out
-        loaded = loaded_tables(attach(dlt_project), TABLES)
-        for table in TABLES:
-            expected = expected_rows(simulator, table, START, END)
-            assert_rows_equal(loaded[table], expected, table)
+        assert_loaded_match(loaded_tables(attach(dlt_project), TABLES), simulator, END, start=START)
         assert main(["views", *PIPELINE]) == 0
         assert "all_events" in capsys.readouterr().out
         assert main(["exports", "list", "--json"]) == 0
@@ -235,9 +232,7 @@ def test_readme_command_line_examples_run_as_written(simulator: Simulator, tmp_p
         dataset_name="usage_analytics",
         pipelines_dir=str(tmp_path / "dlt" / "pipelines"),
     )
-    loaded = loaded_tables(pipeline, TABLES)
-    for table in TABLES:
-        assert_rows_equal(loaded[table], expected_rows(simulator, table, start, end), table)
+    assert_loaded_match(loaded_tables(pipeline, TABLES), simulator, end, start=start)
     assert "7 export(s) planned" in next(out for line, out in outputs.items() if "plan" in line)
     pipe = next(out for line, out in outputs.items() if "| coveo-ua exports delete -" in line)
     assert len(simulator.exports) == 7

@@ -9,7 +9,16 @@ from pathlib import Path
 
 import dlt
 import pytest
-from helpers import TOKEN, assert_rows_equal, expected_rows, forked, loaded_rows, loaded_tables, utc
+from helpers import (
+    TOKEN,
+    assert_loaded_match,
+    assert_rows_equal,
+    expected_rows,
+    forked,
+    loaded_rows,
+    loaded_tables,
+    utc,
+)
 from helpers.open_database import database_kept_open
 
 import coveo_ua_source
@@ -83,10 +92,7 @@ def test_backfill_then_incremental_example_pipelines(simulator: Simulator, tmp_p
     run_script(partition, environment, tmp_path)
     reloaded = [simulator.exports[i] for i in set(simulator.exports) - before]
     assert [(e.start, e.deleted) for e in reloaded] == [(START, True)], "its range, cleaned up"
-    loaded = loaded_tables(attach(tmp_path), TABLES)
-    for table in TABLES:
-        expected = expected_rows(simulator, table, START, later)
-        assert_rows_equal(loaded[table], expected, table)
+    assert_loaded_match(loaded_tables(attach(tmp_path), TABLES), simulator, later, start=START)
 
 
 def test_demo_loads_the_simulated_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,9 +115,7 @@ def test_demo_loads_the_simulated_days(tmp_path: Path, capsys: pytest.CaptureFix
     loaded = loaded_tables(pipeline, TABLES)
     with Simulator() as simulator:  # the same default config as the demo: same ground truth
         end = DEMO_START + timedelta(days=DEMO_DAYS)
-        for table in TABLES:
-            expected = expected_rows(simulator, table, DEMO_START, end)
-            assert_rows_equal(loaded[table], expected, table)
+        assert_loaded_match(loaded, simulator, end, start=DEMO_START)
 
 
 def test_cli_load_plan_and_exports(

@@ -130,10 +130,12 @@ def assert_loaded_match(
     simulator: Simulator,
     end: Any = END,
     export_format: str = "EXCEL",
+    *,
+    start: datetime = START,
 ) -> None:
-    """Rows read by ``loaded_tables`` equal the ground truth from START to ``end``."""
+    """Rows read by ``loaded_tables`` equal the ground truth from ``start`` to ``end``."""
     for table, rows in loaded.items():
-        expected = expected_rows(simulator, table, START, end, export_format)
+        expected = expected_rows(simulator, table, start, end, export_format)
         assert expected, f"the simulator produced no {table} rows; the test proves nothing"
         assert_rows_equal(rows, expected, table)
 
