@@ -209,10 +209,7 @@ def run_readme_line(line: str, project: Path) -> str:
         return result.stdout
     command, *argv = shlex.split(line)
     assert command == "coveo-ua", line
-    process = start_forked_cli(MAIN, argv, project, "readme")
-    out, err = project.parent / "readme.out", project.parent / "readme.err"
-    assert process.wait(timeout=240) == 0, f"{line}\n{out.read_text()}\n{err.read_text()}"
-    return out.read_text()
+    return forked.output_of(MAIN, argv, environment=environment, cwd=project, label="readme")
 
 
 @pytest.mark.slow

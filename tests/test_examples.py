@@ -58,14 +58,8 @@ def attach(tmp_path: Path) -> dlt.Pipeline:
 
 def run_script(args: list[str], environment: dict[str, str], cwd: Path) -> str:
     """``python SCRIPT ARGS...`` in a process forked from one that imported dlt already."""
-    out, err = cwd / "script.out", cwd / "script.err"
-    process = forked.start(
-        "helpers.targets:run_script", args, environment=environment, cwd=cwd, stdout=out,
-        stderr=err,
-    )  # fmt: skip
-    code = process.wait(timeout=240)
-    assert code == 0, out.read_text() + err.read_text()
-    return out.read_text()
+    target = "helpers.targets:run_script"
+    return forked.output_of(target, args, environment=environment, cwd=cwd, label="script")
 
 
 @pytest.mark.slow

@@ -140,6 +140,20 @@ def start(
     return ForkedProcess(_Server.request(order), status)
 
 
+def output_of(
+    target: str, argv: Sequence[str], *, environment: Mapping[str, str], cwd: Path, label: str
+) -> str:
+    """``start`` and wait: the standard output of a run that must exit 0, kept in
+    ``cwd/<label>.out`` (a failure shows it and ``<label>.err``)."""
+    stdout, stderr = cwd / f"{label}.out", cwd / f"{label}.err"
+    process = start(target, argv, environment=environment, cwd=cwd, stdout=stdout, stderr=stderr)
+    code = process.wait(timeout=240)
+    assert code == 0, (
+        f"{target} {list(argv)} exited {code}:\n{stdout.read_text()}\n{stderr.read_text()}"
+    )
+    return stdout.read_text()
+
+
 def _serve() -> None:
     """Fork a monitor per order read from stdin, until stdin closes."""
     sys.path.insert(0, str(TESTS))
