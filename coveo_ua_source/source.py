@@ -36,6 +36,7 @@ from coveo_ua_source.ingest.bookkeeping import (
     REJECTED_TABLE,
     WINDOWS_TABLE,
     coverage_item,
+    joined_by_table,
     rejected_item,
 )
 from coveo_ua_source.ingest.dimension_catalog import (
@@ -226,7 +227,8 @@ def _bookkeeping_resource(feeds: FeedPerExtract, tables: Sequence[TTable]) -> Dl
     def records() -> Iterator[Any]:
         if not set(dlt.current.source().selected_resources) & set(tables):
             return
-        yield from feeds.current().records()
+        for queued in feeds.current().records():
+            yield from [None] if queued is None else joined_by_table(queued)
 
     return dlt.resource(records, name=BOOKKEEPING_RESOURCE)
 

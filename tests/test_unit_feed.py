@@ -134,7 +134,9 @@ def test_closes_once_when_every_reader_is_done_and_never_starts_again(tmp_path: 
     records = fixture.feed.records()
     list(fixture.feed.exports_for("searches"))
     fixture.feed.record({"row": 1})
-    assert [next(records), next(records)] == [{"row": 1}, None], "None: clicks still reads"
+    fixture.feed.record({"row": 2})
+    queued = [{"row": 1}, {"row": 2}]
+    assert [next(records), next(records)] == [queued, None], "None: clicks still reads"
     assert fixture.closes == 0
     list(fixture.feed.exports_for("clicks"))
     assert fixture.closes == 1

@@ -5,8 +5,8 @@ resource per table. The feed plans the exports once (on the first resource's fir
 step, when dlt's selection and state are known), runs them, and hands each downloaded
 zip to every table resource it carries. A zip is removed once every table it carries has
 read it. The bookkeeping rows the table resources produce are queued for the bookkeeping
-resource, which yields them as they come (and None meanwhile, so that dlt's round-robin
-extraction moves on to the table resources).
+resource, which takes what is queued at each of its steps (and None meanwhile, so that
+dlt's round-robin extraction moves on to the table resources).
 
 Before the first export, the used exports of earlier runs are deleted (see lifecycle).
 In partition mode, where no state records what was loaded, each export is deleted as soon
@@ -15,7 +15,6 @@ as every table has read it.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,7 +58,7 @@ class ExportFeed:
         self._stream: Iterator[ReadyExport] | None = None
         self._handouts: list[_Handout] = []
         self._finished: set[str] = set()
-        self._records: deque[Any] = deque()
+        self._records: list[Any] = []
         self._closed = False
 
     def exports_for(self, table: TTable) -> Iterator[ReadyExport]:
@@ -84,14 +83,17 @@ class ExportFeed:
         """Queue a bookkeeping item for the bookkeeping resource."""
         self._records.append(item)
 
-    def records(self) -> Iterator[Any]:
-        """The queued bookkeeping items; None while table resources still read."""
+    def records(self) -> Iterator[list[Any] | None]:
+        """At each step, every bookkeeping item queued since the last one, as one list;
+        None while table resources still read and nothing is queued."""
         while True:
-            while self._records:
-                yield self._records.popleft()
-            if self._closed:
+            if self._records:
+                queued, self._records = self._records, []
+                yield queued
+            elif self._closed:
                 return
-            yield None
+            else:
+                yield None
 
     def close(self) -> None:
         """Stop the runner, remove every zip not yet removed, release the run's guard."""

@@ -192,6 +192,43 @@ def window_replaced_table(
     return dlt.mark.with_hints(data, hints, create_table_variant=True)
 
 
+def joined_by_table(items: Sequence[DataItemWithMeta]) -> list[DataItemWithMeta]:
+    """``items`` with the rows of each table and hints joined into one item, in the order
+    each first came.
+
+    dlt computes a table's schema again for every item that carries hints (about 3 ms
+    each), and three come per table and window; joined, the rows still go to the same
+    load package and the same merge.
+    """
+    groups: list[list[DataItemWithMeta]] = []
+    for item in items:
+        group = next((group for group in groups if _joins(group[0], item)), None)
+        if group is None:
+            groups.append([item])
+        else:
+            group.append(item)
+    return [_joined(group) for group in groups]
+
+
+def _joins(first: DataItemWithMeta, item: DataItemWithMeta) -> bool:
+    if first.meta.hints != item.meta.hints:  # also tells a Delta table's upserts apart
+        return False
+    if isinstance(first.data, pa.Table):
+        return isinstance(item.data, pa.Table) and first.data.schema.equals(item.data.schema)
+    return isinstance(first.data, list) and isinstance(item.data, list)
+
+
+def _joined(group: Sequence[DataItemWithMeta]) -> DataItemWithMeta:
+    if len(group) == 1:
+        return group[0]
+    first = group[0]
+    if isinstance(first.data, pa.Table):
+        data: Any = pa.concat_tables(item.data for item in group)
+    else:
+        data = [row for item in group for row in item.data]
+    return dlt.mark.with_hints(data, first.meta.hints, create_table_variant=True)
+
+
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
