@@ -34,7 +34,7 @@ from coveo_ua_source.simulator import (
     ground_truth,
     write_export_zip,
 )
-from coveo_ua_source.simulator.data import FIELDS
+from coveo_ua_source.simulator.data import FIELDS, hour_columns
 from coveo_ua_source.simulator.dimensions import custom_types, sim_columns, typed_value
 from coveo_ua_source.simulator.faults import write_malformed_copy
 from coveo_ua_source.simulator.truth import count_rows, to_ms
@@ -863,3 +863,17 @@ def test_bad_dimension_rate_is_checked_and_settable_from_the_command_line() -> N
     args = _parser().parse_args(["--bad-dimension-rate", "0.001"])
     assert _config(args).bad_dimension_rate == 0.001
     assert _config(_parser().parse_args([])).bad_dimension_rate is None
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_an_hour_drawn_again_is_the_same_and_a_change_to_it_is_not_kept(table: TTable) -> None:
+    """Small hours come from a per-process cache, large ones are drawn each time."""
+    hour = 473_352  # 2024-01-01 00:00 UTC, in hours since the epoch
+    first = hour_columns(7, 30, table, hour, 0.1)
+    assert first[0], "the hour has rows: the test proves nothing otherwise"
+    first.pop()
+    again = hour_columns(7, 30, table, hour, 0.1)
+    assert len(again) == len(FIELDS[table]), "the caller's change reached the cache"
+    assert [list(column) for column in again[:-1]] == [list(column) for column in first]
+    large = hour_columns(7, 400, table, hour)
+    assert [list(c) for c in large] == [list(c) for c in hour_columns(7, 400, table, hour)]
