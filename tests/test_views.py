@@ -3,26 +3,27 @@
 The expected rows are computed in Python from ``ground_truth`` rows (helpers/views.py,
 shared with test_postgres.py), following the definitions in
 ``coveo_ua_source/warehouse/views.py``; never from the same SQL. Three days are loaded once
-for the module's tests that only read them; a test that changes the dataset loads its own.
+for the module's tests; a test that changes the dataset changes a copy of it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 from helpers import make_source
+from helpers.copies import copy_loaded_pipeline
 from helpers.views import (
     DAY_VIEWS,
     END,
     EVENT_KINDS,
     EVENT_TABLES,
     EXPECTED,
-    START,
     TIMEZONES,
     Rows,
     assert_view_equal,
@@ -64,9 +65,11 @@ def loaded(module_simulator: Simulator, module_pipelines: Callable[..., Pipeline
 
 
 @pytest.fixture
-def own_loaded(simulator: Simulator, make_pipeline: Callable[..., Pipeline]) -> Loaded:
-    """The same load, for a test that changes it."""
-    return load_three_days(simulator, make_pipeline())
+def own_loaded(loaded: Loaded, make_pipeline: Callable[..., Pipeline], tmp_path: Path) -> Loaded:
+    """A copy of the module's load in tmp_path, views made, for a test that changes it."""
+    name = loaded.pipeline.pipeline_name
+    copy_loaded_pipeline(Path(loaded.pipeline.pipelines_dir).parent, tmp_path, name)
+    return replace(loaded, pipeline=make_pipeline(name))
 
 
 @READS_THREE_DAYS
@@ -115,8 +118,12 @@ def test_days_are_utc_whatever_the_session_timezone(loaded: Loaded, session_time
         assert_view_matches(loaded.pipeline, view, loaded.truth, session_timezone)
 
 
-def test_create_views_twice_then_a_later_load(own_loaded: Loaded, simulator: Simulator) -> None:
-    loaded = own_loaded
+@READS_THREE_DAYS
+def test_create_views_twice_then_a_later_load(
+    own_loaded: Loaded, module_simulator: Simulator
+) -> None:
+    loaded, simulator = own_loaded, module_simulator
+    assert existing_views(loaded.pipeline) == set(loaded.views), "the copy has the views"
     assert create_views(loaded.pipeline) == loaded.views, "create_views is idempotent"
     assert create_views(loaded.pipeline) == loaded.views
     later = END + timedelta(days=1)
@@ -207,14 +214,10 @@ def test_views_follow_the_tables_loaded_later(
         assert_rows_match_view(with_clicks.rows[view], view, truth)
 
 
-def test_drop_views_removes_them(
-    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
-) -> None:
-    pipeline = make_pipeline()
-    tables = list(EVENT_TABLES)  # all every view reads; one day is enough to drop them
-    source = make_source(simulator, end_date=START + timedelta(days=1), tables=tables)
-    pipeline.run(source).raise_on_failed_jobs()
-    assert create_views(pipeline) == list(VIEWS)
+@READS_THREE_DAYS
+def test_drop_views_removes_them(own_loaded: Loaded) -> None:
+    pipeline = own_loaded.pipeline
+    assert existing_views(pipeline) == set(VIEWS), "the copy has every view"
     assert drop_views(pipeline) == list(VIEWS)
     assert existing_views(pipeline) == set()
     assert drop_views(pipeline) == list(VIEWS), "dropping again is not an error"
