@@ -9,11 +9,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import dlt
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN
-from helpers.open_database import OpenDatabases, databases_kept_open
+from helpers.open_database import databases_kept_open
+from helpers.pipelines import isolate_dlt_config, pipelines_in
 from hypothesis import HealthCheck, settings
 
 from coveo_ua_source.simulator import Simulator, SimulatorConfig
@@ -40,20 +40,6 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 def _isolated_dlt_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep the user's and the repository's dlt config and secrets out of the tests."""
     isolate_dlt_config(monkeypatch, tmp_path)
-
-
-def isolate_dlt_config(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
-    """No dlt settings from the environment, no telemetry, ``folder`` as the cwd, and dlt's
-    data folder (pipelines, pipeline locks) inside it: tests on other xdist workers that
-    use the same pipeline name must not share a lock or a pipeline folder."""
-    for name in list(os.environ):
-        if name.startswith(
-            ("SOURCES__", "DESTINATION__", "COVEO_UA_ACCESS", "LOAD__", "DATA_WRITER__")
-        ):
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
-    monkeypatch.setenv("DLT_DATA_DIR", str(folder / "dlt-data"))
-    monkeypatch.chdir(folder)
 
 
 @pytest.fixture
@@ -84,24 +70,6 @@ def make_pipeline(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
     the database open (``helpers.open_database``), so no other process may load into it."""
     with databases_kept_open() as databases:
         yield pipelines_in(tmp_path, databases)
-
-
-def pipelines_in(folder: Path, held: OpenDatabases | None = None) -> Callable[..., Pipeline]:
-    """Make DuckDB pipelines whose database and state live in ``folder``; ``held`` keeps
-    each database open from the pipeline's making."""
-
-    def make(name: str = "coveo_ua_test") -> Pipeline:
-        database = folder / f"{name}.duckdb"
-        if held is not None:
-            held.hold(database)
-        return dlt.pipeline(
-            pipeline_name=name,
-            destination=dlt.destinations.duckdb(str(database)),
-            dataset_name="coveo_ua",
-            pipelines_dir=str(folder / "pipelines"),
-        )
-
-    return make
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import dlt
 import pytest
-from conftest import isolate_dlt_config
 from helpers import TOKEN, expected_rows, utc
 from helpers.open_database import database_kept_open
+from helpers.pipelines import isolate_dlt_config
 from rich.console import Console
 
 from coveo_ua_source import coveo_ua_source, plan_load

@@ -11,7 +11,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from conftest import isolate_dlt_config, pipelines_in
 from dlt.pipeline.pipeline import Pipeline
 from helpers import (
     END,
@@ -25,6 +24,12 @@ from helpers import (
 )
 from helpers.copies import copy_loaded_pipeline
 from helpers.open_database import databases_kept_open
+from helpers.pipelines import isolate_dlt_config, pipelines_in
+from helpers.rejected_values import (
+    TYPED_TABLES,
+    assert_rejected_values_match,
+    loaded_rejected_values,
+)
 
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.ingest.custom_dimensions import (
@@ -40,7 +45,6 @@ from coveo_ua_source.simulator.truth import rejected_values
 from coveo_ua_source.source import positions_from_state
 from coveo_ua_source.warehouse.views import create_views
 
-TYPED_TABLES: tuple[TTable, ...] = ("searches", "clicks", "custom_events")
 EXPORTABLES = "/v15/dimensions/exportables"
 
 
@@ -134,38 +138,6 @@ def test_only_custom_dimensions_are_typed_and_qualified_names_win() -> None:
     assert column_types(dimensions, "searches") == {"c_role": "NUMBER"}
     assert column_types(dimensions, "clicks") == {"c_role": "SHORT"}
     assert Dimension("clicks.c_a", "A", "DATE", True, ()).loads_as == "date"
-
-
-def windows_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
-    with pipeline.sql_client() as client:
-        sql = f"SELECT * FROM {client.make_qualified_table_name('_coveo_ua_windows')}"
-        with client.execute_query(sql) as cursor:
-            names = [column[0] for column in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def loaded_rejected_values(pipeline: Pipeline, table: str) -> list[tuple[str, str, str, str]]:
-    with pipeline.sql_client() as client:
-        sql = (
-            "SELECT column_name, row_key, raw_text, expected_type FROM "
-            f"{client.make_qualified_table_name(REJECTED_VALUES_TABLE)} WHERE table_name = %s"
-        )
-        with client.execute_query(sql, table) as cursor:
-            return sorted(tuple(row) for row in cursor.fetchall())  # type: ignore[misc]
-
-
-def assert_rejected_values_match(
-    pipeline: Pipeline, simulator: Simulator, start: datetime = START, end: datetime = END
-) -> None:
-    for table in TYPED_TABLES:
-        expected = rejected_values(simulator.config, table, start, end)
-        assert expected, f"the simulator has no bad {table} values; the test proves nothing"
-        assert loaded_rejected_values(pipeline, table) == expected
-    counts: dict[str, int] = {}
-    for row in windows_rows(pipeline):
-        counts[row["table_name"]] = counts.get(row["table_name"], 0) + row["rejected_values"]
-    for table in TYPED_TABLES:
-        assert counts[table] == len(rejected_values(simulator.config, table, start, end))
 
 
 def typed_tables_source(simulator: Simulator, **overrides: Any) -> Any:

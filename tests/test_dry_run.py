@@ -8,8 +8,7 @@ from datetime import timedelta
 
 import pytest
 from dlt.pipeline.pipeline import Pipeline
-from helpers import TOKEN, expected_rows
-from test_pipeline import END, START, make_source
+from helpers import END, START, TOKEN, expected_rows, make_source
 
 from coveo_ua_source import plan_load
 from coveo_ua_source.exports.windows import PlannedExport

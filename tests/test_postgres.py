@@ -16,7 +16,9 @@ import dlt
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 from helpers import assert_tables_match, make_source
+from helpers.load_path import load_sequence
 from helpers.postgres import drop_datasets, postgres_url
+from helpers.rejected_values import assert_rejected_values_match
 from helpers.views import END, START, assert_view_matches, existing_views, truth_rows, view_rows
 
 from coveo_ua_source.schema import TABLES
@@ -109,8 +111,6 @@ def test_typed_dimensions_and_column_comments_on_postgres(
     simulator: Simulator, make_pg_pipeline: Callable[[], Pipeline]
 ) -> None:
     """Typed c_* columns, rejected values, and every column's description in pg_catalog."""
-    from test_custom_dimensions import assert_rejected_values_match
-
     pipeline = make_pg_pipeline()
     pipeline.run(make_source(simulator, end_date=END)).raise_on_failed_jobs()
     assert_on_postgres(pipeline)
@@ -143,7 +143,5 @@ def column_comments(pipeline: Pipeline) -> dict[tuple[str, str], str | None]:
 def test_appends_new_windows_and_merges_a_lookback_on_postgres(
     simulator: Simulator, make_pg_pipeline: Callable[[], Pipeline]
 ) -> None:
-    from test_load_path import load_sequence
-
     used = load_sequence(simulator, make_pg_pipeline())
     assert used == [{"append"}, {"merge"}, {"append"}]

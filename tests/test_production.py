@@ -18,7 +18,6 @@ from typing import Any
 import dlt
 import duckdb
 import pytest
-from conftest import pipelines_in
 from dlt.pipeline.helpers import pipeline_drop
 from dlt.pipeline.pipeline import Pipeline
 from helpers import (
@@ -32,6 +31,7 @@ from helpers import (
 )
 from helpers.copies import copy_loaded_pipeline
 from helpers.open_database import database_kept_open, databases_kept_open
+from helpers.pipelines import pipelines_in
 
 from coveo_ua_source import clock, plan_load
 from coveo_ua_source.exports.windows import PlannedExport

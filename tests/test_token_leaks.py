@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import pipelines_in
 from dlt.pipeline.pipeline import Pipeline
 from helpers import START, TOKEN, make_source
+from helpers.pipelines import pipelines_in
 
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.cli.main import main

@@ -1,7 +1,7 @@
 """Copies of a loaded DuckDB pipeline, so that one load serves several tests that each run
 on from the same state in their own folder (a copy costs milliseconds, a run a second).
 
-The layout is the one of ``conftest.pipelines_in(folder)(name)``: the database
+The layout is the one of ``helpers.pipelines.pipelines_in(folder)(name)``: the database
 ``<folder>/<name>.duckdb`` and dlt's local state under ``<folder>/pipelines/<name>``.
 The connector keeps nothing else between runs (its exports are found again on the service
 by their description), so a copy run against another simulator with the same config
