@@ -18,7 +18,7 @@ from crash_driver import DATASET_NAME, PIPELINE_NAME
 from dlt.pipeline.pipeline import Pipeline
 
 from coveo_ua_source.schema import TABLES, TTable
-from coveo_ua_source.simulator import Simulator, SimulatorConfig
+from coveo_ua_source.simulator import Simulator
 from helpers import TOKEN, all_rows, assert_rows_equal, data_rows, expected_rows, forked, utc
 from helpers.forked import ForkedProcess
 
@@ -26,7 +26,6 @@ START, END = utc(2024, 3, 1), utc(2024, 3, 4)
 WINDOWS = [(START + timedelta(days=n), START + timedelta(days=n + 1)) for n in range(3)]
 WAIT = 30.0  # seconds to wait for a kill point or for a run to finish
 BUILDING = 2  # exports built at once: the connector's DEFAULT_MAX_CONCURRENT_EXPORTS
-GROUND_TRUTH: dict[tuple[SimulatorConfig, TTable], list[dict[str, Any]]] = {}
 
 
 @dataclass
@@ -123,14 +122,8 @@ class Driver:
         )
 
     def expected(self, table: TTable) -> list[dict[str, Any]]:
-        """The simulator's ground truth of ``table`` over START..END (do not modify it).
-
-        Computed once per test process: every simulator with the same config has it.
-        """
-        key = (self.simulator.config, table)
-        if key not in GROUND_TRUTH:
-            GROUND_TRUTH[key] = expected_rows(self.simulator, table, START, END)
-        return GROUND_TRUTH[key]
+        """The simulator's ground truth of ``table`` over START..END."""
+        return expected_rows(self.simulator, table, START, END)
 
     def loaded(self) -> tuple[dict[TTable, list[dict[str, Any]]], list[tuple[Any, ...]]]:
         """Every table's rows (as ``loaded_rows`` reads them) and the (table_name,
