@@ -1,9 +1,12 @@
 """Helpers shared by test modules: a source on the simulator, loaded tables read back and
 compared with the ground truth, the bookkeeping tables read back.
 
-Submodules: ``cli`` (dlt config files, the `coveo-ua` command), ``stub_client`` (an in-memory
-exports API), ``views``, ``zips``, ``postgres``, ``crash`` (the crash driver), ``forked``
-(processes forked from a server that imported dlt) and ``targets`` (what they run).
+Submodules: ``pipelines`` (DuckDB pipelines in a folder, dlt kept from the user's
+settings), ``open_database`` (a DuckDB file held open), ``copies`` (a loaded pipeline
+copied), ``cli`` (dlt config files, the `coveo-ua` command), ``stub_client`` (an in-memory
+exports API), ``views``, ``zips``, ``postgres``, ``partitions``, ``load_path`` (append
+then merge), ``rejected_values``, ``crash`` (the crash driver), ``forked`` (processes
+forked from a server that imported dlt) and ``targets`` (what they run).
 """
 
 from __future__ import annotations
