@@ -211,7 +211,8 @@ def joined_by_table(items: Sequence[DataItemWithMeta]) -> list[DataItemWithMeta]
 
 
 def _joins(first: DataItemWithMeta, item: DataItemWithMeta) -> bool:
-    if first.meta.hints != item.meta.hints:  # also tells a Delta table's upserts apart
+    same_hints = first.meta.hints == item.meta.hints  # tells a Delta table's upserts apart
+    if not same_hints or first.meta.create_table_variant != item.meta.create_table_variant:
         return False
     if isinstance(first.data, pa.Table):
         return isinstance(item.data, pa.Table) and first.data.schema.equals(item.data.schema)
@@ -226,7 +227,7 @@ def _joined(group: Sequence[DataItemWithMeta]) -> DataItemWithMeta:
         data: Any = pa.concat_tables(item.data for item in group)
     else:
         data = [row for item in group for row in item.data]
-    return dlt.mark.with_hints(data, first.meta.hints, create_table_variant=True)
+    return DataItemWithMeta(first.meta, data)
 
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
