@@ -19,7 +19,7 @@ from dlt.pipeline.pipeline import Pipeline
 
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import Simulator
-from helpers import TOKEN, all_rows, assert_rows_equal, data_rows, expected_rows, forked, utc
+from helpers import TOKEN, assert_rows_equal, expected_rows, forked, table_rows, utc
 from helpers.forked import ForkedProcess
 
 START, END = utc(2024, 3, 1), utc(2024, 3, 4)
@@ -129,7 +129,7 @@ class Driver:
         """Every table's rows (as ``loaded_rows`` reads them) and the (table_name,
         window_start) rows of ``_coveo_ua_windows``, read over one connection."""
         with self.pipeline().sql_client() as client:
-            tables = {table: data_rows(all_rows(client, table), table) for table in TABLES}
+            tables = {table: table_rows(client, table) for table in TABLES}
             name = client.make_qualified_table_name("_coveo_ua_windows")
             windows = client.execute_sql(f"SELECT table_name, window_start FROM {name}")
         return tables, [tuple(row) for row in windows or []]

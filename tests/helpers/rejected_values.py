@@ -38,12 +38,14 @@ def assert_rejected_values_match(
 ) -> None:
     """Each typed table's rejected values, and each window's count of them, are the
     simulator's."""
-    for table in TYPED_TABLES:
-        expected = rejected_values(simulator.config, table, start, end)
-        assert expected, f"the simulator has no bad {table} values; the test proves nothing"
-        assert loaded_rejected_values(pipeline, table) == expected
+    expected = {
+        table: rejected_values(simulator.config, table, start, end) for table in TYPED_TABLES
+    }
+    for table, values in expected.items():
+        assert values, f"the simulator has no bad {table} values; the test proves nothing"
+        assert loaded_rejected_values(pipeline, table) == values
     counts: dict[str, int] = {}
     for row in windows_rows(pipeline):
         counts[row["table_name"]] = counts.get(row["table_name"], 0) + row["rejected_values"]
-    for table in TYPED_TABLES:
-        assert counts[table] == len(rejected_values(simulator.config, table, start, end))
+    for table, values in expected.items():
+        assert counts[table] == len(values)
