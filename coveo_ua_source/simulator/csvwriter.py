@@ -9,6 +9,7 @@ value, bools are ``true``/``false`` and timestamps follow ``cfg.timestamp_style`
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import zipfile
@@ -41,12 +42,8 @@ class TimestampColumn:
     """Formats columns of epoch ms in a timestamp style; fast for rows of a single hour."""
 
     def __init__(self, style: TTimestampStyle) -> None:
-        iso = style.startswith("iso")
-        self._head_format = "%Y-%m-%dT%H:" if iso else "%Y-%m-%d %H:"
-        suffix = "Z" if iso else ""
-        with_ms = style in ("iso_z", "space_ms")
-        self._seconds = [f"{m:02d}:{s:02d}" for m in range(60) for s in range(60)]
-        self._millis = [f".{i:03d}{suffix}" if with_ms else suffix for i in range(1000)]
+        self._head_format = "%Y-%m-%dT%H:" if style.startswith("iso") else "%Y-%m-%d %H:"
+        self._seconds, self._millis = _second_and_milli_texts(style)
         self._heads: dict[int, str] = {}
 
     def _head(self, hour: int) -> str:
@@ -66,6 +63,17 @@ class TimestampColumn:
         hour = column[0] // HOUR_MS
         head, base, seconds, millis = self._head(hour), hour * HOUR_MS, self._seconds, self._millis
         return [head + seconds[(ms - base) // 1000] + millis[ms % 1000] for ms in column]
+
+
+@functools.cache
+def _second_and_milli_texts(style: TTimestampStyle) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``MM:SS`` for each second of an hour and the millisecond suffix for each ms of a
+    second: built once per style (4,600 strings; every table of every zip formats with them)."""
+    suffix = "Z" if style.startswith("iso") else ""
+    with_ms = style in ("iso_z", "space_ms")
+    seconds = tuple(f"{m:02d}:{s:02d}" for m in range(60) for s in range(60))
+    millis = tuple(f".{i:03d}{suffix}" if with_ms else suffix for i in range(1000))
+    return seconds, millis
 
 
 def no_newline_field(value: str | None) -> str:
