@@ -1,4 +1,9 @@
-"""Shared fixtures: a simulator on free loopback ports, and DuckDB pipelines in tmp dirs."""
+"""Shared fixtures: a simulator on free loopback ports, and DuckDB pipelines in tmp dirs.
+
+pytest-xdist's controller imports this file too, but runs no test: dlt, the connector and
+the helpers are imported inside the fixtures, so that the controller starts the workers
+about a second sooner instead of importing them first.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,15 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from dlt.pipeline.pipeline import Pipeline
-from helpers import TOKEN
-from helpers.open_database import databases_kept_open
-from helpers.pipelines import isolate_dlt_config, pipelines_in
 from hypothesis import HealthCheck, settings
 
-from coveo_ua_source.simulator import Simulator, SimulatorConfig
+if TYPE_CHECKING:
+    from dlt.pipeline.pipeline import Pipeline
+
+    from coveo_ua_source.simulator import Simulator
 
 # Property-based tests: a bounded, derandomized run by default (fast and repeatable in CI);
 # HYPOTHESIS_PROFILE=thorough tries many more examples, COVEO_UA_HYPOTHESIS_EXAMPLES=n sets n.
@@ -39,12 +43,18 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 @pytest.fixture(autouse=True)
 def _isolated_dlt_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Keep the user's and the repository's dlt config and secrets out of the tests."""
+    from helpers.pipelines import isolate_dlt_config
+
     isolate_dlt_config(monkeypatch, tmp_path)
 
 
 @pytest.fixture
 def start_simulator() -> Iterator[Callable[..., Simulator]]:
     """Start a simulator with config overrides; every one started is stopped at teardown."""
+    from helpers import TOKEN
+
+    from coveo_ua_source.simulator import Simulator, SimulatorConfig
+
     started: list[Simulator] = []
 
     def start(**overrides: Any) -> Simulator:
@@ -68,6 +78,9 @@ def simulator(start_simulator: Callable[..., Simulator]) -> Simulator:
 def make_pipeline(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
     """A DuckDB pipeline whose database and state live in tmp_path; the test process holds
     the database open (``helpers.open_database``), so no other process may load into it."""
+    from helpers.open_database import databases_kept_open
+    from helpers.pipelines import pipelines_in
+
     with databases_kept_open() as databases:
         yield pipelines_in(tmp_path, databases)
 
@@ -93,6 +106,8 @@ def dlt_config(tmp_path: Path) -> Iterator[Callable[..., Path]]:
 @pytest.fixture
 def connected(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulator:
     """A simulator that the `coveo-ua` command reaches through the environment alone."""
+    from helpers import TOKEN
+
     monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", TOKEN)
     monkeypatch.setenv("SOURCES__COVEO_UA__BASE_URL", simulator.api_root)
     monkeypatch.setenv("SOURCES__COVEO_UA__POLL_INTERVAL", "0.01")
@@ -102,6 +117,10 @@ def connected(simulator: Simulator, monkeypatch: pytest.MonkeyPatch) -> Simulato
 @pytest.fixture(scope="module")
 def module_simulator() -> Iterator[Simulator]:
     """One simulator for a whole module, for data loaded once and read by many tests."""
+    from helpers import TOKEN
+
+    from coveo_ua_source.simulator import Simulator, SimulatorConfig
+
     with Simulator(SimulatorConfig(token=TOKEN)) as simulator:
         yield simulator
 
@@ -112,6 +131,9 @@ def module_pipelines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
 
     A test that changes what a module pipeline holds uses ``make_pipeline`` instead.
     """
+    from helpers.open_database import databases_kept_open
+    from helpers.pipelines import isolate_dlt_config, pipelines_in
+
     folder = tmp_path_factory.mktemp("module")
     with pytest.MonkeyPatch.context() as monkeypatch, databases_kept_open() as databases:
         isolate_dlt_config(monkeypatch, folder)
