@@ -20,6 +20,7 @@ from helpers import (
     loaded_tables,
     make_source,
 )
+from helpers.load_path import dispositions
 
 from coveo_ua_source import coveo_ua_source
 from coveo_ua_source.schema import TABLES, TTable
@@ -47,6 +48,7 @@ class Stage:
     rows: dict[TTable, list[dict[str, Any]]]
     state: dict[str, Any]  # the source's dlt state
     schema: Schema
+    dispositions: set[str]  # the write dispositions of the data tables after the run
 
     def new_exports(self, before: Stage) -> list[tuple[datetime, datetime, tuple[str, ...]]]:
         """The exports created since ``before``, in window order."""
@@ -54,13 +56,15 @@ class Stage:
 
 
 LATER = END + timedelta(days=1, hours=6)
-# One pipeline, run four times like a schedule would: a first load, a rerun with the same
-# end, a later end, then a lookback. The tests below each read the stages they are about.
+# One pipeline, run five times like a schedule would: a first load, a rerun with the same
+# end, a later end, a lookback, then new windows after the lookback's merge. The tests
+# below each read the stages they are about.
 INCREMENTAL_RUNS: dict[str, tuple[datetime, dict[str, Any]]] = {
     "first": (END, {}),
     "same_end": (END, {}),
     "later_end": (LATER, {}),
     "lookback": (END + timedelta(days=2), {"lookback": "PT12H"}),
+    "after_lookback": (END + timedelta(days=3), {}),
 }
 
 
@@ -91,7 +95,9 @@ def _stage(
     seen = [(e.start, e.end, tuple(e.tables), e.deleted) for e in exports]
     state = deepcopy(dict(pipeline.state["sources"]["coveo_ua"]))  # type: ignore[typeddict-item]
     rows = loaded_tables(pipeline, tables)
-    return Stage(end, simulator.created_count, seen, rows, state, pipeline.default_schema.clone())
+    schema = pipeline.default_schema.clone()
+    used = dispositions(pipeline, tables)
+    return Stage(end, simulator.created_count, seen, rows, state, schema, used)
 
 
 @READS_INCREMENTAL_RUNS
@@ -155,6 +161,22 @@ def test_lookback_reexports_without_duplicates(incremental: Runs) -> None:
     assert len(new) == 2, new
     assert new[0][0] == LATER - timedelta(hours=12), "the run starts 12 hours back"
     assert_loaded_match(lookback.rows, incremental.simulator, end=lookback.end)
+
+
+@READS_INCREMENTAL_RUNS
+def test_new_windows_append_and_a_lookback_merges(incremental: Runs) -> None:
+    """Append when nothing loaded overlaps (also right after a merge), merge when a
+    lookback does: the rows equal the ground truth after each (the decision itself:
+    test_unit_load_path.py; on PostgreSQL: test_postgres.py)."""
+    stages = incremental.stages
+    used = [stages[name].dispositions for name in ("first", "later_end", "lookback")]
+    assert used == [{"append"}, {"append"}, {"merge"}]
+    after = stages["after_lookback"]
+    assert after.dispositions == {"append"}, "new windows after a merge append again"
+    assert after.new_exports(stages["lookback"]) == [
+        (END + timedelta(days=2), END + timedelta(days=3), tuple(TABLES))
+    ]
+    assert_loaded_match(after.rows, incremental.simulator, end=after.end)
 
 
 # Hours 2 and 6 of START's day hold empty tables (every table in hour 2, custom_events in

@@ -1,9 +1,11 @@
 """A load sequence that takes both write paths (append when new, merge when a lookback
-overlaps), checked against the ground truth after each run; shared by the DuckDB and
-PostgreSQL tests."""
+overlaps), checked against the ground truth after each run, for the PostgreSQL test (on
+DuckDB, test_pipeline.py's incremental runs take the same paths); and the dispositions a
+run gave the tables."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,9 +18,10 @@ from helpers import END, assert_tables_match, make_source
 DAY = timedelta(days=1)
 
 
-def dispositions(pipeline: Pipeline) -> set[str]:
+def dispositions(pipeline: Pipeline, tables: Sequence[str] = TABLES) -> set[str]:
+    """The write dispositions that the last run gave ``tables``."""
     schema = pipeline.default_schema
-    return {str(schema.get_table(table)["write_disposition"]) for table in TABLES}
+    return {str(schema.get_table(table)["write_disposition"]) for table in tables}
 
 
 def load_sequence(simulator: Simulator, pipeline: Pipeline) -> list[set[str]]:

@@ -27,6 +27,7 @@ from coveo_ua_source.orchestration import load_incremental, load_partition, part
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import Simulator
 from helpers import loaded_tables
+from helpers.load_path import dispositions
 
 PARTITION_RANGES = partition_ranges("2024-03-01", "2024-03-03", "P1D")
 INCREMENTAL = "coveo_ua_incremental"
@@ -108,11 +109,6 @@ def _spy_on_pipelines(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, A
 
     monkeypatch.setattr(orchestration, "create_views", views_after_seeing_the_pipeline)
     return seen
-
-
-def dispositions(pipeline: Pipeline) -> set[str]:
-    schema = pipeline.default_schema
-    return {str(schema.get_table(table)["write_disposition"]) for table in TABLES}
 
 
 def _reader(destination: Any, dataset: str, folder: Path, name: str = "reader") -> Pipeline:
