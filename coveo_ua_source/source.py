@@ -35,6 +35,7 @@ from coveo_ua_source.ingest.bookkeeping import (
     BOOKKEEPING_RESOURCE,
     REJECTED_TABLE,
     WINDOWS_TABLE,
+    active_pipeline,
     coverage_item,
     joined_by_table,
     rejected_item,
@@ -138,7 +139,7 @@ def _extract_key() -> str:
 
 def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress | None) -> FeedRun:
     """Plan this extract from dlt's selection and state; runs inside the extract step."""
-    pipeline = dlt.current.pipeline()
+    pipeline = active_pipeline()
     guard = ExitStack()
     guard.enter_context(pipeline_lock(pipeline))  # a safety net for a bare pipeline.run
     try:
@@ -192,7 +193,6 @@ def positions_from_state(
 
 def _workdir(load: LoadSettings, pipeline: dlt.Pipeline) -> Path:
     # Zips are deleted once read; dlt may wipe this folder, and nothing else is kept here.
-    # (dlt.current.pipeline() resolves the pipeline's configuration again: 10-20 ms)
     if load.workdir is not None:
         return load.workdir
     return Path(pipeline.working_dir) / "coveo_ua_exports"

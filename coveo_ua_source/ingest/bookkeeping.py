@@ -255,7 +255,7 @@ def destination_merges() -> bool:
 
     Without a destination (extract only) the merge hints decide later, so markers are kept.
     """
-    destination: Any = _active_pipeline().destination
+    destination: Any = active_pipeline().destination
     if destination is None:
         return True
     if destination not in _MERGES:
@@ -263,9 +263,9 @@ def destination_merges() -> bool:
     return _MERGES[destination]
 
 
-def _active_pipeline() -> Any:
-    # dlt.current.pipeline() resolves the pipeline configuration on every call (20 ms,
-    # once per window and table); the active pipeline is in the context already
+def active_pipeline() -> Any:
+    """The pipeline running this extract. dlt.current.pipeline() resolves the pipeline
+    configuration on every call (5-20 ms); the active pipeline is in dlt's context already."""
     context = Container()[PipelineContext]
     return context.pipeline() if context.is_active() else dlt.current.pipeline()
 
