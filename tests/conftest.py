@@ -7,6 +7,7 @@ about a second sooner instead of importing them first.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -138,6 +139,16 @@ def module_pipelines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
     with pytest.MonkeyPatch.context() as monkeypatch, databases_kept_open() as databases:
         isolate_dlt_config(monkeypatch, folder)
         yield pipelines_in(folder, databases)
+
+
+@pytest.hookimpl
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Put what collection made (dlt, pyarrow and the other imports: about 120,000 objects
+    that live as long as the process) out of the garbage collector's reach, so that each
+    full collection walks only what the tests make: GC took 0.36 s instead of 0.79 s of
+    CPU over test_pipeline, test_views and test_reliability (``gc.callbacks``)."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.hookimpl
