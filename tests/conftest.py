@@ -155,8 +155,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """``-n auto``: one worker per core, and one more. A worker often waits (on a process
     it forked, a subprocess, a throttled download), and the extra worker uses that core
-    meanwhile: on 2 cores, 3 workers ran the suite in 73.9-79.3 s and 2 in 83.1-85.6 s
-    (4: 86.3 s). ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still decides when set."""
+    meanwhile: on 2 cores, 3 workers ran the suite in 59.4 and 56.9 s, 2 workers in 61.3
+    and 59.6 s with 17 s of idle CPU, alternated. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still
+    decides when set."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None  # xdist's own hook reads it
     return len(os.sched_getaffinity(0)) + 1
