@@ -121,10 +121,12 @@ def test_pending_too_long_times_out_naming_export_and_window(
 
 
 def test_closing_early_removes_downloaded_files(simulator: Simulator, tmp_path: Path) -> None:
-    stream = runner_for(simulator, tmp_path, max_concurrent=3).run(plan_of(*days(4)))
+    runner = runner_for(simulator, tmp_path, max_concurrent=3)
+    stream = runner.run(plan_of(*days(4)))
     first = next(stream)
     first.zip_path.unlink()
     stream.close()
+    runner.join()
     assert list(tmp_path.iterdir()) == []
 
 

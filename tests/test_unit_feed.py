@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from helpers import utc
-from helpers.stub_client import API_ROOT, StubClient, export_info
+from helpers.stub_client import (
+    API_ROOT,
+    HELD_SECONDS,
+    HeldDownloads,
+    StubClient,
+    automatic_collection_off,
+    collected_without_waiting,
+    export_info,
+)
 
 from coveo_ua_source.exports.feed import ExportFeed, FeedPerExtract, FeedRun
 from coveo_ua_source.exports.lifecycle import ExportIdentity
@@ -161,6 +169,37 @@ def test_a_failed_reader_leaves_no_zip_behind(tmp_path: Path) -> None:
     list(fixture.feed.exports_for("clicks"))
     assert fixture.closes == 1
     assert not day.zip_path.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_feed_left_unread_is_collected_without_waiting_for_its_downloads(
+    tmp_path: Path,
+) -> None:
+    """Both readers abandoned mid-way, freed by the garbage collector (as a dlt source left
+    half-iterated is): the feed closes without waiting for the download in flight, then
+    that download's zip is removed when it ends, and every other zip at once."""
+    client = HeldDownloads(held_from=NEXT.start)
+    runner = ExportRunner(client, ExportRequest(), tmp_path, sleep=lambda _: None)  # type: ignore[arg-type]
+    closes: list[str] = []
+
+    def run() -> FeedRun:
+        return FeedRun(PLAN, runner, READERS, LOADED, on_close=lambda: closes.append("closed"))
+
+    feed = ExportFeed(run)
+    readers = (feed.exports_for("searches"), feed.exports_for("clicks"))
+    day, _ = (next(reader) for reader in readers)
+    assert client.holding.wait(HELD_SECONDS), "the next window's download waits"
+    with automatic_collection_off():
+        cycle: dict[str, Any] = {"readers": readers}
+        cycle["cycle"] = cycle
+        del feed, readers, cycle
+        try:
+            assert collected_without_waiting(), "the clean-up waited for a held download"
+            assert closes == ["closed"], "the run's guard is released"
+            assert not day.zip_path.exists(), "a zip that was handed out is removed at once"
+        finally:
+            client.release()
+    runner.join()
     assert list(tmp_path.iterdir()) == []
 
 

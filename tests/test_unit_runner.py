@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 from helpers import utc
-from helpers.stub_client import API_ROOT, StubClient, export_info
+from helpers.stub_client import (
+    API_ROOT,
+    HELD_SECONDS,
+    HeldDownloads,
+    StubClient,
+    automatic_collection_off,
+    collected_without_waiting,
+    export_info,
+)
 
 from coveo_ua_source.exceptions import (
     CoveoBadRequestError,
@@ -208,9 +216,34 @@ def test_closing_early_stops_the_exports_in_flight_and_removes_their_zips(
     ready = next(stream)
     assert ready.export_id == "first"
     stream.close()
+    runner.join()
     assert not [t for t in threading.enumerate() if t.name.startswith("coveo-export")]
     assert [path.name for path in tmp_path.iterdir()] == [ready.zip_path.name]
     assert len(client.created) <= 2, "no window after the closed ones is created"
+
+
+def test_a_run_left_unread_is_collected_without_waiting_for_its_downloads(
+    tmp_path: Path,
+) -> None:
+    """The garbage collector may finalize an abandoned run anywhere, also in one of its own
+    threads or inside ``threading`` holding a lock that a wait needs: the run's clean-up
+    must not wait there (it did, and a test run hung). The zips are still removed."""
+    first, second = days(2)
+    client = HeldDownloads(held_from=second.start)
+    runner = runner_for(client, tmp_path, max_concurrent=2)
+    stream = runner.run(plan_of(first, second))
+    ready = next(stream)
+    assert client.holding.wait(HELD_SECONDS), "the second window's download waits"
+    with automatic_collection_off():
+        cycle: dict[str, Any] = {"stream": stream}
+        cycle["cycle"] = cycle  # only the garbage collector frees it, as dlt's sources are
+        del stream, cycle
+        try:
+            assert collected_without_waiting(), "the clean-up waited for a held download"
+        finally:
+            client.release()
+    runner.join()
+    assert [path.name for path in tmp_path.iterdir()] == [ready.zip_path.name]
 
 
 def test_the_book_is_shared_so_a_settled_export_is_not_reused(tmp_path: Path) -> None:
@@ -224,7 +257,9 @@ def test_the_book_is_shared_so_a_settled_export_is_not_reused(tmp_path: Path) ->
 
 
 def test_closing_early_removes_the_zips_downloaded_ahead(tmp_path: Path) -> None:
-    stream = runner_for(StubClient(), tmp_path, max_concurrent=3).run(plan_of(*days(4)))
+    runner = runner_for(StubClient(), tmp_path, max_concurrent=3)
+    stream = runner.run(plan_of(*days(4)))
     first = next(stream)
     stream.close()
+    runner.join()
     assert [path.name for path in tmp_path.iterdir()] == [first.zip_path.name]

@@ -63,6 +63,7 @@ class ExportFeed:
 
     def exports_for(self, table: TTable) -> Iterator[ReadyExport]:
         """Every export that carries ``table``, earliest window first."""
+        read_to_the_end = False
         try:
             position = 0
             while (handout := self._handout_at(position)) is not None:
@@ -70,10 +71,12 @@ class ExportFeed:
                 if table in handout.unread:
                     yield handout.ready
                     self._mark_read(handout, table)
+            read_to_the_end = True
         finally:
             self._finished.add(table)
             if self._run is None or self._finished >= self._run.readers:
-                self.close()
+                # closed early, this may be the garbage collector's doing: never wait then
+                self.close(wait=read_to_the_end)
 
     def dispositions(self) -> Mapping[str, Any] | None:
         """Each table's write disposition in this run (see load_path); known once started."""
@@ -95,14 +98,20 @@ class ExportFeed:
             else:
                 yield None
 
-    def close(self) -> None:
-        """Stop the runner, remove every zip not yet removed, release the run's guard."""
+    def close(self, wait: bool = True) -> None:
+        """Stop the runner, remove every zip not yet removed, release the run's guard.
+
+        With ``wait``, returns once the runner's threads have ended; without, the exports
+        still in flight remove their zips when they end (see ``ExportRunner.join``).
+        """
         if self._closed:
             return
         self._closed = True
         try:
             if self._stream is not None:
                 self._stream.close()  # type: ignore[attr-defined]
+                if wait and self._run is not None:
+                    self._run.runner.join()
             for handout in self._handouts:
                 if handout.unread:
                     handout.ready.zip_path.unlink(missing_ok=True)

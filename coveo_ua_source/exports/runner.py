@@ -5,6 +5,12 @@ planned window, in plan order, while up to ``max_concurrent`` later exports are 
 being built by the service. A FAILED export is created again once, then its window is
 split in halves down to ``min_window``; an export that EXPIRED before its download is
 created again; a corrupt download is fetched again once.
+
+Closing ``run()``'s iterator early stops the exports in flight without waiting for them
+(each removes its zip when it ends); ``join()`` then waits for them. Nothing waits in the
+iterator's own clean-up, because the garbage collector may run that clean-up at any
+moment, in any thread: also in one of the run's own threads, or while that thread holds
+a lock of the ``threading`` module that a wait needs (a deadlock, seen in the tests).
 """
 
 from __future__ import annotations
@@ -72,6 +78,7 @@ class ExportRunner:
         self._stop = threading.Event()
         self._sleep = sleep or self._interruptible_sleep
         self._progress = progress
+        self._pool: ThreadPoolExecutor | None = None
 
     def run(self, plan: Sequence[PlannedExport]) -> Iterator[ReadyExport]:
         """Yield every planned window's export, in plan order."""
@@ -80,6 +87,7 @@ class ExportRunner:
             _remove(leftover)  # from a run that was killed mid-download
         workers = max(1, self.options.max_concurrent)
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coveo-export")
+        self._pool = pool
         upcoming = iter(plan)
         in_flight: deque[Future[list[ReadyExport]]] = deque()
         try:
@@ -93,10 +101,19 @@ class ExportRunner:
                 if following is not None:
                     in_flight.append(pool.submit(self.produce, following))
                 yield from ready
+            pool.shutdown(wait=True)  # every export consumed: the threads end at once
         finally:
             self._stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            self._discard(in_flight)
+            pool.shutdown(wait=False, cancel_futures=True)
+            for future in in_flight:
+                future.add_done_callback(_discard_downloads)
+
+    def join(self) -> None:
+        """Wait until the threads of ``run()`` have ended, after its iterator was closed;
+        the zips of exports nobody read are removed by then. Not for clean-up code that
+        the garbage collector may run (see the module docstring)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def produce(self, planned: PlannedExport) -> list[ReadyExport]:
         """Create, wait for and download one window; split it when the service cannot."""
@@ -249,14 +266,13 @@ class ExportRunner:
         if self._stop.is_set():
             raise _Cancelled("the run was stopped")
 
-    @staticmethod
-    def _discard(in_flight: deque[Future[list[ReadyExport]]]) -> None:
-        """Remove the files of exports that were downloaded but never consumed."""
-        for future in in_flight:
-            if future.cancelled() or future.exception() is not None:
-                continue
-            for ready in future.result():
-                _remove(ready.zip_path)
+
+def _discard_downloads(future: Future[list[ReadyExport]]) -> None:
+    """Remove the zips of an export that was downloaded but never consumed."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    for ready in future.result():
+        _remove(ready.zip_path)
 
 
 def _is_row_limit(error: CoveoBadRequestError) -> bool:

@@ -9,10 +9,12 @@ export EXPIRED before its download), ``corrupt`` (the first download is not a zi
 
 from __future__ import annotations
 
+import gc
 import threading
 import zipfile
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -185,3 +187,48 @@ def write_zip(path: Path, tables: Sequence[str]) -> None:
     with zipfile.ZipFile(path, "w") as archive:
         for table in tables:
             archive.writestr(f"{table}.csv", "id\n1\n")
+
+
+class HeldDownloads(StubClient):
+    """A StubClient whose downloads of windows from ``held_from`` on wait until ``release()``."""
+
+    def __init__(self, *args: Any, held_from: datetime, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.held_from = held_from
+        self.holding = threading.Event()  # set once a download waits
+        self._released = threading.Event()
+
+    def download_export(self, export_id: str, destination: Path, **kwargs: Any) -> int:
+        with self._lock:
+            start = self._known(export_id, "GET").start
+        if start is not None and start >= self.held_from:
+            self.holding.set()
+            self._released.wait(HELD_SECONDS)
+        return super().download_export(export_id, destination, **kwargs)
+
+    def release(self) -> None:
+        self._released.set()
+
+
+HELD_SECONDS = 120.0  # longer than any test waits for what a held download must not stop
+
+
+@contextmanager
+def automatic_collection_off() -> Iterator[None]:
+    """No collection but the ones the test runs: what it drops stays until then."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def collected_without_waiting(timeout: float = 60.0) -> bool:
+    """Run the garbage collector in a thread of its own; False if it was still running
+    after ``timeout`` seconds (a finalizer waiting for something the test holds)."""
+    collector = threading.Thread(target=gc.collect, name="collector", daemon=True)
+    collector.start()
+    collector.join(timeout)
+    return not collector.is_alive()
