@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import dlt
 import pytest
@@ -17,6 +20,7 @@ from helpers import TOKEN, assert_loaded_match, forked, loaded_tables, utc
 from helpers.forked import ForkedProcess
 
 from coveo_ua_source import PipelineLockedError, coveo_ua_source, pipeline_lock
+from coveo_ua_source.runs import lock as lock_module
 from coveo_ua_source.runs.lock import lock_path
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
@@ -96,6 +100,51 @@ def test_the_lock_is_reentrant_in_its_thread_and_refused_in_another(
         thread.join()
     assert len(refused) == 1
     with pipeline_lock(pipeline):  # released by the outermost exit
+        pass
+
+
+def test_a_release_by_the_garbage_collector_inside_an_acquire_does_not_deadlock(
+    tmp_path: Path,
+) -> None:
+    """A run left half-read releases its lock when the garbage collector frees it, and the
+    collector may run in any thread at any allocation: here inside another lock's acquire,
+    which holds the module's guard that the release takes too."""
+    abandoned = pipeline_lock("abandoned", tmp_path)
+    abandoned.__enter__()
+    released: list[bool] = []
+
+    def inside_the_guard_of_acquire() -> bool:
+        frame = sys._getframe()
+        while frame is not None and frame.f_code is not lock_module._acquire.__code__:
+            frame = frame.f_back
+        if frame is None:
+            return False
+        guard: Any = lock_module._held_guard
+        owned = getattr(guard, "_is_owned", None)  # an RLock: this thread owns it
+        return bool(owned() if owned is not None else guard.locked())
+
+    def collector(phase: str, _info: dict[str, int]) -> None:
+        if phase == "start" and not released and inside_the_guard_of_acquire():
+            released.append(True)
+            abandoned.__exit__(None, None, None)  # as the abandoned run's clean-up does
+
+    def acquire_another() -> None:
+        with pipeline_lock("another", tmp_path):
+            pass
+
+    thread = threading.Thread(target=acquire_another, daemon=True)
+    thresholds = gc.get_threshold()
+    gc.callbacks.append(collector)
+    gc.set_threshold(1)  # a collection at almost every allocation
+    try:
+        thread.start()
+        thread.join(60)
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.callbacks.remove(collector)
+    assert not thread.is_alive(), "the release waited for the guard its own thread held"
+    assert released == [True], "the collector ran inside the acquire, holding the guard"
+    with pipeline_lock("abandoned", tmp_path):  # released, so free again
         pass
 
 

@@ -39,7 +39,9 @@ class _Held:
 
 
 _held: dict[Path, _Held] = {}
-_held_guard = threading.Lock()
+# Reentrant: a run left half-read releases its lock when the garbage collector frees it,
+# and the collector may run that release in a thread that is inside _acquire already.
+_held_guard = threading.RLock()
 
 
 def lock_path(
