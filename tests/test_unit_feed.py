@@ -14,7 +14,6 @@ from helpers.stub_client import (
     HELD_SECONDS,
     HeldDownloads,
     StubClient,
-    automatic_collection_off,
     collected_without_waiting,
     export_info,
 )
@@ -189,16 +188,14 @@ def test_a_feed_left_unread_is_collected_without_waiting_for_its_downloads(
     readers = (feed.exports_for("searches"), feed.exports_for("clicks"))
     day, _ = (next(reader) for reader in readers)
     assert client.holding.wait(HELD_SECONDS), "the next window's download waits"
-    with automatic_collection_off():
-        cycle: dict[str, Any] = {"readers": readers}
-        cycle["cycle"] = cycle
-        del feed, readers, cycle
-        try:
-            assert collected_without_waiting(), "the clean-up waited for a held download"
-            assert closes == ["closed"], "the run's guard is released"
-            assert not day.zip_path.exists(), "a zip that was handed out is removed at once"
-        finally:
-            client.release()
+    dropped: list[Any] = [readers]
+    del feed, readers
+    try:
+        assert collected_without_waiting(dropped), "the clean-up waited for a held download"
+        assert closes == ["closed"], "the run's guard is released"
+        assert not day.zip_path.exists(), "a zip that was handed out is removed at once"
+    finally:
+        client.release()
     runner.join()
     assert list(tmp_path.iterdir()) == []
 

@@ -15,7 +15,6 @@ from helpers.stub_client import (
     HELD_SECONDS,
     HeldDownloads,
     StubClient,
-    automatic_collection_off,
     collected_without_waiting,
     export_info,
 )
@@ -234,14 +233,12 @@ def test_a_run_left_unread_is_collected_without_waiting_for_its_downloads(
     stream = runner.run(plan_of(first, second))
     ready = next(stream)
     assert client.holding.wait(HELD_SECONDS), "the second window's download waits"
-    with automatic_collection_off():
-        cycle: dict[str, Any] = {"stream": stream}
-        cycle["cycle"] = cycle  # only the garbage collector frees it, as dlt's sources are
-        del stream, cycle
-        try:
-            assert collected_without_waiting(), "the clean-up waited for a held download"
-        finally:
-            client.release()
+    dropped: list[Any] = [stream]
+    del stream
+    try:
+        assert collected_without_waiting(dropped), "the clean-up waited for a held download"
+    finally:
+        client.release()
     runner.join()
     assert [path.name for path in tmp_path.iterdir()] == [ready.zip_path.name]
 

@@ -13,8 +13,7 @@ import gc
 import threading
 import zipfile
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -213,22 +212,23 @@ class HeldDownloads(StubClient):
 HELD_SECONDS = 120.0  # longer than any test waits for what a held download must not stop
 
 
-@contextmanager
-def automatic_collection_off() -> Iterator[None]:
-    """No collection but the ones the test runs: what it drops stays until then."""
+def collected_without_waiting(dropped: list[Any], timeout: float = 60.0) -> bool:
+    """Leave what ``dropped`` holds to the garbage collector alone, as a dlt source left
+    half-read is (in a reference cycle, ``dropped`` emptied), and run one collection in a
+    thread of its own; False if it was still running after ``timeout`` seconds (a
+    finalizer waiting for something the test holds). Automatic collection is off until
+    then, so that this collection is the one that frees them."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        yield
+        cycle: dict[str, Any] = {"dropped": list(dropped)}
+        cycle["cycle"] = cycle
+        dropped.clear()
+        del cycle
+        collector = threading.Thread(target=gc.collect, name="collector", daemon=True)
+        collector.start()
+        collector.join(timeout)
+        return not collector.is_alive()
     finally:
         if enabled:
             gc.enable()
-
-
-def collected_without_waiting(timeout: float = 60.0) -> bool:
-    """Run the garbage collector in a thread of its own; False if it was still running
-    after ``timeout`` seconds (a finalizer waiting for something the test holds)."""
-    collector = threading.Thread(target=gc.collect, name="collector", daemon=True)
-    collector.start()
-    collector.join(timeout)
-    return not collector.is_alive()
