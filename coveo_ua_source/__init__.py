@@ -1,13 +1,13 @@
 """Coveo Usage Analytics exports as a dlt source.
 
 >>> import dlt
->>> from coveo_ua_source import coveo_ua_source, pipeline_lock
+>>> from coveo_ua_source import run_load
 >>> pipeline = dlt.pipeline("coveo_ua", destination="duckdb", dataset_name="usage_analytics")
->>> with pipeline_lock(pipeline):  # one run at a time  # doctest: +SKIP
-...     pipeline.run(coveo_ua_source(start_date="2024-01-01"))
+>>> run_load(pipeline, start_date="2024-01-01")  # doctest: +SKIP
 """
 
 from coveo_ua_source.exceptions import (
+    BusyError,
     ConfigurationError,
     CoveoAPIError,
     CoveoAuthError,
@@ -16,12 +16,15 @@ from coveo_ua_source.exceptions import (
     CoveoRetryExhaustedError,
     CoveoStorageError,
     CoveoUAError,
+    DatasetBusyError,
+    DatasetLeaseLostError,
     DownloadStalledError,
     ExportFailedError,
     ExportFileError,
     ExportTimeoutError,
     PipelineLockedError,
 )
+from coveo_ua_source.recipe import run_load
 from coveo_ua_source.runs.dry_run import plan_load
 from coveo_ua_source.runs.lock import pipeline_lock
 from coveo_ua_source.schema import TABLES, TTable
@@ -33,6 +36,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "TABLES",
+    "BusyError",
     "ConfigurationError",
     "CoveoAPIError",
     "CoveoAuthError",
@@ -41,6 +45,8 @@ __all__ = [
     "CoveoRetryExhaustedError",
     "CoveoStorageError",
     "CoveoUAError",
+    "DatasetBusyError",
+    "DatasetLeaseLostError",
     "DownloadStalledError",
     "ExportFailedError",
     "ExportFileError",
@@ -53,4 +59,5 @@ __all__ = [
     "drop_views",
     "pipeline_lock",
     "plan_load",
+    "run_load",
 ]

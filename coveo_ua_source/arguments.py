@@ -60,6 +60,8 @@ class LoadSettings:
     keep_exports: bool
     workdir: Path | None
     partition: bool  # load exactly [start, end), without reading or moving state
+    coordination: str = settings.DEFAULT_COORDINATION  # how runs of a dataset take turns
+    lease_timeout: float = settings.DEFAULT_LEASE_TIMEOUT  # seconds a run waits for its turn
 
 
 def require_token(access_token: str | None) -> str:
@@ -138,9 +140,13 @@ def load_settings(
     keep_exports: bool,
     workdir: str | None,
     partition: bool = False,
+    coordination: str = settings.DEFAULT_COORDINATION,
+    lease_timeout: float = settings.DEFAULT_LEASE_TIMEOUT,
 ) -> LoadSettings:
-    """What only a load needs beyond its windows and request: polling, files, partition."""
+    """What only a load needs beyond its windows and request: polling, files, partition,
+    and how it takes turns with other runs of the dataset."""
     check_polling(poll_interval, max_wait, max_concurrent_exports)
+    check_coordination(coordination, lease_timeout)
     if partition and windows.end is None:
         raise ConfigurationError(
             "partition=True loads exactly [start_date, end_date): pass end_date too"
@@ -152,7 +158,10 @@ def load_settings(
         min_window=windows.min_window,
     )
     workdir_path = Path(workdir) if workdir else None
-    return LoadSettings(windows, request, runner, keep_exports, workdir_path, partition)
+    return LoadSettings(
+        windows, request, runner, keep_exports, workdir_path, partition,
+        coordination.strip().lower(), float(lease_timeout),
+    )  # fmt: skip
 
 
 def planned_end(windows: WindowRange) -> datetime:
@@ -185,6 +194,20 @@ def check_polling(poll_interval: float, max_wait: float, max_concurrent_exports:
     count = max_concurrent_exports
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ConfigurationError(f"max_concurrent_exports={count!r}: must be a whole number >= 1")
+
+
+def check_coordination(coordination: str, lease_timeout: float) -> None:
+    """Refuse an unknown coordination mode or a negative ``lease_timeout``."""
+    mode = coordination.strip().lower() if isinstance(coordination, str) else coordination
+    if mode not in settings.COORDINATIONS:
+        raise ConfigurationError(
+            f"coordination={coordination!r}: use one of {', '.join(settings.COORDINATIONS)}"
+        )
+    timeout = lease_timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0:
+        raise ConfigurationError(
+            f"lease_timeout={timeout!r}: must be a number of seconds, 0 or more"
+        )
 
 
 def non_negative_duration(value: str | timedelta, name: str) -> timedelta:

@@ -17,8 +17,12 @@ The tree, and when to catch each::
     ├── ExportFailedError             an export ended FAILED even after re-creating/splitting it
     ├── ExportTimeoutError            an export stayed PENDING longer than max_wait
     ├── ExportFileError               the downloaded zip or its CSVs cannot be read
-    └── PipelineLockedError           another run of the same pipeline is in progress; this
-                                      run refused before changing anything
+    ├── BusyError                     another run holds what this run needs for longer than
+    │   │                             it may wait; this run changed nothing (rerun later)
+    │   ├── PipelineLockedError       another run of the same pipeline uses its folder
+    │   └── DatasetBusyError          another run is loading into the same dataset
+    └── DatasetLeaseLostError         a run lost the dataset's lease while it loaded (a table
+                                      lease not renewed in time); the next run repairs
 """
 
 from __future__ import annotations
@@ -103,5 +107,17 @@ class ExportFileError(CoveoUAError):
     """The downloaded export is not a readable zip of CSV files."""
 
 
-class PipelineLockedError(CoveoUAError):
-    """Another run of the same pipeline holds its lock; this run changed nothing."""
+class BusyError(CoveoUAError):
+    """Another run held what this run needs for longer than it may wait; nothing changed."""
+
+
+class PipelineLockedError(BusyError):
+    """Another run of the same pipeline holds its folder's lock; this run changed nothing."""
+
+
+class DatasetBusyError(BusyError):
+    """Another run held the dataset's lease past ``lease_timeout``; this run changed nothing."""
+
+
+class DatasetLeaseLostError(CoveoUAError):
+    """The dataset's lease was taken over while this run loaded (its heartbeat was late)."""

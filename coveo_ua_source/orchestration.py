@@ -2,12 +2,12 @@
 
 Airflow, Dagster, Prefect or cron call ``load_incremental`` or ``load_partition`` inside a
 task. Each call builds the pipeline in a temporary pipelines folder, so dlt restores the
-state from the destination (as on a fresh worker), takes the pipeline lock, runs the
-source, creates the SQL views, and removes the folder. The result is a small dict of
-plain values, fit for Airflow's XCom. Configuration (token, start date, ...) comes from
-dlt's config and secrets as usual: ``SOURCES__COVEO_UA__*`` or ``.dlt/``. The bounded
-memory defaults of ``warehouse/lean_defaults.py`` are applied first, as the CLI does,
-except where the user configured a setting.
+state from the destination (as on a fresh worker), loads with the load recipe
+(``recipe.run_load``: lean settings, the dataset's turn, views, used exports deleted), and
+removes the folder. Tasks may run at once, on any number of workers: runs of one dataset
+take turns (``runs/turns.py``). The result is a small dict of plain values, fit for
+Airflow's XCom. Configuration (token, start date, ...) comes from dlt's config and
+secrets as usual: ``SOURCES__COVEO_UA__*`` or ``.dlt/``.
 
 ``partition_ranges`` cuts a backfill into ``[start, end)`` ranges for dynamic task
 mapping; each range is loaded by ``load_partition`` under its own pipeline name, in
@@ -23,18 +23,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import dlt
-from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.pipeline import Pipeline
 
-from coveo_ua_source import settings
-from coveo_ua_source.cli.config import client_from_config, resolve_source_config
-from coveo_ua_source.exports.lifecycle import delete_loaded
 from coveo_ua_source.exports.windows import format_utc, parse_datetime, parse_duration
-from coveo_ua_source.runs.lock import pipeline_lock
-from coveo_ua_source.schema import TABLES
-from coveo_ua_source.source import coveo_ua_source, positions_from_state
-from coveo_ua_source.warehouse.lean_defaults import lean_load_defaults
-from coveo_ua_source.warehouse.views import create_views
+from coveo_ua_source.recipe import delete_loaded_exports, run_load
 
 DEFAULT_PIPELINE_NAME = "coveo_ua"
 DEFAULT_DATASET_NAME = "usage_analytics"
@@ -113,35 +105,8 @@ def partition_pipeline_name(start: datetime, end: datetime) -> str:
 def _run(
     destination: Any, pipeline_name: str, dataset_name: str, options: dict[str, Any]
 ) -> dict[str, Any]:
-    # The lock lives in dlt's usual pipelines folder, which outlasts the temporary one,
-    # so two tasks of one pipeline on one worker never run at once.
-    lean_load_defaults(destination)
-    with (
-        pipeline_lock(pipeline_name, get_dlt_pipelines_dir()),
-        _fresh_pipeline(destination, pipeline_name, dataset_name) as pipeline,
-    ):
-        info = pipeline.run(coveo_ua_source(**options))
-        info.raise_on_failed_jobs()
-        views = create_views(pipeline)
-        deleted = delete_loaded_exports(pipeline, options)
-        return {**_summary(pipeline, views), "exports_deleted": len(deleted)}
-
-
-def delete_loaded_exports(
-    pipeline: Pipeline, source_options: Mapping[str, Any] | None = None
-) -> list[str]:
-    """Once a load is committed, delete the pipeline's exports whose rows it now holds.
-
-    A run then leaves no used export behind on Coveo; without this call the next run's
-    start deletes them. Connection options missing from ``source_options`` come from dlt
-    config, as the source reads them; ``keep_exports`` is honoured. Returns the ids.
-    """
-    config = resolve_source_config(dict(source_options or {}), pipeline.pipeline_name)
-    if config.get("keep_exports"):
-        return []
-    state = pipeline.state.get("sources", {}).get(settings.SOURCE_SECTION, {})
-    positions = positions_from_state(state, TABLES)
-    return delete_loaded(client_from_config(config), pipeline.pipeline_name, positions)
+    with _fresh_pipeline(destination, pipeline_name, dataset_name) as pipeline:
+        return run_load(pipeline, **options)
 
 
 @contextmanager
@@ -156,14 +121,10 @@ def _fresh_pipeline(destination: Any, pipeline_name: str, dataset_name: str) -> 
         )
 
 
-def _summary(pipeline: Pipeline, views: list[str]) -> dict[str, Any]:
-    trace = pipeline.last_trace
-    normalize = trace.last_normalize_info if trace is not None else None
-    counts = dict(normalize.row_counts) if normalize is not None else {}
-    return {
-        "pipeline_name": pipeline.pipeline_name,
-        "dataset_name": pipeline.dataset_name,
-        "destination": pipeline.destination.destination_name if pipeline.destination else None,
-        "rows": {table: int(counts.get(table, 0)) for table in TABLES},
-        "views": views,
-    }
+__all__ = [
+    "delete_loaded_exports",
+    "load_incremental",
+    "load_partition",
+    "partition_pipeline_name",
+    "partition_ranges",
+]

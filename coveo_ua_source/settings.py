@@ -87,6 +87,30 @@ CSV_BLOCK_BYTES: Final = 1 << 20
 ZIP_MAX_RATIO: Final = 200
 ZIP_MAX_MEMBER_BYTES: Final = 64 << 30
 
+# Runs that load into one dataset take turns (runs/lease.py). How long a run waits for
+# its turn before DatasetBusyError: an hour covers a daily run behind a week's partition.
+DEFAULT_LEASE_TIMEOUT: Final = 3600.0
+# "auto": the destination's own means (DuckDB: a lock file beside the database; PostgreSQL:
+# an advisory lock; other SQL warehouses: a lease row); "table": always the lease row;
+# "off": no coordination (the scheduler guarantees one run at a time per dataset).
+DEFAULT_COORDINATION: Final = "auto"
+COORDINATIONS: Final = ("auto", "table", "off")
+# A lease row whose heartbeat is older than this is taken over: its holder died. The
+# heartbeat comes every LEASE_HEARTBEAT seconds, so four in a row must be missed.
+LEASE_TTL: Final = 120.0
+LEASE_HEARTBEAT: Final = 30.0
+# Waiting for a turn: retries back off up to this many seconds; what the run waits for
+# is logged again every LEASE_REPORT_EVERY seconds.
+LEASE_POLL_MAX: Final = 2.0
+LEASE_REPORT_EVERY: Final = 60.0
+# Loads completed since a pipeline's previous check are checked for duplicate rows; the
+# loads' completion times come from the loading machines' clocks, so the check reaches
+# back this much further than the previous one.
+LOADS_CHECK_MARGIN: Final = timedelta(days=1)
+# An export that vanishes while it is polled or downloaded (another run deleted it, or
+# it expired) is created again this many times before the window fails.
+EXPORT_VANISHED_RETRIES: Final = 3
+
 # Name of the dlt config section: SOURCES__COVEO_UA__ACCESS_TOKEN etc.
 SOURCE_SECTION: Final = "coveo_ua"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -46,8 +45,9 @@ from coveo_ua_source.ingest.dimension_catalog import (
     rejected_values_item,
 )
 from coveo_ua_source.runs.load_path import MERGE, choose_disposition
-from coveo_ua_source.runs.lock import pipeline_lock
-from coveo_ua_source.runs.plan import plan_run
+from coveo_ua_source.runs.plan import CHECKED_KEY, POSITION_KEY, PlanInputs, checked_value
+from coveo_ua_source.runs.start import start_run
+from coveo_ua_source.runs.turns import Coordination
 from coveo_ua_source.schema import (
     TABLES,
     TExportFormat,
@@ -55,8 +55,6 @@ from coveo_ua_source.schema import (
     primary_key,
 )
 from coveo_ua_source.warehouse.lakehouse import for_delta, is_delta
-
-STATE_KEY = "last_end"
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +88,8 @@ def coveo_ua_source(
     download_min_bytes: int = settings.DOWNLOAD_MIN_BYTES,
     download_stall_seconds: float = settings.DOWNLOAD_STALL_SECONDS,
     download_deadline: float = settings.DOWNLOAD_DEADLINE,
+    coordination: str = settings.DEFAULT_COORDINATION,
+    lease_timeout: float = settings.DEFAULT_LEASE_TIMEOUT,
 ) -> Any:
     """Coveo Usage Analytics exports, one merge table per export table.
 
@@ -103,6 +103,10 @@ def coveo_ua_source(
     without an offset are UTC. Durations (``window``, ``lookback``, ``settle_delay``) take
     ISO 8601 strings such as ``"P1D"`` or timedeltas. They are typed ``Any`` because dlt
     injects config values only into parameters of a single type.
+
+    Runs that load into the same dataset take turns (``coordination``, ``lease_timeout``;
+    see ``runs/lease.py``): a run builds its first exports at once, then waits for its
+    turn, plans from what the destination holds, and keeps the turn until dlt's run ends.
     """
     token = require_token(access_token)
     windows = window_range(
@@ -117,7 +121,8 @@ def coveo_ua_source(
     load = load_settings(
         windows, request, poll_interval=poll_interval, max_wait=max_wait,
         max_concurrent_exports=max_concurrent_exports, keep_exports=keep_exports,
-        workdir=workdir, partition=partition,
+        workdir=workdir, partition=partition, coordination=coordination,
+        lease_timeout=lease_timeout,
     )  # fmt: skip
     limits = DownloadLimits(download_min_bytes, download_stall_seconds, download_deadline)
     client = CoveoClient(
@@ -138,28 +143,32 @@ def _extract_key() -> str:
 
 
 def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress | None) -> FeedRun:
-    """Plan this extract from dlt's selection and state; runs inside the extract step."""
+    """Plan this extract from dlt's selection, state and destination; runs inside the
+    extract step, where it waits for the dataset's turn (kept until dlt's run ends)."""
     pipeline = active_pipeline()
-    guard = ExitStack()
-    guard.enter_context(pipeline_lock(pipeline))  # a safety net for a bare pipeline.run
-    try:
-        readers = _readers(load.windows.tables)
-        positions = None if load.partition else _positions(load.windows.tables)
-        end = planned_end(load.windows)
-        plan, dispositions = plan_run(pipeline, load, client, readers, positions)
-        if progress is not None:
-            progress(
-                ProgressEvent(
-                    "planned", Window(load.windows.start, end), None, {"exports": len(plan)}
-                )
-            )
-        options = replace(load.runner, scope=pipeline.pipeline_name)
-        workdir = _workdir(load, pipeline)
-        runner = ExportRunner(client, load.request, workdir, options, progress=progress)
-    except BaseException:
-        guard.close()
-        raise
-    return FeedRun(plan, runner, readers, positions, load.keep_exports, guard.close, dispositions)
+    readers = _readers(load.windows.tables)
+    refreshed = bool(dlt.current.load_package_state().get("refresh"))
+    inputs = PlanInputs(
+        load.windows, load.request, readers, planned_end(load.windows), load.partition, refreshed
+    )
+    local_state = None if load.partition else dlt.current.source_state()
+    options = replace(load.runner, scope=pipeline.pipeline_name)
+    runner = ExportRunner(
+        client, load.request, _workdir(load, pipeline), options, progress=progress
+    )
+    coordination = Coordination(load.coordination, load.lease_timeout)
+    started = start_run(pipeline, inputs, client, runner, local_state, coordination)
+    plan = started.plan
+    if plan.positions is not None:
+        _record_positions(plan.positions)
+        dlt.current.source_state()[CHECKED_KEY] = checked_value(plan.checked_through)
+    if progress is not None:
+        window = Window(load.windows.start, inputs.end)
+        progress(ProgressEvent("planned", window, None, {"exports": len(plan.exports)}))
+    return FeedRun(
+        plan.exports, started.stream, started.runner, readers, plan.positions,
+        load.keep_exports, dispositions=plan.dispositions,
+    )  # fmt: skip
 
 
 def _readers(tables: Sequence[TTable]) -> frozenset[str]:
@@ -174,21 +183,15 @@ def _readers(tables: Sequence[TTable]) -> frozenset[str]:
     return frozenset(selected & set(tables))
 
 
-def _positions(tables: Sequence[TTable]) -> dict[str, datetime | None]:
-    """Where each table's last fully loaded window ended, from dlt state."""
-    return positions_from_state(dlt.current.source_state(), tables)
-
-
-def positions_from_state(
-    source_state: Mapping[str, Any], tables: Sequence[TTable]
-) -> dict[str, datetime | None]:
-    """Each table's ``last_end`` in a coveo_ua source state (None: never loaded)."""
-    resources = source_state.get("resources", {})
-    positions: dict[str, datetime | None] = {}
-    for table in tables:
-        last_end = resources.get(table, {}).get(STATE_KEY)
-        positions[table] = parse_datetime(last_end, STATE_KEY) if last_end else None
-    return positions
+def _record_positions(positions: Mapping[str, datetime | None]) -> None:
+    """Each read table's position as the destination's latest completed load left it, in
+    this run's state (the local copy may lag behind or run ahead of it)."""
+    for table, position in positions.items():
+        state = dlt.current.resource_state(table)
+        if position is None:
+            state.pop(POSITION_KEY, None)
+        else:
+            state[POSITION_KEY] = position.isoformat()
 
 
 def _workdir(load: LoadSettings, pipeline: dlt.Pipeline) -> Path:
@@ -278,9 +281,9 @@ def _table_batches(
 def _advance(table: TTable, end: datetime) -> None:
     """Move ``table``'s position to ``end``, never back (a repaired window lies behind it)."""
     state = dlt.current.resource_state(table)
-    last_end = state.get(STATE_KEY)
-    if last_end is None or parse_datetime(last_end, STATE_KEY) < end:
-        state[STATE_KEY] = end.isoformat()
+    last_end = state.get(POSITION_KEY)
+    if last_end is None or parse_datetime(last_end, POSITION_KEY) < end:
+        state[POSITION_KEY] = end.isoformat()
 
 
 def _closing_on_failure(items: Iterator[Any], feed: ExportFeed) -> Iterator[Any]:

@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import dlt
-from dlt.common.pipeline import LoadInfo
 
-from coveo_ua_source import coveo_ua_source, create_views, pipeline_lock
-from coveo_ua_source.warehouse.lean_defaults import lean_load_defaults
+from coveo_ua_source import run_load
 
 
 def backfill(
@@ -32,17 +31,19 @@ def backfill(
     pipeline_name: str = "coveo_ua",
     max_concurrent_exports: int = 3,
     partition: bool = False,
-) -> LoadInfo:
+) -> dict[str, Any]:
     """Load [start_date, end_date) for the chosen tables in `window`-sized exports."""
     destination = os.environ.get("COVEO_UA_DESTINATION", "duckdb")
-    lean_load_defaults(destination)  # bounded memory unless .dlt/ or the environment say else
     pipeline = dlt.pipeline(
         pipeline_name=pipeline_name,
         destination=destination,
         dataset_name="usage_analytics",
         progress="log",
     )
-    source = coveo_ua_source(
+    # Runs into the same dataset take turns: partitions started at once build their
+    # exports in parallel and load one after another.
+    return run_load(
+        pipeline,
         start_date=start_date,
         end_date=end_date,
         tables=tables,
@@ -50,11 +51,6 @@ def backfill(
         max_concurrent_exports=max_concurrent_exports,
         partition=partition,
     )
-    with pipeline_lock(pipeline):  # one run at a time per pipeline name
-        info = pipeline.run(source)
-    info.raise_on_failed_jobs()
-    create_views(pipeline)  # all_events, daily_search_metrics, top_queries, ...
-    return info
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -69,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--partition", action="store_true", help="load exactly the range; leave state alone"
     )
     args = parser.parse_args(argv)
-    info = backfill(
+    summary = backfill(
         args.start_date,
         args.end_date,
         args.tables.split(",") if args.tables else None,
@@ -78,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.max_concurrent_exports,
         args.partition,
     )
-    print(info)
+    print(summary)
 
 
 if __name__ == "__main__":

@@ -17,29 +17,27 @@ or with environment variables: SOURCES__COVEO_UA__ACCESS_TOKEN, SOURCES__COVEO_U
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import dlt
-from dlt.common.pipeline import LoadInfo
 
-from coveo_ua_source import coveo_ua_source, create_views, pipeline_lock
-from coveo_ua_source.warehouse.lean_defaults import lean_load_defaults
+from coveo_ua_source import run_load
 
 
-def load_incrementally() -> LoadInfo:
-    """One incremental run: from each table's last loaded window up to the settled now."""
+def load_incrementally() -> dict[str, Any]:
+    """One incremental run: from each table's last loaded window up to the settled now.
+
+    ``run_load`` runs the source with bounded memory, waits its turn if another run is
+    loading into the same dataset, then creates the SQL views and deletes the used exports.
+    """
     destination = os.environ.get("COVEO_UA_DESTINATION", "duckdb")
-    lean_load_defaults(destination)  # bounded memory unless .dlt/ or the environment say else
     pipeline = dlt.pipeline(
         pipeline_name="coveo_ua",
         destination=destination,
         dataset_name="usage_analytics",
         progress="log",
     )
-    with pipeline_lock(pipeline):  # a run that overlaps the previous one refuses at once
-        info = pipeline.run(coveo_ua_source())
-    info.raise_on_failed_jobs()
-    create_views(pipeline)  # all_events, daily_search_metrics, top_queries, ...
-    return info
+    return run_load(pipeline)
 
 
 if __name__ == "__main__":

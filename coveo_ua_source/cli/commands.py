@@ -73,37 +73,43 @@ def source_config(args: argparse.Namespace) -> dict[str, Any]:
 def load_command(args: argparse.Namespace) -> int:
     from coveo_ua_source.cli.pipeline import make_pipeline
     from coveo_ua_source.cli.progress import LoadProgress, RunTally
-    from coveo_ua_source.runs.lock import pipeline_lock
+    from coveo_ua_source.recipe import run_load
     from coveo_ua_source.source import coveo_ua_source
 
     config = source_config(args)
     require_token(config)
     require_start_date(config)
-    # Locked before dlt opens the pipeline's folder; a second run refuses here (exit 1).
-    with pipeline_lock(args.pipeline_name, args.pipelines_dir):
-        pipeline = make_pipeline(args)
-        if args.no_progress:
-            tally = RunTally()
-            info = pipeline.run(coveo_ua_source(**config, progress=tally))
-        else:
-            with LoadProgress(console) as display:
-                tally = RunTally(display)
-                info = pipeline.run(coveo_ua_source(**config, progress=tally))
-                console.print(display.summary, highlight=False)
-    info.raise_on_failed_jobs()
-    if not args.no_views:
-        _create_views(pipeline)
-    _delete_used_exports(pipeline, config)
+    pipeline = make_pipeline(args)
+    views = not args.no_views
+    if args.no_progress:
+        tally = RunTally()
+        summary = run_load(
+            pipeline, coveo_ua_source(**config, progress=tally), views=views, **config
+        )
+    else:
+        with LoadProgress(console) as display:
+            tally = RunTally(display)
+            source = coveo_ua_source(**config, progress=tally)
+            summary = run_load(pipeline, source, views=views, **config)
+            console.print(display.summary, highlight=False)
+    if views:
+        _print_views(pipeline, summary["views"])
+    if summary["exports_deleted"]:
+        console.print(
+            f"exports deleted on Coveo now that they are loaded: {summary['exports_deleted']}"
+        )
     _print_load_summary(pipeline, tally)
     return 0
 
 
-def _delete_used_exports(pipeline: Any, config: dict[str, Any]) -> None:
-    from coveo_ua_source.orchestration import delete_loaded_exports
+def _print_views(pipeline: Any, names: list[str]) -> None:
+    from coveo_ua_source.cli.pipeline import destination_type, keeps_views
 
-    deleted = delete_loaded_exports(pipeline, config)
-    if deleted:
-        console.print(f"exports deleted on Coveo now that they are loaded: {len(deleted)}")
+    if not keeps_views(pipeline):
+        kind = destination_type(pipeline)
+        console.print(f"views: none (the {kind} destination keeps no SQL views)")
+    elif names:
+        console.print(f"views: {', '.join(names)}", highlight=False, soft_wrap=True)
 
 
 def _create_views(pipeline: Any) -> None:

@@ -1,21 +1,18 @@
-"""One configuration path for every `coveo-ua` command.
-
-Command-line flags win; then ``COVEO_UA_ACCESS_TOKEN``; then whatever dlt resolves for the
-source's own configuration spec (``SOURCES__COVEO_UA__*``, ``.dlt/secrets.toml``,
-``.dlt/config.toml``, in dlt's order). Resolving through the source's spec means the CLI
-and ``coveo_ua_source(...)`` can never read different values.
+"""The `coveo-ua` command's view of the configuration: command-line flags win, then what
+``coveo_ua_source.configuration`` resolves (the same values the source reads).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from typing import Any
-
-from coveo_ua_source import arguments, settings
-from coveo_ua_source.exceptions import ConfigurationError
-
-TOKEN_VARIABLE = "COVEO_UA_ACCESS_TOKEN"  # noqa: S105  # a variable name, not a secret
+from coveo_ua_source import settings
+from coveo_ua_source.configuration import (
+    TOKEN_VARIABLE,
+    MissingSettingError,
+    client_from_config,
+    require_start_date,
+    require_token,
+    resolve_source_config,
+)
 
 # Source options that have no command-line flag: `load --help` lists them with their key.
 CONFIG_ONLY_OPTIONS: dict[str, str] = {
@@ -42,11 +39,10 @@ CONFIG_ONLY_OPTIONS: dict[str, str] = {
     f"{settings.DOWNLOAD_DEADLINE})",
     "partition": "load exactly [start_date, end_date) without reading or moving the "
     "incremental position (parallel backfills; default: false)",
+    "lease_timeout": "seconds a run waits for its turn while another run loads the same "
+    f"dataset (default: {settings.DEFAULT_LEASE_TIMEOUT:.0f})",
+    "coordination": "how runs of a dataset take turns: auto, table or off (default: auto)",
 }
-
-
-class MissingSettingError(ConfigurationError):
-    """A required setting is set nowhere; the CLI exits with 2 (usage)."""
 
 
 def config_only_help() -> str:
@@ -59,60 +55,13 @@ def config_only_help() -> str:
     return "\n".join(lines)
 
 
-def resolve_source_config(
-    explicit: Mapping[str, Any], pipeline_name: str | None = None
-) -> dict[str, Any]:
-    """Every source option: ``explicit`` values, then env and TOML as the source reads them.
-
-    Required options that are set nowhere come back as None; ``require_token`` and
-    ``require_start_date`` turn that into an error naming where to set them.
-    """
-    from dlt.common.configuration import inject_section, resolve_configuration
-    from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
-
-    from coveo_ua_source.source import coveo_ua_source
-
-    reference = coveo_ua_source.ref
-    sections = ("sources", reference.section, reference.name)
-    chosen = {key: value for key, value in explicit.items() if value is not None}
-    token = os.environ.get(TOKEN_VARIABLE, "").strip()
-    if token and "access_token" not in chosen:
-        chosen["access_token"] = token
-    context = ConfigSectionContext(pipeline_name=pipeline_name, sections=sections)
-    with inject_section(context):
-        resolved = resolve_configuration(
-            reference.SPEC(), sections=sections, explicit_value=chosen, accept_partial=True
-        )
-    return {name: getattr(resolved, name) for name in reference.SPEC.get_resolvable_fields()}
-
-
-def require_token(config: Mapping[str, Any]) -> str:
-    token = config.get("access_token")
-    if not token or not str(token).strip():
-        raise MissingSettingError(
-            f"no Coveo access token: set {TOKEN_VARIABLE} or SOURCES__COVEO_UA__ACCESS_TOKEN, "
-            "or put access_token under [sources.coveo_ua] in .dlt/secrets.toml "
-            "(in Python: coveo_ua_source(access_token=...))"
-        )
-    return arguments.require_token(str(token))  # what a token may contain is checked there
-
-
-def require_start_date(config: Mapping[str, Any]) -> Any:
-    if config.get("start_date") in (None, ""):
-        raise MissingSettingError(
-            "no start date: pass --start-date YYYY-MM-DD or set start_date under "
-            "[sources.coveo_ua] in .dlt/config.toml (or SOURCES__COVEO_UA__START_DATE)"
-        )
-    return config["start_date"]
-
-
-def client_from_config(config: Mapping[str, Any]) -> Any:
-    """A CoveoClient for the org, region or base_url the configuration names."""
-    from coveo_ua_source.api.client import CoveoClient
-
-    return CoveoClient(
-        require_token(config),
-        org_id=config.get("org_id"),
-        base_url=config.get("base_url"),
-        region=config.get("region") or settings.DEFAULT_REGION,
-    )
+__all__ = [
+    "CONFIG_ONLY_OPTIONS",
+    "TOKEN_VARIABLE",
+    "MissingSettingError",
+    "client_from_config",
+    "config_only_help",
+    "require_start_date",
+    "require_token",
+    "resolve_source_config",
+]

@@ -16,12 +16,11 @@ import dlt
 from dlt.pipeline.pipeline import Pipeline
 
 from coveo_ua_source.ingest.dimension_catalog import REJECTED_VALUES_TABLE
-from coveo_ua_source.runs.lock import pipeline_lock
+from coveo_ua_source.recipe import run_load
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator, SimulatorConfig
 from coveo_ua_source.source import coveo_ua_source
-from coveo_ua_source.warehouse.lean_defaults import lean_load_defaults
-from coveo_ua_source.warehouse.views import create_views, drop_views
+from coveo_ua_source.warehouse.views import drop_views
 
 DEMO_START = datetime(2024, 6, 1, tzinfo=UTC)
 DEMO_DAYS = 6
@@ -44,7 +43,6 @@ class DemoRun:
 
 
 def demo_pipeline(database: Path, pipelines_dir: Path) -> Pipeline:
-    lean_load_defaults("duckdb")
     return dlt.pipeline(
         pipeline_name="coveo_ua_demo",
         destination=dlt.destinations.duckdb(str(database)),
@@ -75,10 +73,8 @@ def run_demo(database: Path, pipelines_dir: Path) -> tuple[list[DemoRun], Pipeli
             )
             if refresh and pipeline.schema_names:
                 drop_views(pipeline)  # PostgreSQL-style engines refuse to drop viewed tables
-            with pipeline_lock(pipeline):
-                info = pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
-            info.raise_on_failed_jobs()
-            create_views(pipeline)
+            run_load(pipeline, source, refresh=refresh, access_token=config.token,
+                     base_url=simulator.api_root)  # fmt: skip
             rows = _rows_in_last_run(pipeline)
             runs.append(DemoRun(label, end, simulator.created_count - before, rows))
     return runs, pipeline

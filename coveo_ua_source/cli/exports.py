@@ -142,15 +142,13 @@ def exports_prune_command(args: argparse.Namespace) -> int:
 
 
 def _loaded_positions(args: argparse.Namespace) -> dict[str, datetime | None]:
-    """Where each table stands, from the pipeline's state restored from the destination."""
+    """Where each table stands, as the destination's latest completed load recorded it."""
     from coveo_ua_source.cli.pipeline import make_pipeline
-    from coveo_ua_source.runs.lock import pipeline_lock
-    from coveo_ua_source.source import positions_from_state
+    from coveo_ua_source.runs.holdings import destination_view
+    from coveo_ua_source.runs.plan import positions_from_state
 
-    with pipeline_lock(args.pipeline_name, args.pipelines_dir):
-        pipeline = make_pipeline(args)
-        pipeline.sync_destination()
-    state = pipeline.state.get("sources", {}).get("coveo_ua")
+    with destination_view(make_pipeline(args)) as view:
+        state = view.committed_state()
     if not state:
         raise MissingSettingError(
             f"no state for pipeline {args.pipeline_name!r}: pass the --pipeline-name, "

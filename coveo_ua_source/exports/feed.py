@@ -28,13 +28,15 @@ from coveo_ua_source.schema import TTable
 
 @dataclass(frozen=True)
 class FeedRun:
-    """What one extract needs: the plan, the runner and which tables read it.
+    """What one extract needs: the plan, its exports (already under way), the runner that
+    builds them and which tables read them.
 
     ``positions`` (where each table stands, from dlt state) decides which earlier exports
     are deleted first; None in partition mode, whose exports are deleted once read.
     """
 
     plan: Sequence[PlannedExport]
+    stream: Iterator[ReadyExport]  # the runner's stream of the plan's exports
     runner: ExportRunner
     readers: frozenset[str]  # the table resources dlt extracts in this run
     positions: Mapping[str, datetime | None] | None
@@ -108,9 +110,9 @@ class ExportFeed:
             return
         self._closed = True
         try:
-            if self._stream is not None:
-                self._stream.close()  # type: ignore[attr-defined]
-                if wait and self._run is not None:
+            if self._run is not None:
+                _close(self._run.stream)
+                if wait:
                     self._run.runner.join()
             for handout in self._handouts:
                 if handout.unread:
@@ -120,10 +122,10 @@ class ExportFeed:
                 self._run.on_close()
 
     def _start(self) -> Iterator[ReadyExport]:
-        self._run = self._make_run()
-        if self._run.positions is not None and not self._run.keep_exports:
-            self._run.runner.book.settle(self._run.positions)
-        return self._run.runner.run(self._run.plan)
+        self._run = run = self._make_run()
+        if run.positions is not None and not run.keep_exports:
+            run.runner.book.settle(run.positions, keep=run.plan)
+        return run.stream
 
     def _handout_at(self, position: int) -> _Handout | None:
         if self._closed:
@@ -146,6 +148,12 @@ class ExportFeed:
         assert run is not None
         if run.positions is None and not run.keep_exports:
             run.runner.book.delete(handout.ready.export_id)
+
+
+def _close(stream: Iterator[ReadyExport]) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
 
 
 class FeedPerExtract:

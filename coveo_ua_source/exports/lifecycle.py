@@ -24,7 +24,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -151,18 +151,31 @@ class ExportBook:
         with self._lock:
             self._unusable.add(export_id)
 
-    def settle(self, positions: Mapping[str, datetime | None]) -> list[str]:
-        """Delete this scope's exports whose rows dlt state shows loaded; their ids."""
+    def settle(
+        self,
+        positions: Mapping[str, datetime | None],
+        keep: Sequence[PlannedExport] = (),
+    ) -> list[str]:
+        """Delete this scope's exports whose rows dlt state shows loaded, except those of the
+        windows in ``keep`` (this run's plan, which reloads a window of a lookback or a
+        repair); their ids."""
+        kept = {self.describe(planned) for planned in keep}
         settled = [
             info.id
             for info in self._exports()
             if (described := parse_description(info.description)) is not None
             and described.scope == self.identity.scope
+            and info.description not in kept
             and covered(described, positions)
         ]
         for export_id in settled:
             self.delete(export_id)
         return settled
+
+    def refresh(self) -> None:
+        """List the exports again at the next look-up (this run created some since)."""
+        with self._lock:
+            self._listed = None
 
     def delete(self, export_id: str) -> None:
         """Delete an export; a failure is only logged, since exports expire by themselves."""

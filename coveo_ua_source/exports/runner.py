@@ -1,14 +1,15 @@
 """The export lifecycle: create, poll, download; several windows at once. No dlt here.
 
-``ExportRunner.run(plan)`` yields one ``ReadyExport`` (a downloaded, readable zip) per
-planned window, in plan order, while up to ``max_concurrent`` later exports are already
-being built by the service. A FAILED export is created again once, then its window is
-split in halves down to ``min_window``; an export that EXPIRED before its download is
-created again; a corrupt download is fetched again once.
+``ExportRunner.run(plan)`` starts the plan's first ``max_concurrent`` exports at once and
+returns a stream that yields one ``ReadyExport`` (a downloaded, readable zip) per planned
+window, in plan order, while the later exports are built by the service. A FAILED export
+is created again once, then its window is split in halves down to ``min_window``; an
+export that vanished before its download (EXPIRED, or deleted by another run) is created
+again; a corrupt download is fetched again once.
 
-Closing ``run()``'s iterator early stops the exports in flight without waiting for them
-(each removes its zip when it ends); ``join()`` then waits for them. Nothing waits in the
-iterator's own clean-up, because the garbage collector may run that clean-up at any
+Closing the stream early stops the exports in flight without waiting for them (each
+removes its zip when it ends); ``join()`` then waits for them. Nothing waits in the
+stream's own clean-up, because the garbage collector may run that clean-up at any
 moment, in any thread: also in one of the run's own threads, or while that thread holds
 a lock of the ``threading`` module that a wait needs (a deadlock, seen in the tests).
 """
@@ -16,6 +17,7 @@ a lock of the ``threading`` module that a wait needs (a deadlock, seen in the te
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import tempfile
@@ -54,6 +56,10 @@ class _Cancelled(CoveoUAError):
     """The run was closed while this export was still being built."""
 
 
+class _Vanished(CoveoUAError):
+    """The export is gone (deleted by another run, or expired): create it again."""
+
+
 class ExportRunner:
     """Builds and downloads the exports of a plan, a few at a time."""
 
@@ -80,58 +86,68 @@ class ExportRunner:
         self._progress = progress
         self._pool: ThreadPoolExecutor | None = None
 
-    def run(self, plan: Sequence[PlannedExport]) -> Iterator[ReadyExport]:
-        """Yield every planned window's export, in plan order."""
+    def run(self, plan: Sequence[PlannedExport]) -> ExportStream:
+        """Start the plan's exports at once; the stream yields them in plan order."""
         self.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
         for leftover in self.workdir.glob("export-*.zip"):
             _remove(leftover)  # from a run that was killed mid-download
         workers = max(1, self.options.max_concurrent)
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="coveo-export")
         self._pool = pool
-        upcoming = iter(plan)
-        in_flight: deque[Future[list[ReadyExport]]] = deque()
-        try:
-            for planned in upcoming:
-                in_flight.append(pool.submit(self.produce, planned))
-                if len(in_flight) >= workers:
-                    break
-            while in_flight:
-                ready = in_flight.popleft().result()
-                following = next(upcoming, None)
-                if following is not None:
-                    in_flight.append(pool.submit(self.produce, following))
-                yield from ready
-            pool.shutdown(wait=True)  # every export consumed: the threads end at once
-        finally:
-            self._stop.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            for future in in_flight:
-                future.add_done_callback(_discard_downloads)
+        return ExportStream(self, pool, plan, workers)
+
+    def sibling(self) -> ExportRunner:
+        """A runner for another plan, sharing this one's client, options and export book
+        (so it reattaches to the exports this one created)."""
+        return ExportRunner(
+            self.client, self.request, self.workdir, self.options,
+            sleep=None if self._sleep == self._interruptible_sleep else self._sleep,
+            progress=self._progress, book=self.book,
+        )  # fmt: skip
 
     def join(self) -> None:
-        """Wait until the threads of ``run()`` have ended, after its iterator was closed;
+        """Wait until the threads of ``run()`` have ended, after its stream was closed;
         the zips of exports nobody read are removed by then. Not for clean-up code that
         the garbage collector may run (see the module docstring)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
 
     def produce(self, planned: PlannedExport) -> list[ReadyExport]:
-        """Create, wait for and download one window; split it when the service cannot."""
-        for _attempt in range(2):
+        """Create, wait for and download one window; split it when the service cannot.
+
+        An export that vanishes meanwhile (deleted by another run, or expired) is created
+        again, up to EXPORT_VANISHED_RETRIES times; one that ends FAILED twice is split.
+        """
+        failed = vanished = 0
+        while True:
             try:
                 ready = self._attempt(planned)
             except CoveoBadRequestError as error:
                 if not _is_row_limit(error):
                     raise
                 return self._split(planned, "the export exceeds the org's row limit")
+            except _Vanished as gone:
+                vanished += 1
+                if vanished > settings.EXPORT_VANISHED_RETRIES:
+                    raise ExportFailedError(
+                        f"the export of {planned.window} vanished {vanished} times ({gone}); "
+                        "another run may be deleting this pipeline's exports: rerun later"
+                    ) from gone
+                logger.info("%s; creating it again", gone)
+                continue
             if ready is not None:
                 return [ready]
-        return self._split(planned, "the export FAILED twice")
+            failed += 1
+            if failed == 2:
+                return self._split(planned, "the export FAILED twice")
 
     def _attempt(self, planned: PlannedExport) -> ReadyExport | None:
         """One create-poll-download; None when the export FAILED."""
         info = self._reattach(planned) or self._create(planned)
         info = self._wait(info, planned.window)
+        if info.status == "EXPIRED":
+            self._forget(info.id)
+            raise _Vanished(f"export {info.id} for {planned.window} expired before its download")
         if info.status != "AVAILABLE":
             logger.warning("export %s for %s ended %s", info.id, planned.window, info.status)
             self._forget(info.id)
@@ -139,7 +155,7 @@ class ExportRunner:
         path = self._download(info.id, planned)
         if path is None:
             self._forget(info.id)
-            return None
+            raise _Vanished(f"export {info.id} for {planned.window} vanished before its download")
         self._emit("ready", planned.window, info.id, {"tables": planned.tables})
         return ReadyExport(planned.window, planned.tables, info.id, path, planned.estimates)
 
@@ -198,7 +214,13 @@ class ExportRunner:
             self._sleep(interval)
             waited += interval
             interval = min(interval * 2, settings.POLL_MAX_INTERVAL)
-            info = self.client.get_export(info.id)
+            try:
+                info = self.client.get_export(info.id)
+            except CoveoNotFoundError:
+                self._forget(info.id)
+                raise _Vanished(
+                    f"export {info.id} for {window} vanished while it was built"
+                ) from None
             self._emit("polled", window, info.id, {"status": info.status, "waited": waited})
         return info
 
@@ -258,6 +280,10 @@ class ExportRunner:
         if self._progress is not None:
             self._progress(ProgressEvent(kind, window, export_id, detail or {}))
 
+    def stop(self) -> None:
+        """Stop every export of this runner at its next wait."""
+        self._stop.set()
+
     def _interruptible_sleep(self, seconds: float) -> None:
         if self._stop.wait(seconds):
             raise _Cancelled("the run was stopped")
@@ -265,6 +291,71 @@ class ExportRunner:
     def _check_stop(self) -> None:
         if self._stop.is_set():
             raise _Cancelled("the run was stopped")
+
+
+class ExportStream(Iterator[ReadyExport]):
+    """The exports of one plan in plan order, ``max_concurrent`` of them built ahead.
+
+    Work starts when the stream is made, before anyone reads it: a run builds and
+    downloads while it waits for its turn to load. Closing it (or dropping it) stops the
+    exports in flight without waiting for them.
+    """
+
+    def __init__(
+        self,
+        runner: ExportRunner,
+        pool: ThreadPoolExecutor,
+        plan: Sequence[PlannedExport],
+        workers: int,
+    ) -> None:
+        self.plan = list(plan)
+        self._runner = runner
+        self._pool = pool
+        self._upcoming = iter(self.plan)
+        self._in_flight: deque[Future[list[ReadyExport]]] = deque()
+        self._ready: deque[ReadyExport] = deque()
+        self._closed = False
+        for planned in itertools.islice(self._upcoming, workers):
+            self._in_flight.append(pool.submit(runner.produce, planned))
+
+    def __next__(self) -> ReadyExport:
+        try:
+            while not self._ready:
+                if self._closed or not self._in_flight:
+                    self._finish()
+                    raise StopIteration
+                done = self._in_flight.popleft().result()
+                following = next(self._upcoming, None)
+                if following is not None:
+                    self._in_flight.append(self._pool.submit(self._runner.produce, following))
+                self._ready.extend(done)
+        except StopIteration:
+            raise
+        except BaseException:
+            self.close()
+            raise
+        return self._ready.popleft()
+
+    def close(self) -> None:
+        """Stop the exports in flight; each removes its zip when it ends (never waits)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._runner.stop()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for ready in self._ready:
+            _remove(ready.zip_path)
+        self._ready.clear()
+        for future in self._in_flight:
+            future.add_done_callback(_discard_downloads)
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _finish(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._pool.shutdown(wait=True)  # every export consumed: the threads end at once
 
 
 def _discard_downloads(future: Future[list[ReadyExport]]) -> None:

@@ -14,18 +14,9 @@ from dlt.pipeline.pipeline import Pipeline
 from coveo_ua_source import settings
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.arguments import export_request, planned_end, require_token, window_range
-from coveo_ua_source.exports.sizing import size_plan
-from coveo_ua_source.exports.windows import (
-    PlannedExport,
-    Window,
-    check_export_count,
-    plan_exports,
-)
-from coveo_ua_source.runs.load_path import destination_sql
-from coveo_ua_source.runs.lock import pipeline_lock
-from coveo_ua_source.runs.repair import damaged_windows, with_repairs
-from coveo_ua_source.schema import TTable
-from coveo_ua_source.source import positions_from_state
+from coveo_ua_source.exports.windows import PlannedExport
+from coveo_ua_source.runs.holdings import destination_view
+from coveo_ua_source.runs.plan import PlanInputs, final_plan
 
 
 def plan_load(
@@ -49,14 +40,13 @@ def plan_load(
 ) -> list[PlannedExport]:
     """The windows the next run would export, each with the service's row estimates.
 
-    With ``pipeline`` the plan starts where that pipeline's state says each table ended,
-    exactly as its next run would: the state is first restored from the destination
-    (``pipeline.sync_destination()``), so a fresh worker plans what ``load`` would do,
-    including the windows of the latest load it would repair (duplicate rows a killed load
-    left, see ``runs/repair.py``). Without it, from ``start_date``. Only ``rowLimit`` and
-    ``estimate`` are called: nothing is created. A plan of more than ``max_exports``
-    windows is refused before any request, as the load would refuse it;
-    ``on_estimate(k, n, planned)`` is called before each window's estimate.
+    With ``pipeline`` the plan starts where that pipeline's latest completed load left
+    each table, as read from its destination, exactly as its next run would plan under its
+    turn (including the windows it would load again because a load job ran twice and left
+    duplicate rows, see ``runs/repair.py``); nothing on the worker is changed. Without it,
+    from ``start_date``. Only ``rowLimit`` and ``estimate`` are called: nothing is created.
+    A plan of more than ``max_exports`` windows is refused before any request, as the load
+    would refuse it; ``on_estimate(k, n, planned)`` is called before each window's estimate.
     """
     windows = window_range(
         start_date=start_date, end_date=end_date, tables=tables, window=window,
@@ -69,28 +59,17 @@ def plan_load(
     client = CoveoClient(
         require_token(access_token), org_id=org_id, base_url=base_url, region=region
     )
-    state = _source_state(pipeline)
-    positions = positions_from_state(state, windows.tables)
-    plan = plan_exports(
-        windows.start, planned_end(windows), windows.window, positions, windows.lookback
+    readers = frozenset(windows.tables)
+    inputs = PlanInputs(
+        windows, request, readers, planned_end(windows), False, on_estimate=on_estimate
     )
-    plan = with_repairs(plan, _damaged(pipeline, windows.tables))
-    check_export_count(plan, windows.max_exports)
-    return size_plan(client, plan, request, windows.min_window, on_estimate)
+    local = _local_state(pipeline)
+    with destination_view(pipeline) as view:
+        return final_plan(view, inputs, client, local).exports
 
 
-def _damaged(pipeline: Pipeline | None, tables: Sequence[TTable]) -> dict[TTable, list[Window]]:
-    """The windows the next load would repair: one query per table, on its latest load."""
+def _local_state(pipeline: Pipeline | None) -> dict[str, Any]:
     if pipeline is None:
         return {}
-    with destination_sql(pipeline) as sql:
-        return damaged_windows(sql, tables)
-
-
-def _source_state(pipeline: Pipeline | None) -> dict[str, Any]:
-    if pipeline is None:
-        return {}
-    with pipeline_lock(pipeline):  # restoring rewrites the working folder a load uses
-        pipeline.sync_destination()
     sources: dict[str, Any] = pipeline.state.get("sources", {})
     return dict(sources.get(settings.SOURCE_SECTION, {}))

@@ -3,21 +3,22 @@
 The lock is ``<pipelines_dir>/.<pipeline_name>.lock``, outside the pipeline's own working
 folder, which dlt may wipe. It is an ``flock``: the kernel releases it when its holder
 exits or dies, so a lock left by a killed run is simply taken over. The file records the
-holder's pid, host and start time for the error a refused run shows. The lock guards
-one machine, or hosts sharing a POSIX filesystem that honours flock; across workers use
-the orchestrator's concurrency limits (see the README).
+holder's pid, host and start time for the error a refused run shows. It keeps two
+processes out of one pipelines folder (dlt's working files); which runs may load into a
+dataset, on any number of machines, is the dataset's lease (``runs/lease.py``).
 
-Within one process the lock is re-entrant per thread, so the source can take it again as a
-safety net while ``pipeline.run`` already holds it.
+Within one thread the lock is re-entrant.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,7 +29,10 @@ from typing import IO
 from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.pipeline import Pipeline
 
+from coveo_ua_source import settings
 from coveo_ua_source.exceptions import PipelineLockedError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,20 +59,40 @@ def lock_path(
 
 @contextmanager
 def pipeline_lock(
-    pipeline: Pipeline | str, pipelines_dir: str | os.PathLike[str] | None = None
+    pipeline: Pipeline | str,
+    pipelines_dir: str | os.PathLike[str] | None = None,
+    wait: float = 0.0,
 ) -> Iterator[Path]:
-    """Hold the pipeline's run lock, or raise ``PipelineLockedError`` at once.
+    """Hold the pipeline's run lock, waiting up to ``wait`` seconds for another holder to
+    finish, else raise ``PipelineLockedError``.
 
     >>> with pipeline_lock(pipeline):  # doctest: +SKIP
     ...     pipeline.run(coveo_ua_source())
     """
     path = lock_path(pipeline, pipelines_dir).resolve()
     name = pipeline.pipeline_name if isinstance(pipeline, Pipeline) else pipeline
-    _acquire(path, name)
+    _acquire_within(path, name, wait)
     try:
         yield path
     finally:
         _release(path)
+
+
+def _acquire_within(path: Path, name: str, wait: float) -> None:
+    deadline = time.monotonic() + wait
+    delay, told = 0.05, False
+    while True:
+        try:
+            _acquire(path, name)
+            return
+        except PipelineLockedError:
+            if time.monotonic() + delay > deadline:
+                raise
+            if not told:
+                logger.warning("waiting for pipeline %r: another run holds %s", name, path)
+                told = True
+            time.sleep(delay)
+            delay = min(delay * 2, settings.LEASE_POLL_MAX)
 
 
 def _acquire(path: Path, name: str) -> None:

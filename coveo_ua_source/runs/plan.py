@@ -1,60 +1,158 @@
-"""One run's plan: the new windows, the lookback, the repairs, and each table's disposition.
+"""One run's plan, made twice: first from what the worker knows, then under the run's turn.
 
-Runs in the extract step, where dlt's state and the destination are known.
+``first_plan`` uses the worker's local state (or, in partition mode, only the range): the
+run starts building those exports at once, while it waits for its turn. ``final_plan``
+is made under the turn from what the destination holds: the positions of the latest
+completed load (another worker may have loaded since, or a local load may never have
+completed), the windows to repair, and each table's disposition. When both plans agree
+(the usual case) the exports already under way are the run's; otherwise the run starts
+the final plan's exports, reattaching to those the first plan created.
+
+``plan_load`` (the dry run) calls ``final_plan`` too, without a turn: it shows what a
+load would do now.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from coveo_ua_source.api.client import CoveoClient
-from coveo_ua_source.arguments import LoadSettings, planned_end
+from coveo_ua_source.arguments import WindowRange
 from coveo_ua_source.exports.sizing import size_plan
+from coveo_ua_source.exports.types import ExportRequest
 from coveo_ua_source.exports.windows import (
     PlannedExport,
-    Window,
     check_export_count,
+    format_utc,
+    parse_datetime,
     plan_exports,
 )
-from coveo_ua_source.runs.load_path import destination_sql, loaded_extents, run_dispositions
+from coveo_ua_source.runs.holdings import DestinationView
+from coveo_ua_source.runs.load_path import appending_tables, first_starts, run_dispositions
 from coveo_ua_source.runs.repair import damaged_windows, with_repairs
 from coveo_ua_source.schema import TTable
 
+POSITION_KEY = "last_end"  # in each table resource's state: where its last window ended
+CHECKED_KEY = "loads_checked_through"  # in the source state: see runs/repair.py
 
-def plan_run(
-    pipeline: Any,
-    load: LoadSettings,
+
+@dataclass(frozen=True)
+class Planned:
+    """A plan before and after sizing (estimates attached, oversized windows split)."""
+
+    unsized: list[PlannedExport]
+    sized: list[PlannedExport]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What one run exports and how it loads each table."""
+
+    exports: list[PlannedExport]
+    # Each table's committed position (incremental runs); None in partition mode.
+    positions: dict[str, datetime | None] | None
+    dispositions: dict[str, Any] | None  # per table; None: leave the hints alone
+    checked_through: datetime | None  # where the next duplicate check starts
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What both plans are made from: the windows, the request, the tables read, the end."""
+
+    windows: WindowRange
+    request: ExportRequest
+    readers: frozenset[str]
+    end: datetime
+    partition: bool
+    # dlt's refresh (drop_sources, ...) reset the local state on purpose: plan from it
+    refreshed: bool = False
+    on_estimate: Callable[[int, int, PlannedExport], None] | None = None  # sizing progress
+
+    @property
+    def tables(self) -> list[TTable]:
+        return [table for table in self.windows.tables if table in self.readers]
+
+
+def first_plan(
+    inputs: PlanInputs, client: CoveoClient, positions: Mapping[str, datetime | None] | None
+) -> Planned:
+    """The plan from the worker's local ``positions`` (None in partition mode), sized."""
+    unsized = _windows(inputs, positions)
+    return Planned(unsized, _sized(client, inputs, unsized))
+
+
+def final_plan(
+    view: DestinationView,
+    inputs: PlanInputs,
     client: CoveoClient,
-    readers: frozenset[str],
-    positions: Mapping[str, datetime | None] | None,
-) -> tuple[list[PlannedExport], dict[str, Any] | None]:
-    """This run's exports (new windows, lookback, repairs) and each table's disposition."""
-    windows = load.windows
-    start_at = dict.fromkeys(windows.tables) if positions is None else positions
-    plan = plan_exports(
-        windows.start,
-        planned_end(windows),
-        windows.window,
-        {table: position for table, position in start_at.items() if table in readers},
-        timedelta(0) if load.partition else windows.lookback,
-    )
-    tables = [table for table in windows.tables if table in readers]
-    damaged, extents = _destination_holds(pipeline, tables, positions is not None)
-    plan = with_repairs(plan, damaged)
-    check_export_count(plan, windows.max_exports)
-    plan = size_plan(client, plan, load.request, load.runner.min_window)
-    repairing = frozenset(damaged)
-    return plan, run_dispositions(plan, positions, readers, extents, repairing)
+    local_state: Mapping[str, Any] | None,
+    first: Planned | None = None,
+) -> RunPlan:
+    """The plan from what the destination holds. ``local_state``: the worker's source
+    state, used only when the destination keeps none (None in partition mode)."""
+    if inputs.partition:
+        unsized = _windows(inputs, None)
+        check_export_count(unsized, inputs.windows.max_exports)
+        return RunPlan(_reuse_or_size(client, inputs, unsized, first), None, None, None)
+    committed = None if inputs.refreshed else view.committed_state()
+    state = committed if committed is not None else local_state or {}
+    positions = positions_from_state(state, inputs.tables)
+    damaged, checked = damaged_windows(view, inputs.tables, _checked_through(state))
+    unsized = with_repairs(_windows(inputs, positions), damaged)
+    check_export_count(unsized, inputs.windows.max_exports)
+    starts = first_starts(unsized)
+    appending = appending_tables(starts, positions, view.earliest_rows(starts))
+    dispositions = run_dispositions(inputs.readers, appending, frozenset(damaged))
+    exports = _reuse_or_size(client, inputs, unsized, first)
+    return RunPlan(exports, positions, dispositions, checked)
 
 
-def _destination_holds(
-    pipeline: Any, tables: Sequence[TTable], incremental: bool
-) -> tuple[dict[TTable, list[Window]], dict[str, datetime] | None]:
-    """The windows to repair and each table's loaded extent, asked over one connection
-    (closed before the estimates are asked); partition mode asks nothing."""
-    if not incremental:
-        return {}, None
-    with destination_sql(pipeline) as sql:
-        return damaged_windows(sql, tables), loaded_extents(sql, sorted(tables))
+def positions_from_state(
+    source_state: Mapping[str, Any], tables: Sequence[TTable]
+) -> dict[str, datetime | None]:
+    """Each table's position in a coveo_ua source state (None: never loaded)."""
+    resources = source_state.get("resources", {})
+    positions: dict[str, datetime | None] = {}
+    for table in tables:
+        last_end = resources.get(table, {}).get(POSITION_KEY)
+        positions[table] = parse_datetime(last_end, POSITION_KEY) if last_end else None
+    return positions
+
+
+def _checked_through(state: Mapping[str, Any]) -> datetime | None:
+    value = state.get(CHECKED_KEY)
+    return parse_datetime(value, CHECKED_KEY) if value else None
+
+
+def checked_value(moment: datetime | None) -> str | None:
+    """How ``RunPlan.checked_through`` is kept in the source state."""
+    return None if moment is None else format_utc(moment)
+
+
+def _windows(
+    inputs: PlanInputs, positions: Mapping[str, datetime | None] | None
+) -> list[PlannedExport]:
+    windows = inputs.windows
+    lookback = timedelta(0) if inputs.partition else windows.lookback
+    chosen: dict[str, datetime | None] = {
+        table: None if positions is None else positions.get(table) for table in inputs.tables
+    }
+    return plan_exports(windows.start, inputs.end, windows.window, chosen, lookback)
+
+
+def _reuse_or_size(
+    client: CoveoClient, inputs: PlanInputs, unsized: list[PlannedExport], first: Planned | None
+) -> list[PlannedExport]:
+    if first is not None and first.unsized == unsized:
+        return first.sized  # estimated a moment ago: not asked again
+    return _sized(client, inputs, unsized)
+
+
+def _sized(
+    client: CoveoClient, inputs: PlanInputs, unsized: list[PlannedExport]
+) -> list[PlannedExport]:
+    check_export_count(unsized, inputs.windows.max_exports)
+    return size_plan(client, unsized, inputs.request, inputs.windows.min_window, inputs.on_estimate)

@@ -1,59 +1,61 @@
-"""Finds the windows a killed load left with duplicate rows, so that the run loads them again.
+"""Finds the windows that hold a row twice, so that the run loads them again.
 
-dlt records a load job as done only after the destination committed it. A process killed
-in between re-runs the job when the package is resumed: an appended file is inserted
-twice, a merged one is staged twice and merged with both copies. So each run first checks
-the windows of the latest load of every table for a primary key present twice; such a
-window is exported again and merged without the ``deduplicated`` shortcut, which deletes
-every copy of its keys and inserts one (and tolerates a lookback window overlapping it).
+Duplicates can only come from a load job that ran twice: dlt records a job as done only
+after the destination committed it, so a process killed in between runs the job again
+when the package is resumed (an appended file is inserted twice, a merged one is staged
+twice and merged with both copies), and a package resumed long after it was extracted
+appends windows that other runs have loaded since. So before each incremental run plans,
+the windows of every load completed since the pipeline's previous check (any pipeline's
+load: partitions load the same dataset) are checked for a primary key present twice;
+such a window is exported again and merged without the ``deduplicated`` shortcut, which
+deletes every copy of its keys and inserts one.
 
-``damaged_windows`` asks the destination (in the extract step, over the connection that
-``load_path.destination_sql`` opens); ``with_repairs`` is pure.
+``damaged_windows`` asks the destination (under the run's turn, over the connection of
+``holdings.destination_view``); ``with_repairs`` is pure.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from coveo_ua_source import settings
 from coveo_ua_source.exports.windows import PlannedExport, Window
-from coveo_ua_source.ingest.bookkeeping import WINDOWS_TABLE
-from coveo_ua_source.runs.load_path import table_exists
+from coveo_ua_source.runs.holdings import TIME_COLUMN, DestinationView
 from coveo_ua_source.schema import TABLES, TTable, primary_key
 
 logger = logging.getLogger(__name__)
 
-TIME_COLUMN = "datetime"  # every table's event time, which places a row in its window
 WINDOWS_PER_QUERY = 100  # a year of daily windows in 4 queries, with 202 parameters each
 
 
-def damaged_windows(sql: Any | None, tables: Sequence[TTable]) -> dict[TTable, list[Window]]:
-    """The windows of each table's latest load that hold a primary key more than once.
-
-    ``sql``: the client ``destination_sql`` yields (None: nothing can be checked).
-    """
-    if sql is None:
-        return {}
+def damaged_windows(
+    view: DestinationView, tables: Sequence[TTable], checked_through: datetime | None
+) -> tuple[dict[TTable, list[Window]], datetime | None]:
+    """The windows of the loads completed since ``checked_through`` (minus
+    LOADS_CHECK_MARGIN; every load when None) that hold a primary key more than once,
+    and the moment the next check starts from."""
+    since = None if checked_through is None else checked_through - settings.LOADS_CHECK_MARGIN
     try:
-        if not sql.has_dataset() or not table_exists(sql, WINDOWS_TABLE):
-            return {}
-        latest = _latest_windows(sql)
+        loaded = view.loaded_windows(since)
         damaged = {
-            table: _duplicated_windows(sql, table, latest[table])
+            table: _duplicated_windows(view.sql, table, loaded.windows[table])
             for table in tables
-            if latest.get(table) and table_exists(sql, table)
+            if loaded.windows.get(table) and view.exists(table)
         }
     except Exception as error:  # a failed check must not stop the load it protects
-        logger.warning("could not check the last load for duplicate rows: %s", error)
-        return {}
+        logger.warning("could not check the loaded windows for duplicate rows: %s", error)
+        return {}, checked_through
     for table, windows in damaged.items():
-        for window in windows:
+        if windows:
             logger.warning(
-                "%s %s holds duplicate rows (a killed load); loading it again", table, window
-            )
-    return {table: windows for table, windows in damaged.items() if windows}
+                "%s holds duplicate rows in %s (a load job that ran twice); loading %s again",
+                table, ", ".join(map(str, windows)), "it" if len(windows) == 1 else "them",
+            )  # fmt: skip
+    newest = loaded.newest if loaded.newest is not None else checked_through
+    return {table: windows for table, windows in damaged.items() if windows}, newest
 
 
 def with_repairs(
@@ -73,19 +75,6 @@ def with_repairs(
         )
         for window, tables in sorted(tables_by_window.items())
     ]
-
-
-def _latest_windows(client: Any) -> dict[str, list[Window]]:
-    name = client.make_qualified_table_name(WINDOWS_TABLE)
-    sql = (
-        f"SELECT table_name, window_start, window_end FROM {name} AS w "  # noqa: S608
-        f"WHERE _dlt_load_id = (SELECT MAX(_dlt_load_id) FROM {name} AS l "
-        "WHERE l.table_name = w.table_name)"
-    )
-    latest: dict[str, list[Window]] = {}
-    for table, start, end in client.execute_sql(sql) or []:
-        latest.setdefault(str(table), []).append(Window(_aware(start), _aware(end)))
-    return latest
 
 
 def _duplicated_windows(client: Any, table: TTable, windows: Sequence[Window]) -> list[Window]:
@@ -112,7 +101,3 @@ def _duplicated_indexes(client: Any, table: TTable, windows: Sequence[Window]) -
     bounds = [moment for window in windows for moment in (window.start, window.end)]
     span = (min(w.start for w in windows), max(w.end for w in windows))
     return {int(index) for (index,) in client.execute_sql(sql, *bounds, *span) or []}
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
