@@ -44,7 +44,7 @@ from coveo_ua_source.ingest.dimension_catalog import (
     loaded_column_types,
     rejected_values_item,
 )
-from coveo_ua_source.runs.load_path import MERGE, choose_disposition
+from coveo_ua_source.runs.load_path import MERGE, choose_disposition, run_dispositions
 from coveo_ua_source.runs.plan import CHECKED_KEY, POSITION_KEY, PlanInputs, checked_value
 from coveo_ua_source.runs.start import start_run
 from coveo_ua_source.runs.turns import Coordination
@@ -147,7 +147,7 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress
     extract step, where it waits for the dataset's turn (kept until dlt's run ends)."""
     pipeline = active_pipeline()
     readers = _readers(load.windows.tables)
-    refreshed = bool(dlt.current.load_package_state().get("refresh"))
+    refreshed = bool(dlt.current.load_package_state()["state"].get("refresh"))
     inputs = PlanInputs(
         load.windows, load.request, readers, planned_end(load.windows), load.partition, refreshed
     )
@@ -165,9 +165,12 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress
     if progress is not None:
         window = Window(load.windows.start, inputs.end)
         progress(ProgressEvent("planned", window, None, {"exports": len(plan.exports)}))
+    dispositions = None
+    if plan.positions is not None:
+        dispositions = run_dispositions(readers, plan.appending, plan.repairing)
     return FeedRun(
         plan.exports, started.stream, started.runner, readers, plan.positions,
-        load.keep_exports, dispositions=plan.dispositions,
+        load.keep_exports, dispositions=dispositions,
     )  # fmt: skip
 
 

@@ -39,10 +39,10 @@ from coveo_ua_source.ingest.custom_dimensions import (
     type_batch,
 )
 from coveo_ua_source.ingest.dimension_catalog import REJECTED_VALUES_TABLE
+from coveo_ua_source.runs.plan import positions_from_state
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import Simulator, SimulatorConfig, ground_truth
 from coveo_ua_source.simulator.truth import rejected_values
-from coveo_ua_source.runs.plan import positions_from_state
 from coveo_ua_source.warehouse.views import create_views
 
 EXPORTABLES = "/v15/dimensions/exportables"

@@ -1,4 +1,5 @@
-"""One run at a time per pipeline: the lock, its error, and overlapping real processes."""
+"""One process at a time per pipeline folder (the lock, its error), and runs that overlap:
+real processes that wait for their turn."""
 
 from __future__ import annotations
 
@@ -13,13 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN, assert_loaded_match, forked, loaded_tables, utc
 from helpers.forked import ForkedProcess
 
-from coveo_ua_source import PipelineLockedError, coveo_ua_source, pipeline_lock
+from coveo_ua_source import (
+    DatasetBusyError,
+    PipelineLockedError,
+    coveo_ua_source,
+    pipeline_lock,
+)
 from coveo_ua_source.runs import lock as lock_module
 from coveo_ua_source.runs.lock import lock_path
 from coveo_ua_source.schema import TABLES
@@ -148,29 +155,60 @@ def test_a_release_by_the_garbage_collector_inside_an_acquire_does_not_deadlock(
         pass
 
 
-def test_a_bare_pipeline_run_is_refused_while_another_process_runs(
-    simulator: Simulator,
-    hold_in_process: Callable[[str], ForkedProcess],
-    tmp_path: Path,
+def test_a_bare_pipeline_run_waits_for_the_datasets_turn_then_says_it_is_busy(
+    simulator: Simulator, tmp_path: Path
 ) -> None:
-    """The source takes the lock in its extract step too: a safety net for pipeline.run."""
-    hold_in_process("coveo_ua_bare")
-    pipeline = dlt.pipeline(
-        pipeline_name="coveo_ua_bare",
-        destination=dlt.destinations.duckdb(str(tmp_path / "bare.duckdb")),
-        dataset_name="coveo_ua",
-        pipelines_dir=str(tmp_path / "pipelines"),
-    )
-    source = coveo_ua_source(
-        access_token=TOKEN, base_url=simulator.api_root, start_date=START, end_date=END
-    )
-    with pytest.raises(PipelineStepFailed) as failed:
-        pipeline.run(source)
-    assert isinstance(failed.value.__cause__, PipelineLockedError) or "already running" in str(
-        failed.value
-    )
-    assert simulator.created_count == 0, "nothing was exported"
-    assert pipeline.state.get("sources", {}) == {}, "no state moved"
+    """Another process loads into the same DuckDB file: a bare pipeline.run waits for its
+    turn up to lease_timeout, then fails saying who holds the dataset, changing nothing."""
+    database = tmp_path / "bare.duckdb"
+    out = tmp_path / "holder.out"
+    holder = forked.start(
+        "helpers.targets:hold_dataset_turn", [str(database), "coveo_ua"],
+        environment=dict(os.environ), cwd=tmp_path, stdout=out, stderr=tmp_path / "holder.err",
+    )  # fmt: skip
+    try:
+        holder.wait_for(lambda: out.exists() and out.read_text() == "held\n", 60, "the holder")
+        pipeline = dlt.pipeline(
+            pipeline_name="coveo_ua_bare",
+            destination=dlt.destinations.duckdb(str(database)),
+            dataset_name="coveo_ua",
+            pipelines_dir=str(tmp_path / "pipelines"),
+        )
+        source = coveo_ua_source(
+            access_token=TOKEN, base_url=simulator.api_root, start_date=START, end_date=END,
+            lease_timeout=0.5, poll_interval=0.05,
+        )  # fmt: skip
+        with pytest.raises(PipelineStepFailed) as failed:
+            pipeline.run(source)
+        busy = root_cause(failed.value)
+        assert isinstance(busy, DatasetBusyError), failed.value
+        assert "pipeline 'turn_holder'" in str(busy), "the message names who holds the dataset"
+        assert "changed nothing" in str(busy)
+        assert "lease_timeout" in str(busy)
+        assert pipeline.state.get("sources", {}) == {}, "no state moved"
+        assert not database.exists() or not loaded_tables_exist(database), "nothing loaded"
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    created = simulator.created_count
+    assert created >= 1, "the run built its first exports while it waited"
+    pipeline.run(source).raise_on_failed_jobs()  # the holder is gone: its turn is free
+    assert simulator.created_count == created, "the rerun reattached to the exports built"
+    assert_loaded_match(loaded_tables(pipeline, TABLES), simulator, END, start=START)
+
+
+def root_cause(error: BaseException) -> BaseException:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+def loaded_tables_exist(database: Path) -> bool:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        found = connection.sql(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'searches'"
+        ).fetchall()
+    return bool(found[0][0])
 
 
 def start_cli_load(simulator: Simulator, root: Path, label: str) -> ForkedProcess:
@@ -210,41 +248,32 @@ def finish_slow_builds(simulator: Simulator, runs: list[ForkedProcess]) -> None:
         time.sleep(0.02)
 
 
+def saying_they_wait(root: Path) -> list[str]:
+    said = [path.read_text() for path in root.glob("?.err")]
+    return [text for text in said if "waiting for pipeline 'coveo_ua_overlap'" in text]
+
+
 def read_errors(root: Path, labels: str) -> dict[str, str]:
     return {label: (root / f"{label}.err").read_text() for label in labels}
 
 
 @pytest.mark.slow
-def test_overlapping_cli_loads_one_runs_the_others_refuse_and_the_next_is_exact(
+def test_overlapping_cli_loads_wait_their_turn_and_load_each_row_once(
     simulator: Simulator, tmp_path: Path
 ) -> None:
-    # The exports stay PENDING until released below, so the run holding the lock is
-    # still working, whatever the machine's load, when the third run starts and is refused.
+    # The exports stay PENDING until released below, so the first run is still working,
+    # whatever the machine's load, while the others start and wait.
     simulator.inject("slow", count=10, seconds=600)
     together = [start_cli_load(simulator, tmp_path, label) for label in ("a", "b")]
-
-    def ended() -> list[bool]:
-        return [p.poll() is not None for p in together]
-
-    wait_until(lambda: simulator.created_count > 0 or all(ended()), "the first export")
-    wait_until(lambda: any(ended()), "the refused run")
+    wait_until(lambda: simulator.created_count > 0, "the first export")
     later = start_cli_load(simulator, tmp_path, "c")
-    later.wait(timeout=120)
-    assert ended().count(False) == 1, f"one run works on: {read_errors(tmp_path, 'abc')}"
-    finish_slow_builds(simulator, together)
-    codes = {label: p.wait(timeout=120) for label, p in zip("abc", [*together, later], strict=True)}
-    errors = read_errors(tmp_path, "abc")
-    assert sorted([codes["a"], codes["b"]]) == [0, 1], errors
-    assert codes["c"] == 1, errors
-    for label in "abc":
-        if codes[label] == 1:
-            assert "error: pipeline 'coveo_ua_overlap' is already running" in errors[label]
-            assert "Traceback" not in errors[label]
-    assert simulator.created_count == 2, "the refused runs created no export"
-
-    final = start_cli_load(simulator, tmp_path, "d")
-    assert final.wait(timeout=120) == 0, (tmp_path / "d.err").read_text()
-    assert simulator.created_count == 2, "everything was loaded by the run that held the lock"
+    runs = [*together, later]
+    wait_until(lambda: len(saying_they_wait(tmp_path)) == 2, "two runs to say they wait")
+    assert all(run.poll() is None for run in runs), read_errors(tmp_path, "abc")
+    finish_slow_builds(simulator, runs)
+    codes = {label: run.wait(timeout=120) for label, run in zip("abc", runs, strict=True)}
+    assert codes == {"a": 0, "b": 0, "c": 0}, read_errors(tmp_path, "abc")
+    assert simulator.created_count == 2, "the runs that waited found every window loaded"
     pipeline = dlt.pipeline(
         pipeline_name="coveo_ua_overlap",
         destination=dlt.destinations.duckdb(str(tmp_path / "coveo_ua_overlap.duckdb")),

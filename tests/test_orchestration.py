@@ -138,7 +138,7 @@ def incremental_tasks(
 
 
 def _spy_on_memory_limit(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    from coveo_ua_source import orchestration
+    from coveo_ua_source import recipe
 
     limits: list[str] = []
 
@@ -147,7 +147,7 @@ def _spy_on_memory_limit(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             limits.append(client.execute_sql("SELECT current_setting('memory_limit')")[0][0])
         return create_views(pipeline)
 
-    monkeypatch.setattr(orchestration, "create_views", views_after_reading_the_memory_limit)
+    monkeypatch.setattr(recipe, "create_views", views_after_reading_the_memory_limit)
     return limits
 
 

@@ -49,7 +49,8 @@ class Fixture:
 
     def make_run(self) -> FeedRun:
         self.plans += 1
-        return FeedRun(PLAN, self.runner, READERS, on_close=self.closed, **self.options)
+        stream = self.runner.run(PLAN)
+        return FeedRun(PLAN, stream, self.runner, READERS, on_close=self.closed, **self.options)
 
     def closed(self) -> None:
         self.closes += 1
@@ -107,13 +108,13 @@ def runner_identity() -> ExportIdentity:
     return ExportIdentity.of(API_ROOT, "", ExportRequest())
 
 
-def test_exports_of_earlier_runs_that_are_loaded_are_deleted_before_any_export(
+def test_exports_of_earlier_runs_that_are_loaded_are_deleted_when_the_run_starts(
     tmp_path: Path,
 ) -> None:
     fixture = Fixture(tmp_path, loaded_export(runner_identity))
     next(fixture.feed.exports_for("searches"))
     assert fixture.client.deleted == ["used"]
-    assert fixture.client.calls[0] == "delete", "deleted before any export is created"
+    assert "used" not in fixture.runner.touched, "a loaded window's export is not reused"
 
 
 def test_keep_exports_deletes_nothing(tmp_path: Path) -> None:
@@ -182,7 +183,10 @@ def test_a_feed_left_unread_is_collected_without_waiting_for_its_downloads(
     closes: list[str] = []
 
     def run() -> FeedRun:
-        return FeedRun(PLAN, runner, READERS, LOADED, on_close=lambda: closes.append("closed"))
+        stream = runner.run(PLAN)
+        return FeedRun(
+            PLAN, stream, runner, READERS, LOADED, on_close=lambda: closes.append("closed")
+        )
 
     feed = ExportFeed(run)
     readers = (feed.exports_for("searches"), feed.exports_for("clicks"))

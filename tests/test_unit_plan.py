@@ -1,11 +1,11 @@
-"""One run's plan (runs/plan.py): which windows, for which tables, sized, with which write
-disposition. A stub client for the estimates and a DuckDB destination that was never
-loaded; no export is created and nothing is loaded."""
+"""One run's plan (runs/plan.py): which windows, for which tables, sized, appended or
+merged; the first plan from the worker's state, the final one from what the destination
+holds. A stub client for the estimates, a stub of the destination's answers (and a DuckDB
+file for the one connection); no export is created and nothing is loaded."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,130 +14,152 @@ from typing import Any
 import dlt
 import duckdb
 import pytest
-from dlt.common.configuration.container import Container
-from dlt.extract.source import SourceInjectableContext
 from helpers import utc
 from helpers.stub_client import StubClient
 
-from coveo_ua_source.arguments import LoadSettings, WindowRange
+from coveo_ua_source.arguments import WindowRange
 from coveo_ua_source.exceptions import ConfigurationError
-from coveo_ua_source.exports.types import ExportRequest, RunnerOptions
+from coveo_ua_source.exports.types import ExportRequest
 from coveo_ua_source.exports.windows import PlannedExport, Window
-from coveo_ua_source.runs.load_path import MERGE
-from coveo_ua_source.runs.plan import plan_run
+from coveo_ua_source.runs.holdings import DestinationView, LoadedWindows, destination_view
+from coveo_ua_source.runs.plan import PlanInputs, final_plan, first_plan
 from coveo_ua_source.schema import TABLES
 
 START = utc(2024, 3, 1)
 DAY = timedelta(days=1)
-SETTINGS = LoadSettings(
-    windows=WindowRange(
-        start=START,
-        end=START + 3 * DAY,
-        window=DAY,
-        lookback=timedelta(0),
-        tables=TABLES,
-        settle_delay=timedelta(hours=4),
-        max_exports=10,
-    ),
-    request=ExportRequest(),
-    runner=RunnerOptions(min_window=timedelta(hours=1)),
-    keep_exports=False,
-    workdir=None,
-    partition=False,
+WINDOWS = WindowRange(
+    start=START,
+    end=START + 3 * DAY,
+    window=DAY,
+    lookback=timedelta(0),
+    tables=TABLES,
+    settle_delay=timedelta(hours=4),
+    max_exports=10,
 )
 BOTH = frozenset({"searches", "clicks"})
+INPUTS = PlanInputs(WINDOWS, ExportRequest(), BOTH, START + 3 * DAY, partition=False)
 
 
-@contextmanager
-def extracting(*tables: str) -> Iterator[None]:
-    """What dlt provides while it extracts a source with these table resources."""
+class Holding(DestinationView):
+    """A destination's answers, given: its committed state and the earliest rows."""
 
-    @dlt.source(name="unit_plan")
-    def tables_source() -> Any:
-        return [dlt.resource([], name=table) for table in tables]
+    def __init__(
+        self, state: Mapping[str, Any] | None = None, earliest: Mapping[str, datetime] | None = None
+    ) -> None:
+        super().__init__(None, "unit_plan")
+        self.state = state
+        self.earliest = {} if earliest is None else dict(earliest)
 
-    context = SourceInjectableContext(tables_source())
-    with Container().injectable_context(context):
-        yield
+    def committed_state(self) -> Mapping[str, Any] | None:
+        return self.state
+
+    def earliest_rows(self, starts: Mapping[str, datetime]) -> dict[str, datetime] | None:
+        return {t: e for t, e in self.earliest.items() if t in starts and e >= starts[t]}
+
+    def loaded_windows(self, since: datetime | None) -> LoadedWindows:
+        return LoadedWindows({}, None)
 
 
-@pytest.fixture
-def pipeline(tmp_path: Path) -> Any:
-    """A DuckDB destination that holds nothing yet."""
-    return dlt.pipeline(
-        pipeline_name="unit_plan",
-        destination=dlt.destinations.duckdb(str(tmp_path / "new.duckdb")),
-        dataset_name="coveo_ua",
-        pipelines_dir=str(tmp_path / "pipelines"),
-    )
+def state_at(**positions: datetime) -> dict[str, Any]:
+    """A source state whose tables ended at ``positions``."""
+    return {"resources": {t: {"last_end": end.isoformat()} for t, end in positions.items()}}
 
 
 def days_from(start: datetime, count: int) -> list[Window]:
     return [Window(start + DAY * n, start + DAY * (n + 1)) for n in range(count)]
 
 
-def test_each_table_starts_where_it_ended_and_tables_at_one_position_share_exports(
-    pipeline: Any,
-) -> None:
-    positions: dict[str, datetime | None] = {"searches": START + DAY, "clicks": None}
-    with extracting("searches", "clicks"):
-        plan, dispositions = plan_run(pipeline, SETTINGS, StubClient(), BOTH, positions)
-    assert plan == [
+def test_each_table_starts_where_it_ended_and_tables_at_one_position_share_exports() -> None:
+    plan = final_plan(Holding(state_at(searches=START + DAY)), INPUTS, StubClient(), None)
+    assert plan.exports == [
         PlannedExport(days_from(START, 1)[0], ("clicks",)),
         *(PlannedExport(window, ("searches", "clicks")) for window in days_from(START + DAY, 2)),
     ]
-    assert dispositions == {"searches": "append", "clicks": "append"}, "nothing loaded overlaps"
+    assert plan.positions == {"searches": START + DAY, "clicks": None}
+    assert plan.appending == {"searches", "clicks"}, "nothing loaded overlaps"
 
 
-def test_a_lookback_makes_the_table_merge(pipeline: Any) -> None:
-    positions: dict[str, datetime | None] = {"searches": START + DAY, "clicks": START + DAY}
-    looking_back = replace(
-        SETTINGS, windows=replace(SETTINGS.windows, lookback=timedelta(hours=12))
+def test_a_lookback_makes_the_table_merge() -> None:
+    looking_back = replace(INPUTS, windows=replace(WINDOWS, lookback=timedelta(hours=12)))
+    holding = Holding(state_at(searches=START + DAY, clicks=START + DAY))
+    plan = final_plan(holding, looking_back, StubClient(), None)
+    assert plan.exports[0].window == Window(START + timedelta(hours=12), START + DAY)
+    assert plan.appending == frozenset()
+
+
+def test_rows_already_in_a_planned_window_make_the_table_merge() -> None:
+    """Rows of a partition pipeline, or of a load that did not complete, after where the
+    committed state says the table ended."""
+    holding = Holding(state_at(searches=START, clicks=START), {"clicks": START + DAY})
+    plan = final_plan(holding, INPUTS, StubClient(), None)
+    assert plan.appending == {"searches"}
+
+
+def test_the_destinations_committed_state_wins_over_the_workers() -> None:
+    ahead = state_at(searches=START + 2 * DAY, clicks=START + 2 * DAY)  # a dropped package
+    plan = final_plan(Holding(state_at(searches=START + DAY)), INPUTS, StubClient(), ahead)
+    assert plan.positions == {"searches": START + DAY, "clicks": None}
+    nothing = final_plan(Holding({}), INPUTS, StubClient(), ahead)
+    assert nothing.positions == {"searches": None, "clicks": None}, "the destination holds none"
+    unknown = final_plan(Holding(None), INPUTS, StubClient(), ahead)
+    assert unknown.positions == {"searches": START + 2 * DAY, "clicks": START + 2 * DAY}, (
+        "only a destination that keeps no state leaves the worker's"
     )
-    with extracting("searches", "clicks"):
-        plan, dispositions = plan_run(pipeline, looking_back, StubClient(), BOTH, positions)
-    assert plan[0].window == Window(START + timedelta(hours=12), START + DAY)
-    assert dispositions == {"searches": MERGE, "clicks": MERGE}
 
 
-def test_only_the_tables_dlt_extracts_are_planned(pipeline: Any) -> None:
-    positions: dict[str, datetime | None] = dict.fromkeys(TABLES)
-    with extracting("groups"):
-        plan, dispositions = plan_run(
-            pipeline, SETTINGS, StubClient(), frozenset({"groups"}), positions
-        )
-    assert {planned.tables for planned in plan} == {("groups",)}
-    assert dispositions == {"groups": "append"}
+def test_a_refreshed_run_plans_from_its_reset_state() -> None:
+    refreshed = replace(INPUTS, refreshed=True)
+    plan = final_plan(Holding(state_at(searches=START + DAY)), refreshed, StubClient(), {})
+    assert plan.positions == {"searches": None, "clicks": None}
 
 
-def test_partition_mode_loads_exactly_the_range_and_leaves_the_hints_alone(
-    pipeline: Any,
-) -> None:
+def test_only_the_tables_dlt_extracts_are_planned() -> None:
+    groups = replace(INPUTS, readers=frozenset({"groups"}))
+    plan = final_plan(Holding({}), groups, StubClient(), None)
+    assert {planned.tables for planned in plan.exports} == {("groups",)}
+    assert plan.appending == {"groups"}
+
+
+def test_partition_mode_loads_exactly_the_range_and_asks_the_destination_nothing() -> None:
     partition = replace(
-        SETTINGS, partition=True, windows=replace(SETTINGS.windows, lookback=timedelta(days=1))
+        INPUTS, partition=True, windows=replace(WINDOWS, lookback=timedelta(days=1))
     )
-    plan, dispositions = plan_run(pipeline, partition, StubClient(), BOTH, None)
-    assert [planned.window for planned in plan] == days_from(START, 3)
-    assert all(planned.tables == ("searches", "clicks") for planned in plan)
-    assert dispositions is None
+    plan = final_plan(Holding(state_at(searches=START + DAY)), partition, StubClient(), None)
+    assert [planned.window for planned in plan.exports] == days_from(START, 3)
+    assert all(planned.tables == ("searches", "clicks") for planned in plan.exports)
+    assert plan.positions is None
+    assert plan.appending == frozenset()
 
 
-def test_the_plan_is_sized_with_estimates(pipeline: Any) -> None:
+def test_the_plan_is_sized_with_estimates() -> None:
     busy = StubClient(row_limit=1000, rows_per_hour=lambda table: 30)  # 720 a day fits 900
-    plan, _ = plan_run(pipeline, replace(SETTINGS, partition=True), busy, BOTH, None)
-    assert [planned.estimates["searches"] for planned in plan] == [720, 720, 720]
+    plan = first_plan(replace(INPUTS, partition=True), busy, None)
+    assert [planned.estimates["searches"] for planned in plan.sized] == [720, 720, 720]
     busier = StubClient(row_limit=1000, rows_per_hour=lambda table: 60)
-    plan, _ = plan_run(pipeline, replace(SETTINGS, partition=True), busier, BOTH, None)
-    assert len(plan) == 6, "each day halved to fit under the row limit"
+    plan = first_plan(replace(INPUTS, partition=True), busier, None)
+    assert len(plan.sized) == 6, "each day halved to fit under the row limit"
 
 
-def test_too_many_exports_are_refused_before_anything_is_asked(pipeline: Any) -> None:
+def test_the_final_plan_reuses_the_first_plans_estimates_when_they_agree() -> None:
     client = StubClient()
-    at_most_two = replace(
-        SETTINGS, partition=True, windows=replace(SETTINGS.windows, max_exports=2)
+    first = first_plan(INPUTS, client, {"searches": START + DAY, "clicks": START})
+    asked = len(client.estimated)
+    same = final_plan(
+        Holding(state_at(searches=START + DAY, clicks=START)), INPUTS, client, None, first
     )
+    assert same.exports == first.sized
+    assert len(client.estimated) == asked, "not asked again"
+    moved = state_at(searches=START + 2 * DAY, clicks=START + 2 * DAY)
+    other = final_plan(Holding(moved), INPUTS, client, None, first)
+    assert other.exports != first.sized
+    assert len(client.estimated) > asked, "another worker moved the positions: asked anew"
+
+
+def test_too_many_exports_are_refused_before_anything_is_asked() -> None:
+    client = StubClient()
+    at_most_two = replace(INPUTS, partition=True, windows=replace(WINDOWS, max_exports=2))
     with pytest.raises(ConfigurationError, match="would create 3 exports, more than max_exports=2"):
-        plan_run(pipeline, at_most_two, client, BOTH, None)
+        first_plan(at_most_two, client, None)
     assert client.estimated == []
 
 
@@ -146,14 +168,9 @@ def test_a_run_asks_the_destination_over_one_connection(
 ) -> None:
     with duckdb.connect(str(tmp_path / "held.duckdb")) as connection:
         connection.execute("CREATE SCHEMA coveo_ua")
-        connection.execute(
-            "CREATE TABLE coveo_ua._coveo_ua_windows "
-            "(table_name TEXT, window_start TIMESTAMPTZ, window_end TIMESTAMPTZ, "
-            "_dlt_load_id TEXT)"
-        )
-        connection.execute(  # a partition pipeline loaded clicks up to START + 2 days
-            "INSERT INTO coveo_ua._coveo_ua_windows VALUES "
-            "('clicks', '2024-03-02 00:00+00', '2024-03-03 00:00+00', '1')"
+        connection.execute("CREATE TABLE coveo_ua.clicks (click_id TEXT, datetime TIMESTAMPTZ)")
+        connection.execute(  # a partition pipeline loaded clicks of the second day
+            "INSERT INTO coveo_ua.clicks VALUES ('c', '2024-03-02 10:00+00')"
         )
     pipeline = dlt.pipeline(
         pipeline_name="unit_plan_held",
@@ -162,16 +179,15 @@ def test_a_run_asks_the_destination_over_one_connection(
         pipelines_dir=str(tmp_path / "pipelines"),
     )
     clients: list[Any] = []
-    make_client = pipeline.sql_client
+    make_client = pipeline.destination_client
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         clients.append(make_client(*args, **kwargs))
         return clients[-1]
 
-    monkeypatch.setattr(pipeline, "sql_client", counted)
-    positions: dict[str, datetime | None] = {"searches": START, "clicks": None}
-    with extracting("searches", "clicks"):
-        _, dispositions = plan_run(pipeline, SETTINGS, StubClient(), BOTH, positions)
-    assert dispositions == {"searches": "append", "clicks": MERGE}, "clicks overlaps rows held"
-    assert len(clients) == 1, "the repair check and the extents shared one connection"
-    assert clients[0].native_connection is None, "and it was closed"
+    monkeypatch.setattr(pipeline, "destination_client", counted)
+    with destination_view(pipeline) as view:
+        plan = final_plan(view, INPUTS, StubClient(), None)
+    assert plan.appending == {"searches"}, "clicks overlaps the rows held"
+    assert len(clients) == 1, "the state, the repair check and the rows shared one connection"
+    assert clients[0].sql_client.native_connection is None, "and it was closed"

@@ -124,7 +124,7 @@ class ExportFeed:
     def _start(self) -> Iterator[ReadyExport]:
         self._run = run = self._make_run()
         if run.positions is not None and not run.keep_exports:
-            run.runner.book.settle(run.positions, keep=run.plan)
+            run.runner.book.settle(run.positions)
         return run.stream
 
     def _handout_at(self, position: int) -> _Handout | None:

@@ -24,7 +24,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -131,6 +131,7 @@ class ExportBook:
         self.identity = identity
         self._listed: list[ExportInfo] | None = None
         self._unusable: set[str] = set()  # failed or deleted in this run: never reattached
+        self._loaded: Mapping[str, datetime | None] | None = None  # see treat_as_loaded
         self._lock = threading.Lock()
 
     def describe(self, planned: PlannedExport) -> str:
@@ -142,8 +143,12 @@ class ExportBook:
         for info in self._exports():
             if info.description == wanted and info.status in REUSABLE:
                 with self._lock:
-                    if info.id not in self._unusable:
-                        return info
+                    loaded = self._loaded
+                    if info.id in self._unusable:
+                        continue
+                described = parse_description(info.description)
+                if loaded is None or described is None or not covered(described, loaded):
+                    return info
         return None
 
     def forget(self, export_id: str) -> None:
@@ -151,31 +156,27 @@ class ExportBook:
         with self._lock:
             self._unusable.add(export_id)
 
-    def settle(
-        self,
-        positions: Mapping[str, datetime | None],
-        keep: Sequence[PlannedExport] = (),
-    ) -> list[str]:
-        """Delete this scope's exports whose rows dlt state shows loaded, except those of the
-        windows in ``keep`` (this run's plan, which reloads a window of a lookback or a
-        repair); their ids."""
-        kept = {self.describe(planned) for planned in keep}
+    def treat_as_loaded(self, positions: Mapping[str, datetime | None] | None) -> None:
+        """Never reattach to an export of a window ``positions`` show loaded: a window loaded
+        again (lookback, repair) is exported afresh, and such exports are deleted."""
+        with self._lock:
+            self._loaded = positions
+
+    def settle(self, positions: Mapping[str, datetime | None]) -> list[str]:
+        """Delete this scope's exports whose rows dlt state shows loaded; their ids.
+
+        The exports listed are those of before this run: what it creates is not deleted.
+        """
         settled = [
             info.id
             for info in self._exports()
             if (described := parse_description(info.description)) is not None
             and described.scope == self.identity.scope
-            and info.description not in kept
             and covered(described, positions)
         ]
         for export_id in settled:
             self.delete(export_id)
         return settled
-
-    def refresh(self) -> None:
-        """List the exports again at the next look-up (this run created some since)."""
-        with self._lock:
-            self._listed = None
 
     def delete(self, export_id: str) -> None:
         """Delete an export; a failure is only logged, since exports expire by themselves."""

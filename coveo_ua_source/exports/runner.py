@@ -85,6 +85,8 @@ class ExportRunner:
         self._sleep = sleep or self._interruptible_sleep
         self._progress = progress
         self._pool: ThreadPoolExecutor | None = None
+        # The exports this runner created or reattached to, by id.
+        self.touched: dict[str, PlannedExport] = {}
 
     def run(self, plan: Sequence[PlannedExport]) -> ExportStream:
         """Start the plan's exports at once; the stream yields them in plan order."""
@@ -176,6 +178,7 @@ class ExportRunner:
         """The export a previous run created for this window, if it is still usable."""
         info = self.book.find(planned)
         if info is not None:
+            self.touched[info.id] = planned
             logger.info("reattached to export %s for %s", info.id, planned.window)
             self._emit("reattached", planned.window, info.id)
         return info
@@ -198,6 +201,7 @@ class ExportRunner:
             use_display_names=request.use_display_names,
             description=self.book.describe(planned),
         )
+        self.touched[info.id] = planned
         self._emit("created", planned.window, info.id)
         return info
 

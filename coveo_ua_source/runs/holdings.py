@@ -44,10 +44,10 @@ class LoadedWindows:
 class DestinationView:
     """The questions a run asks the destination; ``client`` is an open job client."""
 
-    def __init__(self, client: Any | None, pipeline_name: str) -> None:
+    def __init__(self, client: Any | None, pipeline_name: str, sql: bool = True) -> None:
         self._client = client
         self._pipeline_name = pipeline_name
-        self.sql: Any | None = getattr(client, "sql_client", None) if client else None
+        self.sql: Any | None = getattr(client, "sql_client", None) if client and sql else None
 
     def committed_state(self) -> Mapping[str, Any] | None:
         """The source state of the latest completed load ({}: none); None if unknown."""
@@ -143,7 +143,7 @@ def destination_view(pipeline: Any | None) -> Iterator[DestinationView]:
         yield DestinationView(None, name)
         return
     try:
-        yield DestinationView(client, name)
+        yield DestinationView(client, name, sql=answers_sql(pipeline))
     finally:
         client.__exit__(None, None, None)
 

@@ -122,11 +122,11 @@ def acquire(
         if waited >= timeout:
             raise DatasetBusyError(
                 f"{lease.what} is being loaded by {lease.holder()}; waited {waited:.0f} s "
-                f"(lease_timeout={timeout:.0f} s). This run changed nothing: rerun it later, "
+                f"(lease_timeout={timeout:g} s). This run changed nothing: rerun it later, "
                 "or raise lease_timeout (SOURCES__COVEO_UA__LEASE_TIMEOUT) to wait longer"
             )
         if now >= next_report:
-            log("waiting for %s: %s is loading into it (waited %.0f s of lease_timeout %.0f s)",
+            log("waiting for %s: %s is loading into it (waited %.0f s of lease_timeout %g s)",
                 lease.what, lease.holder(), waited, timeout)  # fmt: skip
             next_report, log = now + settings.LEASE_REPORT_EVERY, logger.info
         sleep(min(delay, max(timeout - waited, 0.0)))
@@ -184,22 +184,30 @@ def _filesystem_lease(pipeline: Any, dataset: str, holder: Holder) -> Lease | No
         )  # fmt: skip
         return None
     path = Path(local).resolve() / f".{dataset}.coveo_ua.lock"
-    return FileLease(path, f"dataset {dataset!r} in {local}", holder)
+    return FileLease(path, f"dataset {dataset!r} in {local}", holder, make_folder=True)
 
 
 class FileLease:
     """An ``flock`` on a file: held by one open file at a time on this host (or on hosts
     sharing a filesystem that honours flock); the file records the holder."""
 
-    def __init__(self, path: Path, what: str, holder: Holder) -> None:
+    def __init__(self, path: Path, what: str, holder: Holder, make_folder: bool = False) -> None:
         self.path = path
         self.what = what
         self._me = holder
+        self._make_folder = make_folder  # else a missing folder is the destination's error
         self._file: IO[str] | None = None
 
     def try_acquire(self) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        file = self.path.open("a+", encoding="utf-8")
+        if self._make_folder:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            file = self.path.open("a+", encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigurationError(
+                f"cannot load into {self.what}: the folder {self.path.parent} does not exist; "
+                "create it, or name a DuckDB file in a folder that exists"
+            ) from None
         try:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -31,7 +31,7 @@ from coveo_ua_source.exports.windows import (
     plan_exports,
 )
 from coveo_ua_source.runs.holdings import DestinationView
-from coveo_ua_source.runs.load_path import appending_tables, first_starts, run_dispositions
+from coveo_ua_source.runs.load_path import appending_tables, first_starts
 from coveo_ua_source.runs.repair import damaged_windows, with_repairs
 from coveo_ua_source.schema import TTable
 
@@ -54,7 +54,8 @@ class RunPlan:
     exports: list[PlannedExport]
     # Each table's committed position (incremental runs); None in partition mode.
     positions: dict[str, datetime | None] | None
-    dispositions: dict[str, Any] | None  # per table; None: leave the hints alone
+    appending: frozenset[str]  # tables this run appends to (the others merge)
+    repairing: frozenset[str]  # tables with windows of duplicate rows to merge away
     checked_through: datetime | None  # where the next duplicate check starts
 
 
@@ -96,7 +97,8 @@ def final_plan(
     if inputs.partition:
         unsized = _windows(inputs, None)
         check_export_count(unsized, inputs.windows.max_exports)
-        return RunPlan(_reuse_or_size(client, inputs, unsized, first), None, None, None)
+        exports = _reuse_or_size(client, inputs, unsized, first)
+        return RunPlan(exports, None, frozenset(), frozenset(), None)
     committed = None if inputs.refreshed else view.committed_state()
     state = committed if committed is not None else local_state or {}
     positions = positions_from_state(state, inputs.tables)
@@ -105,9 +107,8 @@ def final_plan(
     check_export_count(unsized, inputs.windows.max_exports)
     starts = first_starts(unsized)
     appending = appending_tables(starts, positions, view.earliest_rows(starts))
-    dispositions = run_dispositions(inputs.readers, appending, frozenset(damaged))
     exports = _reuse_or_size(client, inputs, unsized, first)
-    return RunPlan(exports, positions, dispositions, checked)
+    return RunPlan(exports, positions, appending, frozenset(damaged), checked)
 
 
 def positions_from_state(

@@ -48,17 +48,28 @@ def start_run(
     """
     local = None if local_state is None else positions_from_state(local_state, inputs.tables)
     first = first_plan(inputs, client, local)
+    runner.book.treat_as_loaded(local)
     stream = runner.run(first.sized)
     try:
         take_turn(pipeline, coordination)
         with destination_view(pipeline) as view:
             plan = final_plan(view, inputs, client, local_state, first)
+        runner.book.treat_as_loaded(plan.positions)
         if plan.exports != stream.plan:
             stream.close()
+            _delete_unplanned(runner, plan)
             runner = runner.sibling()
-            runner.book.refresh()  # the first plan's exports are listed, to reuse or delete
             stream = runner.run(plan.exports)
     except BaseException:
         stream.close()
         raise
     return StartedRun(plan, stream, runner)
+
+
+def _delete_unplanned(runner: ExportRunner, plan: RunPlan) -> None:
+    """Delete the exports the first plan started that the final plan does not need
+    (another run loaded those windows meanwhile)."""
+    needed = {(planned.window, planned.tables) for planned in plan.exports}
+    for export_id, planned in list(runner.touched.items()):
+        if (planned.window, planned.tables) not in needed:
+            runner.book.delete(export_id)

@@ -22,7 +22,7 @@ import dlt
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 
-from coveo_ua_source import orchestration
+from coveo_ua_source import recipe
 from coveo_ua_source.orchestration import load_incremental, load_partition, partition_ranges
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.simulator import Simulator
@@ -100,14 +100,14 @@ def run_partition_tasks(
 def _spy_on_pipelines(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, Any], set[str]]]:
     """Each task's source state and write dispositions, seen where it creates its views."""
     seen: list[tuple[dict[str, Any], set[str]]] = []
-    create_views = orchestration.create_views
+    create_views = recipe.create_views
 
     def views_after_seeing_the_pipeline(pipeline: Pipeline) -> list[str]:
         state = pipeline.state.get("sources", {}).get("coveo_ua", {})
         seen.append((dict(state), dispositions(pipeline)))
         return create_views(pipeline)
 
-    monkeypatch.setattr(orchestration, "create_views", views_after_seeing_the_pipeline)
+    monkeypatch.setattr(recipe, "create_views", views_after_seeing_the_pipeline)
     return seen
 
 

@@ -24,6 +24,24 @@ def hold_pipeline_lock(argv: Sequence[str]) -> int:
     return 0
 
 
+def hold_dataset_turn(argv: Sequence[str]) -> int:
+    """Hold the turn of the DuckDB file ``argv[0]``'s dataset ``argv[1]`` until killed."""
+    import dlt
+
+    from coveo_ua_source.runs.turns import Coordination, take_turn
+
+    pipeline = dlt.pipeline(
+        pipeline_name="turn_holder",
+        destination=dlt.destinations.duckdb(argv[0]),
+        dataset_name=argv[1],
+        pipelines_dir=str(Path(argv[0]).parent / "holder_pipelines"),
+    )
+    take_turn(pipeline, Coordination("auto", 60))
+    print("held", flush=True)
+    time.sleep(120)  # bounded: a holder whose test died does not stay forever
+    return 0
+
+
 def cli_taking_ctrl_c(argv: Sequence[str]) -> int:
     """`coveo-ua` as started from an interactive shell: SIGINT raises KeyboardInterrupt.
 
