@@ -7,11 +7,18 @@ one place.
 - ``dlt.pipeline.trace.TRACKING_MODULES`` (dlt 0.3 on): the only hook that runs when a
   ``pipeline.run`` ends, successful or not. A run keeps its dataset's turn until its
   load is committed, and only this hook sees that moment in a bare ``pipeline.run``.
-- ``dlt.pipeline.state_sync.load_pipeline_state_from_destination`` and
-  ``dlt.common.destination.client.WithStateSync`` (dlt 0.3 on, moved to ``client`` in
-  1.0): the pipeline state of the latest *completed* load in the destination. A run
-  plans from it, under its turn, instead of from a local copy another worker may have
-  overtaken; ``pipeline.sync_destination()`` cannot be called inside an extract.
+- ``dlt.common.versioned_state.decompress_state``, ``dlt.pipeline.state_sync``'s
+  ``migrate_state_to_current`` and ``load_pipeline_state_from_destination``, and
+  ``dlt.common.destination.client.WithStateSync`` (dlt 0.3 on, ``client`` since 1.0):
+  the pipeline state committed in the destination. A run plans from it, under its turn,
+  instead of from a local copy another worker may have overtaken
+  (``pipeline.sync_destination()`` cannot be called inside an extract). dlt's own choice,
+  the state of the newest load id, follows the order runs *started* in; runs that waited
+  for their turn commit in another order, so the state chosen here is the one with the
+  highest ``_state_version`` of a completed load, which ``follow_committed_version``
+  keeps in commit order.
+- ``dlt.common.pipeline.StateInjectableContext`` (dlt 0.3 on): the live pipeline state
+  of an extract, whose ``_state_version`` a run sets past the committed one.
 - ``Pipeline._state_restored`` (dlt 0.4 on): ``pipeline.run`` restores the state from the
   destination once per pipeline object, unless this flag says it was done. The load
   recipe restores it itself, under the dataset's turn where the destination is a DuckDB
@@ -24,12 +31,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from dlt.common.configuration.container import Container
 from dlt.common.destination.client import WithStateSync
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
+from dlt.common.pipeline import StateInjectableContext
+from dlt.common.versioned_state import decompress_state
 from dlt.pipeline import trace
-from dlt.pipeline.state_sync import load_pipeline_state_from_destination
+from dlt.pipeline.state_sync import (
+    load_pipeline_state_from_destination,
+    migrate_state_to_current,
+)
 
 _run_end_callbacks: list[Callable[[Any], None]] = []
 _registered = threading.Lock()
@@ -73,22 +87,60 @@ def mark_restored(pipeline: Any) -> None:
     pipeline._state_restored = True
 
 
+@dataclass(frozen=True)
+class CommittedState:
+    """The source's state as committed in the destination, and that state's version."""
+
+    version: int
+    source_state: Mapping[str, Any]
+
+
 def committed_source_state(
     client: Any, pipeline_name: str, source_name: str
-) -> Mapping[str, Any] | None:
-    """The source's state as the destination's latest completed load left it.
+) -> CommittedState | None:
+    """The state of the completed load with the highest state version in the destination.
 
-    ``client``: an open job client (``pipeline.destination_client()``). ``{}`` when the
-    destination holds no state of this pipeline (nothing loaded, or no dataset yet); None
-    when the destination keeps no state at all.
+    ``client``: an open job client (``pipeline.destination_client()``). Version 0 and an
+    empty state when the destination holds no state of this pipeline (nothing loaded, or
+    no dataset yet); None when the destination keeps no state at all.
     """
     if not isinstance(client, WithStateSync):
         return None
     try:
-        state = load_pipeline_state_from_destination(pipeline_name, client)
+        state = _highest_state(client, pipeline_name)
     except DestinationUndefinedEntity:
-        return {}
+        state = None
     if not state:
-        return {}
+        return CommittedState(0, {})
     sources: Mapping[str, Any] = state.get("sources", {})
-    return dict(sources.get(source_name, {}))
+    return CommittedState(int(state["_state_version"]), dict(sources.get(source_name, {})))
+
+
+def _highest_state(client: Any, pipeline_name: str) -> Any:
+    sql = getattr(client, "sql_client", None)
+    if sql is None:  # a filesystem destination: dlt's own choice
+        return load_pipeline_state_from_destination(pipeline_name, client)
+    states = sql.make_qualified_table_name(client.schema.state_table_name)
+    loads = sql.make_qualified_table_name(client.schema.loads_table_name)
+    version, state, name, load_id, status, loaded = (
+        sql.escape_column_name(column)
+        for column in ("version", "state", "pipeline_name", "_dlt_load_id", "status", "load_id")
+    )
+    query = (
+        f"SELECT s.{state} FROM {states} AS s JOIN {loads} AS l ON l.{loaded} = s.{load_id} "  # noqa: S608
+        f"WHERE s.{name} = %s AND l.{status} = 0 ORDER BY s.{version} DESC, l.{loaded} DESC"
+    )
+    with sql.execute_query(query, pipeline_name) as cursor:
+        row = cursor.fetchone()
+    if not row:
+        return None
+    return migrate_state_to_current(pipeline_name, decompress_state(row[0]))
+
+
+def follow_committed_version(version: int) -> None:
+    """Make the state this extract commits the next version after ``version`` (the
+    committed state a run read under its turn), so versions follow the commit order."""
+    state: Any = Container()[StateInjectableContext].state
+    target = version if state.get("_version_hash") else version + 1  # dlt bumps a hashed one
+    if state.get("_state_version", 0) < target:
+        state["_state_version"] = target

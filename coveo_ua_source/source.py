@@ -24,6 +24,7 @@ from coveo_ua_source.arguments import (
     require_token,
     window_range,
 )
+from coveo_ua_source.dlt_internals import follow_committed_version
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.exports.feed import ExportFeed, FeedPerExtract, FeedRun
 from coveo_ua_source.exports.runner import ExportRunner
@@ -162,6 +163,8 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress
     if plan.positions is not None:
         _record_positions(plan.positions)
         dlt.current.source_state()[CHECKED_KEY] = checked_value(plan.checked_through)
+    if plan.committed_version is not None:
+        follow_committed_version(plan.committed_version)
     if progress is not None:
         window = Window(load.windows.start, inputs.end)
         progress(ProgressEvent("planned", window, None, {"exports": len(plan.exports)}))

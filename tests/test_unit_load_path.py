@@ -12,6 +12,7 @@ import duckdb
 import pytest
 from helpers import utc
 
+from coveo_ua_source.dlt_internals import CommittedState
 from coveo_ua_source.exports.windows import PlannedExport, Window
 from coveo_ua_source.runs import repair
 from coveo_ua_source.runs.holdings import answers_sql, destination_view
@@ -116,7 +117,7 @@ def test_an_empty_destination_holds_nothing_to_overlap(tmp_path: Path) -> None:
     pipeline = pipeline_on(tmp_path, dlt.destinations.duckdb(str(tmp_path / "new.duckdb")))
     with destination_view(pipeline) as view:
         assert view.earliest_rows({"searches": T0}) == {}
-        assert view.committed_state() == {}, "no state: every table starts at start_date"
+        assert view.committed_state() == CommittedState(0, {}), "nothing loaded: no state"
         assert view.loaded_windows(None).windows == {}
 
 

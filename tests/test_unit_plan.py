@@ -18,6 +18,7 @@ from helpers import utc
 from helpers.stub_client import StubClient
 
 from coveo_ua_source.arguments import WindowRange
+from coveo_ua_source.dlt_internals import CommittedState
 from coveo_ua_source.exceptions import ConfigurationError
 from coveo_ua_source.exports.types import ExportRequest
 from coveo_ua_source.exports.windows import PlannedExport, Window
@@ -50,8 +51,8 @@ class Holding(DestinationView):
         self.state = state
         self.earliest = {} if earliest is None else dict(earliest)
 
-    def committed_state(self) -> Mapping[str, Any] | None:
-        return self.state
+    def committed_state(self) -> CommittedState | None:
+        return None if self.state is None else CommittedState(1, self.state)
 
     def earliest_rows(self, starts: Mapping[str, datetime]) -> dict[str, datetime] | None:
         return {t: e for t, e in self.earliest.items() if t in starts and e >= starts[t]}

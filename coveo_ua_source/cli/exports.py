@@ -148,7 +148,8 @@ def _loaded_positions(args: argparse.Namespace) -> dict[str, datetime | None]:
     from coveo_ua_source.runs.plan import positions_from_state
 
     with destination_view(make_pipeline(args)) as view:
-        state = view.committed_state()
+        committed = view.committed_state()
+    state = None if committed is None else committed.source_state
     if not state:
         raise MissingSettingError(
             f"no state for pipeline {args.pipeline_name!r}: pass the --pipeline-name, "

@@ -23,7 +23,7 @@ from typing import Any
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
 
 from coveo_ua_source import settings
-from coveo_ua_source.dlt_internals import committed_source_state
+from coveo_ua_source.dlt_internals import CommittedState, committed_source_state
 from coveo_ua_source.exports.windows import Window
 from coveo_ua_source.ingest.bookkeeping import WINDOWS_TABLE
 
@@ -49,8 +49,9 @@ class DestinationView:
         self._pipeline_name = pipeline_name
         self.sql: Any | None = getattr(client, "sql_client", None) if client and sql else None
 
-    def committed_state(self) -> Mapping[str, Any] | None:
-        """The source state of the latest completed load ({}: none); None if unknown."""
+    def committed_state(self) -> CommittedState | None:
+        """The source state committed last, with its version (version 0 and {}: none);
+        None when the destination keeps no state or cannot say."""
         if self._client is None:
             return None
         try:

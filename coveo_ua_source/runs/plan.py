@@ -57,6 +57,7 @@ class RunPlan:
     appending: frozenset[str]  # tables this run appends to (the others merge)
     repairing: frozenset[str]  # tables with windows of duplicate rows to merge away
     checked_through: datetime | None  # where the next duplicate check starts
+    committed_version: int | None = None  # the version of the committed state planned from
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def final_plan(
         exports = _reuse_or_size(client, inputs, unsized, first)
         return RunPlan(exports, None, frozenset(), frozenset(), None)
     committed = None if inputs.refreshed else view.committed_state()
-    state = committed if committed is not None else local_state or {}
+    state = committed.source_state if committed is not None else local_state or {}
     positions = positions_from_state(state, inputs.tables)
     damaged, checked = damaged_windows(view, inputs.tables, _checked_through(state))
     unsized = with_repairs(_windows(inputs, positions), damaged)
@@ -108,7 +109,8 @@ def final_plan(
     starts = first_starts(unsized)
     appending = appending_tables(starts, positions, view.earliest_rows(starts))
     exports = _reuse_or_size(client, inputs, unsized, first)
-    return RunPlan(exports, positions, appending, frozenset(damaged), checked)
+    version = None if committed is None else committed.version
+    return RunPlan(exports, positions, appending, frozenset(damaged), checked, version)
 
 
 def positions_from_state(

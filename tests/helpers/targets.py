@@ -42,6 +42,26 @@ def hold_dataset_turn(argv: Sequence[str]) -> int:
     return 0
 
 
+def orchestrated(argv: Sequence[str]) -> int:
+    """A scheduler's task: ``argv[0]`` is a JSON job (see ``helpers.races``), started after
+    its ``delay`` in seconds."""
+    import json
+
+    from coveo_ua_source.orchestration import load_incremental, load_partition
+
+    job = json.loads(argv[0])
+    time.sleep(job["delay"])
+    options = job.get("options", {})
+    if job["kind"] == "partition":
+        load_partition(job["destination"], job["start"], job["end"],
+                       dataset_name=job["dataset"], source_options=options)  # fmt: skip
+    else:
+        load_incremental(job["destination"], pipeline_name=job["pipeline"],
+                         dataset_name=job["dataset"], end_date=job["end"],
+                         source_options=options)  # fmt: skip
+    return 0
+
+
 def cli_taking_ctrl_c(argv: Sequence[str]) -> int:
     """`coveo-ua` as started from an interactive shell: SIGINT raises KeyboardInterrupt.
 
