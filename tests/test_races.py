@@ -27,6 +27,7 @@ from helpers.postgres import drop_datasets, postgres_url
 from helpers.races import Job, live_exports, race
 
 from coveo_ua_source.runs.holdings import destination_view
+from coveo_ua_source.runs.lease import LEASE_TABLE
 from coveo_ua_source.runs.plan import positions_from_state
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
@@ -44,24 +45,28 @@ JOBS = [
 ]
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
+@pytest.fixture(params=["duckdb", "postgres", "postgres-lease-table"])
 def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """Where the racing jobs load: a DuckDB file or a PostgreSQL dataset."""
+    """Where the racing jobs load: a DuckDB file or a PostgreSQL dataset; on PostgreSQL
+    the runs take turns with its advisory lock, or with the lease table that warehouses
+    without one use (BigQuery, Snowflake)."""
     dataset = f"race_{uuid.uuid4().hex[:8]}"
     if request.param == "duckdb":
         database = str(tmp_path / "warehouse.duckdb")
         yield {
             "destination": "duckdb", "dataset": dataset,
             "environment": {"DESTINATION__DUCKDB__CREDENTIALS": database},
-            "reader": dlt.destinations.duckdb(database),
+            "reader": dlt.destinations.duckdb(database), "lease_table": False,
         }  # fmt: skip
         return
     url = postgres_url()
     reader = dlt.destinations.postgres(url)
+    environment = {"DESTINATION__POSTGRES__CREDENTIALS": url}
+    if request.param == "postgres-lease-table":
+        environment["SOURCES__COVEO_UA__COORDINATION"] = "table"
     yield {
-        "destination": "postgres", "dataset": dataset,
-        "environment": {"DESTINATION__POSTGRES__CREDENTIALS": url},
-        "reader": reader,
+        "destination": "postgres", "dataset": dataset, "environment": environment,
+        "reader": reader, "lease_table": request.param == "postgres-lease-table",
     }  # fmt: skip
     drop_datasets(reading(reader, dataset, tmp_path / "drop"))
 
@@ -99,3 +104,8 @@ def test_overlapping_runs_load_every_row_once(
     assert set(positions.values()) == {END - timedelta(days=1)}, (
         "the incremental position is where its latest run ended, never past a loaded window"
     )
+    if warehouse["lease_table"]:
+        with pipeline.sql_client() as client:
+            table = client.make_qualified_table_name(LEASE_TABLE)
+            rows = client.execute_sql(f"SELECT holder, token FROM {table}")
+        assert [tuple(row) for row in rows] == [(None, None)], "every run gave the lease back"

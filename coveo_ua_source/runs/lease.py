@@ -74,6 +74,18 @@ class Holder:
     def as_json(self) -> str:
         return json.dumps(self.__dict__)
 
+    def as_session_name(self) -> str:
+        """A short form for PostgreSQL's application_name (63 bytes at most)."""
+        return f"coveo-ua:{self.pid}:{self.host}:{self.pipeline_name}"[:63]
+
+    @classmethod
+    def from_session(cls, name: str | None, since: Any) -> Holder | None:
+        parts = (name or "").split(":", 3)
+        if len(parts) != 4 or parts[0] != "coveo-ua" or not parts[1].isdigit():
+            return None
+        started = since.isoformat(timespec="seconds") if isinstance(since, datetime) else "?"
+        return cls(parts[3], parts[2], int(parts[1]), started)
+
     @classmethod
     def from_json(cls, text: str | None) -> Holder | None:
         try:
@@ -276,7 +288,7 @@ class AdvisoryLease:
         if not rows:
             return "another session"
         name, address, since = rows[0]
-        recorded = Holder.from_json(name)
+        recorded = Holder.from_session(name, since)
         return str(recorded) if recorded else f"session {name or '?'} from {address} since {since}"
 
     def lost(self) -> bool:
@@ -297,7 +309,7 @@ class AdvisoryLease:
         if self._client is None:
             client = self._pipeline.sql_client()
             client.open_connection()
-            name = self._me.as_json()[:63]  # application_name holds 63 bytes
+            name = self._me.as_session_name()
             client.execute_sql("SELECT set_config('application_name', %s, false)", name)
             for setting, value in self._KEEPALIVES.items():
                 client.execute_sql("SELECT set_config(%s, %s, false)", setting, value)

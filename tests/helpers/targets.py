@@ -25,16 +25,18 @@ def hold_pipeline_lock(argv: Sequence[str]) -> int:
 
 
 def hold_dataset_turn(argv: Sequence[str]) -> int:
-    """Hold the turn of the DuckDB file ``argv[0]``'s dataset ``argv[1]`` until killed."""
+    """Hold the turn of dataset ``argv[1]`` until killed: in the DuckDB file ``argv[0]``, or
+    in PostgreSQL when ``argv[0]`` is ``postgres`` (credentials from the environment)."""
     import dlt
 
     from coveo_ua_source.runs.turns import Coordination, take_turn
 
+    postgres = argv[0] == "postgres"
     pipeline = dlt.pipeline(
         pipeline_name="turn_holder",
-        destination=dlt.destinations.duckdb(argv[0]),
+        destination="postgres" if postgres else dlt.destinations.duckdb(argv[0]),
         dataset_name=argv[1],
-        pipelines_dir=str(Path(argv[0]).parent / "holder_pipelines"),
+        pipelines_dir=str(Path.cwd() / "holder_pipelines"),
     )
     take_turn(pipeline, Coordination("auto", 60))
     print("held", flush=True)
