@@ -81,6 +81,19 @@ def test_find_reattaches_to_a_usable_export_of_exactly_the_window() -> None:
     assert client.listings == 1, "the org's exports are listed once per run"
 
 
+def test_an_export_of_a_window_loaded_already_is_never_reattached() -> None:
+    """A window loaded again (a lookback, a repair) is exported afresh: the export of its
+    earlier load holds rows as they were then."""
+    planned = PlannedExport(DAY, ("searches",))
+    exports, _ = book(export("used", MINE.describe(planned)))
+    exports.treat_as_loaded({"searches": DAY.end})
+    assert exports.find(planned) is None
+    exports.treat_as_loaded({"searches": DAY.start})
+    assert exports.find(planned) is not None, "a window not loaded yet reattaches"
+    exports.treat_as_loaded(None)  # partition mode: no state says what is loaded
+    assert exports.find(planned) is not None
+
+
 def test_settle_deletes_this_scopes_loaded_exports_twins_and_old_parameters_only() -> None:
     both = ("searches", "clicks")
     loaded = MINE.describe(PlannedExport(DAY, both))

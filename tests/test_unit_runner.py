@@ -103,6 +103,24 @@ def test_a_reused_export_that_fails_is_not_reused_again(tmp_path: Path) -> None:
     assert [export.export_id for export in ready] == ["export-1"]
 
 
+def test_an_export_deleted_by_another_run_while_it_is_built_is_created_again(
+    tmp_path: Path,
+) -> None:
+    client = StubClient(pending_polls=1)
+    client.inject("vanish")
+    ready = list(runner_for(client, tmp_path).run(plan_of(DAY)))
+    assert [export.export_id for export in ready] == ["export-2"]
+    assert [created.window for created in client.created] == [DAY, DAY], "not split"
+
+
+def test_an_export_that_vanishes_every_time_fails_saying_so(tmp_path: Path) -> None:
+    client = StubClient(pending_polls=1)
+    client.inject("vanish", count=10)
+    with pytest.raises(ExportFailedError, match="vanished 4 times"):
+        list(runner_for(client, tmp_path).run(plan_of(DAY)))
+    assert len(client.created) == 4, "created again EXPORT_VANISHED_RETRIES times"
+
+
 def test_polling_doubles_its_interval_up_to_the_cap(tmp_path: Path) -> None:
     waits: list[float] = []
     list(runner_for(StubClient(pending_polls=12), tmp_path, waits).run(plan_of(DAY)))

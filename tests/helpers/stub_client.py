@@ -120,6 +120,8 @@ class StubClient:
 
     def get_export(self, export_id: str) -> ExportInfo:
         with self._lock:
+            if self.fault_of.get(export_id) == "vanish":  # another run deleted it
+                self.exports.pop(export_id, None)
             info = self._known(export_id, "GET")
             if info.status == "PENDING":
                 self._polls[export_id] = polls = self._polls.get(export_id, 0) + 1
