@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dlt
+import duckdb
 import pytest
 from crash_driver import PIPELINE_NAME
 from dlt.pipeline.pipeline import Pipeline
+from helpers import assert_loaded_match, loaded_tables, make_source
 from helpers.crash import WAIT, WINDOWS, Driver, assert_loaded_like_ground_truth
 from helpers.postgres import drop_datasets, postgres_url
 
+from coveo_ua_source.schema import TABLES
 from coveo_ua_source.simulator import Simulator
 
 pytestmark = pytest.mark.slow
@@ -104,3 +107,47 @@ def test_killed_after_a_merged_job_committed(driver: Driver) -> None:
     driver.finish("--end", WINDOWS[1][1].isoformat())
     kill_after_commit(driver, "searches", "--lookback", "P1D")
     recover(driver)
+
+
+def test_killed_after_a_job_committed_then_rerun_on_a_fresh_worker(driver: Driver) -> None:
+    """The rerun cannot resume the package: it plans from the destination's committed
+    state and loads every table exactly in one run."""
+    driver.finish("--end", WINDOWS[0][1].isoformat())
+    kill_after_commit(driver, "searches")
+    driver.folder = "fresh-worker"
+    rerun = driver.finish()
+    assert rerun["steps"][0] == "extract", "nothing to resume on a fresh worker"
+    assert duplicate_rows(driver.pipeline(), "searches") == 0
+    assert_loaded_like_ground_truth(driver)
+
+
+def test_rows_of_a_load_that_never_completed_make_the_rerun_merge(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    """A load killed after its data jobs committed and before dlt recorded it: its rows are
+    in the tables, but neither the load, its state nor its ``_coveo_ua_windows`` rows are.
+    A rerun on a fresh worker plans those windows again and must merge them, not append."""
+    database = tmp_path / "w.duckdb"
+
+    def worker(name: str) -> Pipeline:
+        return dlt.pipeline(
+            pipeline_name="coveo_ua_unfinished", destination=dlt.destinations.duckdb(str(database)),
+            dataset_name="coveo_ua", pipelines_dir=str(tmp_path / name),
+        )  # fmt: skip
+
+    first, second = WINDOWS[0][1], WINDOWS[1][1]
+    worker("a").run(make_source(simulator, end_date=first)).raise_on_failed_jobs()
+    worker("a").run(make_source(simulator, end_date=second)).raise_on_failed_jobs()
+    unfinish_last_load(database)
+    rerun = worker("fresh")
+    rerun.run(make_source(simulator, end_date=second)).raise_on_failed_jobs()
+    assert_loaded_match(loaded_tables(rerun, TABLES), simulator, second, start=WINDOWS[0][0])
+
+
+def unfinish_last_load(database: Path) -> None:
+    """Make the latest load one that committed its data jobs only."""
+    with duckdb.connect(str(database)) as connection:
+        [(load_id,)] = connection.sql("SELECT max(load_id) FROM coveo_ua._dlt_loads").fetchall()
+        for table in ("_dlt_loads", "_dlt_pipeline_state", "_coveo_ua_windows"):
+            column = "load_id" if table == "_dlt_loads" else "_dlt_load_id"
+            connection.execute(f"DELETE FROM coveo_ua.{table} WHERE {column} = ?", [load_id])
