@@ -144,10 +144,10 @@ def exports_prune_command(args: argparse.Namespace) -> int:
 def _loaded_positions(args: argparse.Namespace) -> dict[str, datetime | None]:
     """Where each table stands, as the destination's latest completed load recorded it."""
     from coveo_ua_source.cli.pipeline import make_pipeline
-    from coveo_ua_source.runs.holdings import destination_view
     from coveo_ua_source.runs.plan import positions_from_state
+    from coveo_ua_source.runs.turns import reading_destination
 
-    with destination_view(make_pipeline(args)) as view:
+    with reading_destination(make_pipeline(args)) as view:
         committed = view.committed_state()
     state = None if committed is None else committed.source_state
     if not state:

@@ -15,8 +15,8 @@ from coveo_ua_source import settings
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.arguments import export_request, planned_end, require_token, window_range
 from coveo_ua_source.exports.windows import PlannedExport
-from coveo_ua_source.runs.holdings import destination_view
 from coveo_ua_source.runs.plan import PlanInputs, final_plan
+from coveo_ua_source.runs.turns import reading_destination
 
 
 def plan_load(
@@ -64,7 +64,7 @@ def plan_load(
         windows, request, readers, planned_end(windows), False, on_estimate=on_estimate
     )
     local = _local_state(pipeline)
-    with destination_view(pipeline) as view:
+    with reading_destination(pipeline) as view:
         return final_plan(view, inputs, client, local).exports
 
 

@@ -22,9 +22,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from coveo_ua_source import settings
 from coveo_ua_source.dlt_internals import on_run_end
 from coveo_ua_source.exceptions import DatasetLeaseLostError
-from coveo_ua_source.runs.lease import Holder, Lease, acquire, lease_for
+from coveo_ua_source.runs.holdings import DestinationView, destination_view
+from coveo_ua_source.runs.lease import Holder, Lease, acquire, exclusive_destination, lease_for
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +121,19 @@ def turn_kept(pipeline: Any) -> Iterator[None]:
         with _guard:
             _kept.discard(pipeline)
         return_turn(pipeline)
+
+
+@contextmanager
+def reading_destination(pipeline: Any | None) -> Iterator[DestinationView]:
+    """A view of what the destination holds, for a command outside a run (the dry run,
+    prune): under the dataset's turn where only one process may open the destination."""
+    if pipeline is not None and exclusive_destination(pipeline):
+        coordination = Coordination(settings.DEFAULT_COORDINATION, settings.DEFAULT_LEASE_TIMEOUT)
+        with turn(pipeline, coordination), destination_view(pipeline) as view:
+            yield view
+    else:
+        with destination_view(pipeline) as view:
+            yield view
 
 
 def _at_run_end(pipeline: Any) -> None:
