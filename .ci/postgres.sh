@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs PostgreSQL from Debian's packages (if missing), starts a cluster and creates the
-# test role and database. Idempotent: safe to run on a machine that already has it.
+# test role (allowed to create databases) and database. Idempotent: safe to run on a
+# machine that already has it.
 set -euo pipefail
 
 if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ -z "$(ls /usr/lib/postgresql 2>/dev/null)" ]; then
@@ -27,6 +28,8 @@ BEGIN
         CREATE ROLE coveo LOGIN PASSWORD 'coveo';
     END IF;
 END $$;
+-- tests/test_airflow.py creates (and drops) a metadata database for each Airflow it serves
+ALTER ROLE coveo CREATEDB;
 SQL
 if ! su postgres -c "psql -tAc \"SELECT 1 FROM pg_database WHERE datname = 'coveo_ua_test'\"" | grep -q 1; then
     su postgres -c "createdb -O coveo coveo_ua_test"

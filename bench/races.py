@@ -9,6 +9,9 @@ the rows the simulator's ground truth holds, the rows loaded and the duplicated 
 the jobs' exit codes and the exports left on the service. The test suite's race test
 (tests/test_races.py) checks the same with forked processes; this is the long run.
 
+With ``--build-delay S`` every export takes S seconds to build, as Coveo's do: the
+rounds' durations then show whether builds overlap other runs' loads.
+
 Scenarios (PostgreSQL unless the name says DuckDB):
 
 - ``two-machines``: the incremental pipeline started twice, 1 s apart;
@@ -94,7 +97,9 @@ SCENARIOS = (
 )  # fmt: skip
 
 
-def run_round(name: str, postgres: str | None, root: Path) -> dict[str, Any]:
+def run_round(
+    name: str, postgres: str | None, root: Path, build_delay: float = 0.0
+) -> dict[str, Any]:
     batches, end, duckdb = scenario(name)
     dataset = f"race_{uuid.uuid4().hex[:8]}"
     database = root / "warehouse.duckdb"
@@ -104,7 +109,7 @@ def run_round(name: str, postgres: str | None, root: Path) -> dict[str, Any]:
         env = {"DESTINATION__POSTGRES__CREDENTIALS": postgres}
     else:
         raise SystemExit(f"{name} loads into PostgreSQL: pass --postgres URL")
-    config = SimulatorConfig(token=TOKEN, searches_per_hour=20)
+    config = SimulatorConfig(token=TOKEN, searches_per_hour=20, build_delay=build_delay)
     base = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false", **env}
     with SimulatorProcess(config, root / "simulator.log", base) as simulator:
         base.update(
@@ -188,13 +193,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--postgres", default=os.environ.get("COVEO_UA_TEST_POSTGRES"))
+    parser.add_argument(
+        "--build-delay", type=float, default=0.0, help="seconds the simulator builds an export"
+    )
     args = parser.parse_args(argv)
     names = SCENARIOS if args.scenario == "all" else (args.scenario,)
     wrong = 0
     for name in names:
         for number in range(1, args.rounds + 1):
             with tempfile.TemporaryDirectory(prefix="race-") as root:
-                result = run_round(name, args.postgres, Path(root))
+                result = run_round(name, args.postgres, Path(root), args.build_delay)
             wrong += not result["exact"] or any(result["codes"]) or result["live_exports"]
             print(json.dumps({"scenario": name, "round": number, **result}), flush=True)
     print(f"rounds not exact, failed or leaving exports: {wrong}")

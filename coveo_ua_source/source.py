@@ -46,7 +46,13 @@ from coveo_ua_source.ingest.dimension_catalog import (
     rejected_values_item,
 )
 from coveo_ua_source.runs.load_path import MERGE, choose_disposition, run_dispositions
-from coveo_ua_source.runs.plan import CHECKED_KEY, POSITION_KEY, PlanInputs, checked_value
+from coveo_ua_source.runs.plan import (
+    CHECKED_KEY,
+    POSITION_KEY,
+    PlanInputs,
+    RunPlan,
+    checked_value,
+)
 from coveo_ua_source.runs.start import start_run
 from coveo_ua_source.runs.turns import Coordination
 from coveo_ua_source.schema import (
@@ -160,17 +166,10 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress
     coordination = Coordination(load.coordination, load.lease_timeout)
     started = start_run(pipeline, inputs, client, runner, local_state, coordination)
     plan = started.plan
-    if plan.positions is not None:
-        _record_positions(plan.positions)
-        dlt.current.source_state()[CHECKED_KEY] = checked_value(plan.checked_through)
-    if plan.committed_version is not None:
-        follow_committed_version(plan.committed_version)
+    dispositions = _record_plan(plan, readers)
     if progress is not None:
         window = Window(load.windows.start, inputs.end)
         progress(ProgressEvent("planned", window, None, {"exports": len(plan.exports)}))
-    dispositions = None
-    if plan.positions is not None:
-        dispositions = run_dispositions(readers, plan.appending, plan.repairing)
     return FeedRun(
         plan.exports, started.stream, started.runner, readers, plan.positions,
         load.keep_exports, dispositions=dispositions,
@@ -189,9 +188,21 @@ def _readers(tables: Sequence[TTable]) -> frozenset[str]:
     return frozenset(selected & set(tables))
 
 
+def _record_plan(plan: RunPlan, readers: frozenset[str]) -> dict[str, Any] | None:
+    """Put what an incremental run planned from into its state; each table's disposition
+    (None in partition mode: the hints stay)."""
+    if plan.committed_version is not None:
+        follow_committed_version(plan.committed_version)
+    if plan.positions is None:
+        return None
+    _record_positions(plan.positions)
+    dlt.current.source_state()[CHECKED_KEY] = checked_value(plan.checked_through)
+    return run_dispositions(readers, plan.appending, plan.repairing)
+
+
 def _record_positions(positions: Mapping[str, datetime | None]) -> None:
-    """Each read table's position as the destination's latest completed load left it, in
-    this run's state (the local copy may lag behind or run ahead of it)."""
+    """Each read table's position as the destination's committed state has it, in this
+    run's state (the worker's copy may lag behind or run ahead of it)."""
     for table, position in positions.items():
         state = dlt.current.resource_state(table)
         if position is None:
