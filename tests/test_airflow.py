@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -29,7 +30,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import dlt
@@ -60,6 +61,7 @@ STOP_TIMEOUT = 20  # seconds a service has to exit on SIGTERM before it is kille
 # The scheduler's log server would listen on a fixed port; tasks write logs locally here.
 SERVICES = (("api-server",), ("scheduler", "--skip-serve-logs"), ("dag-processor",))
 HEALTHY = ("metadatabase", "scheduler", "dag_processor")
+T = TypeVar("T")
 
 
 def _require_airflow() -> None:
@@ -198,7 +200,9 @@ class ServedDeployment(Deployment):
 
     def __init__(self, simulator: Simulator, tmp_path: Path, metadata: str) -> None:
         self.home = tmp_path / "airflow_home"
-        super().__init__(self.home, simulator, tmp_path)
+        # Without dlt's lookups of Airflow Variables (the README's advice): each one is a
+        # request to the api-server, and they would make most of a task's time.
+        super().__init__(self.home, simulator, tmp_path, airflow_secrets=False)
         port = _free_port()
         self.api = f"http://127.0.0.1:{port}"
         self.services: list[_Service] = []
@@ -211,9 +215,10 @@ class ServedDeployment(Deployment):
             AIRFLOW__API__HOST="127.0.0.1",
             AIRFLOW__API__PORT=str(port),
             AIRFLOW__API__BASE_URL=self.api,
-            # Tasks authenticate to the Execution API with tokens the scheduler signs.
-            AIRFLOW__API_AUTH__JWT_SECRET=uuid.uuid4().hex,
-            AIRFLOW__API__SECRET_KEY=uuid.uuid4().hex,
+            # Tasks authenticate to the Execution API with tokens the scheduler signs; 64
+            # bytes, the least that PyJWT accepts for HS512 without a warning.
+            AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(32),
+            AIRFLOW__API__SECRET_KEY=secrets.token_hex(32),
         )
 
     @contextmanager
@@ -238,13 +243,14 @@ class ServedDeployment(Deployment):
     def wait_until_ready(self, deadline: float) -> None:
         self.poll(deadline, "healthy services and a parsed backfill DAG", self._ready)
 
-    def _ready(self) -> bool:
+    def _ready(self) -> bool | None:
         try:
             health = requests.get(f"{self.api}/api/v2/monitor/health", timeout=5).json()
             dag = requests.get(f"{self.api}/api/v2/dags/{BACKFILL}", timeout=5)
-        except requests.ConnectionError:  # the api-server is not listening yet
-            return False
-        return dag.ok and all(health[part]["status"] == "healthy" for part in HEALTHY)
+        except requests.RequestException:  # the api-server is not answering yet
+            return None
+        healthy = all(health.get(part, {}).get("status") == "healthy" for part in HEALTHY)
+        return True if healthy and dag.ok else None
 
     def trigger(self, dag_id: str, conf: dict[str, str]) -> str:
         """Unpause the DAG (DAGs are paused at creation: the daily one stays so) and run it."""
@@ -256,34 +262,34 @@ class ServedDeployment(Deployment):
 
     def wait_for_run(self, dag_id: str, run_id: str, deadline: float) -> str:
         """The state the DAG run ends in."""
-        ended: list[str] = []
 
-        def has_ended() -> bool:
+        def ended() -> str | None:
             state = str(self.rest("GET", f"dags/{dag_id}/dagRuns/{run_id}")["state"])
-            ended.extend([state] if state in ("success", "failed") else [])
-            return bool(ended)
+            return state if state in ("success", "failed") else None
 
-        self.poll(deadline, f"end of the DAG run {run_id}", has_ended)
-        return ended[0]
+        return self.poll(deadline, f"end of the DAG run {run_id}", ended)
 
     def mapped_instances(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
         path = f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/listMapped"
         instances: list[dict[str, Any]] = self.rest("GET", path)["task_instances"]
         return instances
 
-    def poll(self, deadline: float, what: str, done: Callable[[], bool]) -> None:
-        while not done():
-            exited = [service.name for service in self.services if service.process.poll()]
+    def poll(self, deadline: float, what: str, done: Callable[[], T | None]) -> T:
+        """``done()``'s first answer other than None; fails if a service exits before it."""
+        while (answer := done()) is None:
+            exited = [s.name for s in self.services if s.process.poll() is not None]
             if exited or time.monotonic() > deadline:
                 reason = f"{exited} exited" if exited else "timed out"
                 pytest.fail(f"{reason} waiting for the {what}\n{self.report()}")
             time.sleep(0.5)
+        return answer
 
     def report(self) -> str:
         """The end of each service's output and of each task's log, for a failure message."""
         tails = [service.tail() for service in self.services]
         for log in sorted((self.home / "logs").glob("dag_id=*/**/*.log")):
-            tails.append(f"--- {log.relative_to(self.home)} ---\n{log.read_text()[-3000:]}")
+            text = log.read_text(errors="replace")[-3000:]
+            tails.append(f"--- {log.relative_to(self.home)} ---\n{text}")
         return "\n".join(tails)
 
 
