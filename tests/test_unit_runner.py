@@ -32,6 +32,7 @@ from coveo_ua_source.exports.windows import PlannedExport, Window
 from coveo_ua_source.ingest.archive import table_members
 
 DAY = Window(utc(2024, 3, 1), utc(2024, 3, 2))
+NEXT = Window(utc(2024, 3, 2), utc(2024, 3, 3))
 TABLES = ("searches", "clicks")
 REQUEST = ExportRequest(filters=("country=='FR'",), export_format="NO_NEWLINE")
 IDENTITY = ExportIdentity.of(API_ROOT, "", REQUEST)  # a runner's own, with no scope option
@@ -116,9 +117,27 @@ def test_an_export_deleted_by_another_run_while_it_is_built_is_created_again(
 def test_an_export_that_vanishes_every_time_fails_saying_so(tmp_path: Path) -> None:
     client = StubClient(pending_polls=1)
     client.inject("vanish", count=10)
-    with pytest.raises(ExportFailedError, match="vanished 4 times"):
+    with pytest.raises(
+        ExportFailedError,
+        match="lost 4 times, the last time because export export-4 vanished while it was built",
+    ):
         list(runner_for(client, tmp_path).run(plan_of(DAY)))
     assert len(client.created) == 4, "created again EXPORT_VANISHED_RETRIES times"
+
+
+def test_an_export_answered_for_another_window_is_never_used_for_this_one(
+    tmp_path: Path,
+) -> None:
+    """The service answered a create with the export of another window (a lying service):
+    its rows would be recorded as this window's. The window's export is created again."""
+    client = StubClient()
+    runner = runner_for(client, tmp_path, max_concurrent=1)
+    [first] = list(runner.run(plan_of(DAY)))
+    client.inject("answer_previous")
+    [ready] = list(runner.sibling().run(plan_of(NEXT)))
+    assert ready.window == NEXT
+    assert ready.export_id != first.export_id, "the other window's export was not used"
+    assert [created.window for created in client.created] == [DAY, NEXT]
 
 
 def test_polling_doubles_its_interval_up_to_the_cap(tmp_path: Path) -> None:

@@ -57,7 +57,8 @@ class _Cancelled(CoveoUAError):
 
 
 class _Vanished(CoveoUAError):
-    """The export is gone (deleted by another run, or expired): create it again."""
+    """The export is gone (deleted by another run, or expired), or the service answered
+    with another export: create it again."""
 
 
 class ExportRunner:
@@ -132,8 +133,8 @@ class ExportRunner:
                 vanished += 1
                 if vanished > settings.EXPORT_VANISHED_RETRIES:
                     raise ExportFailedError(
-                        f"the export of {planned.window} vanished {vanished} times ({gone}); "
-                        "another run may be deleting this pipeline's exports: rerun later"
+                        f"the export of {planned.window} was lost {vanished} times, the last "
+                        f"time because {gone}; rerun later"
                     ) from gone
                 logger.info("%s; creating it again", gone)
                 continue
@@ -146,10 +147,12 @@ class ExportRunner:
     def _attempt(self, planned: PlannedExport) -> ReadyExport | None:
         """One create-poll-download; None when the export FAILED."""
         info = self._reattach(planned) or self._create(planned)
+        self._check_identity(info, planned)
         info = self._wait(info, planned.window)
+        self._check_identity(info, planned)
         if info.status == "EXPIRED":
             self._forget(info.id)
-            raise _Vanished(f"export {info.id} for {planned.window} expired before its download")
+            raise _Vanished(f"export {info.id} expired before its download")
         if info.status != "AVAILABLE":
             logger.warning("export %s for %s ended %s", info.id, planned.window, info.status)
             self._forget(info.id)
@@ -157,9 +160,23 @@ class ExportRunner:
         path = self._download(info.id, planned)
         if path is None:
             self._forget(info.id)
-            raise _Vanished(f"export {info.id} for {planned.window} vanished before its download")
+            raise _Vanished(f"export {info.id} vanished before its download")
         self._emit("ready", planned.window, info.id, {"tables": planned.tables})
         return ReadyExport(planned.window, planned.tables, info.id, path, planned.estimates)
+
+    def _check_identity(self, info: ExportInfo, planned: PlannedExport) -> None:
+        """Refuse an answer that describes another export than the one asked for: the
+        service answered with another window's export, whose rows would be recorded as
+        this window's. It is never used for this window; the window is created again."""
+        answered = describe_mismatch(info, planned)
+        if answered is None:
+            return
+        self._forget(info.id)
+        logger.warning(
+            "export %s answered for %s describes %s: not using it, creating it again",
+            info.id, planned.window, answered,
+        )  # fmt: skip
+        raise _Vanished(f"the service answered with export {info.id}, of {answered}")
 
     def _split(self, planned: PlannedExport, reason: str) -> list[ReadyExport]:
         first, second = planned.window.halves()
@@ -223,7 +240,7 @@ class ExportRunner:
             except CoveoNotFoundError:
                 self._forget(info.id)
                 raise _Vanished(
-                    f"export {info.id} for {window} vanished while it was built"
+                    f"export {info.id} vanished while it was built (another run deleted it?)"
                 ) from None
             self._emit("polled", window, info.id, {"status": info.status, "waited": waited})
         return info
@@ -360,6 +377,19 @@ class ExportStream(Iterator[ReadyExport]):
         if not self._closed:
             self._closed = True
             self._pool.shutdown(wait=True)  # every export consumed: the threads end at once
+
+
+def describe_mismatch(info: ExportInfo, planned: PlannedExport) -> str | None:
+    """How ``info`` differs from the export ``planned`` asks for (window, tables); None
+    when it matches, or when the service left those fields out."""
+    if info.start is not None and info.end is not None:
+        answered = Window(info.start, info.end)
+        if answered != planned.window:
+            return f"the window {answered}"
+    missing = [table for table in planned.tables if info.tables and table not in info.tables]
+    if missing:
+        return f"the tables {', '.join(info.tables)}, without {', '.join(missing)}"
+    return None
 
 
 def _discard_downloads(future: Future[list[ReadyExport]]) -> None:

@@ -94,7 +94,8 @@ class StubClient:
         self._lock = threading.Lock()
 
     def inject(self, fault: str, count: int = 1) -> None:
-        """The next ``count`` creates get ``fault``."""
+        """The next ``count`` creates get ``fault`` ("answer_previous": the create answers
+        with the export created before, as a lying service would)."""
         self.faults.extend([fault] * count)
 
     def create_export(
@@ -103,6 +104,8 @@ class StubClient:
         with self._lock:
             self.calls.append("create")
             fault = self.faults.popleft() if self.faults else ""
+            if fault == "answer_previous":  # a lying service: the previous export again
+                return self.exports[self.created[-1].export_id]
             if fault == "row_limit":
                 raise CoveoBadRequestError(
                     400, "POST", "/v15/exports", "The export exceeds the row limit of the org"
