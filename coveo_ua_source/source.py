@@ -45,6 +45,7 @@ from coveo_ua_source.ingest.dimension_catalog import (
     loaded_column_types,
     rejected_values_item,
 )
+from coveo_ua_source.ingest.placement import keep_inside
 from coveo_ua_source.runs.load_path import MERGE, choose_disposition, run_dispositions
 from coveo_ua_source.runs.plan import (
     CHECKED_KEY,
@@ -274,8 +275,10 @@ def _table_batches(
         stats = ReadStats()
         values: list[pa.Table] = []  # the rejected custom dimension values of each batch
         loaded = 0
-        for batch in _read_window(table, ready, load, rejected, stats):
-            _check_identifiers(table, batch, ready.export_id)
+        for read in _read_window(table, ready, load, rejected, stats):
+            _check_identifiers(table, read, ready.export_id)
+            batch, elsewhere = keep_inside(read, ready.window, table)
+            rejected += elsewhere
             loaded += batch.num_rows
             typed = typer.apply(batch, primary_key(table))
             values.append(typed.rejected)

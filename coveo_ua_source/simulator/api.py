@@ -20,20 +20,22 @@ import hmac
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from coveo_ua_source.schema import API_TABLE_NAMES, TABLES
 from coveo_ua_source.simulator import params
 from coveo_ua_source.simulator.config import SimulatorConfig
 from coveo_ua_source.simulator.dimensions import dimension_types, sim_columns
-from coveo_ua_source.simulator.faults import CREATE_FAULTS, HTTP_FAULTS, FaultQueue
+from coveo_ua_source.simulator.faults import CREATE_FAULTS, HTTP_FAULTS, Fault, FaultQueue
 from coveo_ua_source.simulator.faults import http_fault_reply as fault_reply
 from coveo_ua_source.simulator.replies import Reply, SimRequest, error_reply, json_reply
 from coveo_ua_source.simulator.schedules import ScheduleStore
 from coveo_ua_source.simulator.state import ExportStore, SimExport
-from coveo_ua_source.simulator.truth import count_rows, visible_span
+from coveo_ua_source.simulator.truth import count_rows, to_ms, visible_span
 
 API_PREFIX = "/rest/ua"
+_PLAIN_CREATE_FAULTS = CREATE_FAULTS - {"row_limit", "same_export", "fail_window"}
 _TYPES = {"text": "TEXT", "bigint": "NUMBER", "double": "NUMBER", "bool": "BOOLEAN"}
 _EVENT_TYPES = {"clicks": "CLICK", "custom_events": "CUSTOM_EVENT"}
 _ROUTES: list[tuple[re.Pattern[str], dict[str, str]]] = [
@@ -49,6 +51,11 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, str]]] = [
         (r"/v15/exports/(?P<export_id>[^/]+)", {"GET": "_get", "DELETE": "_delete"}),
     )
 ]
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _bad_parameter(message: str, code: str = "INVALID_PARAMETER") -> Reply:
@@ -186,15 +193,30 @@ class ApiApp:
                 f"{limit} rows of this organization. Reduce the date range."
             )
             return _bad_parameter(message, "ROW_LIMIT_EXCEEDED")
-        flags = {kind: self._take(kind, req) for kind in CREATE_FAULTS - {"row_limit"}}
-        slow = flags["slow"]
+        previous = self._store.latest()
+        if previous is not None and self._take("same_export", req) is not None:
+            return json_reply(201, self._describe(previous))  # a service that lies
+        flags = {kind: self._take(kind, req) for kind in _PLAIN_CREATE_FAULTS}
+        slow, wide = flags["slow"], flags["wide"]
         export = self._store.create(
             request, raw,
-            fail=flags["fail"] is not None,
+            fail=flags["fail"] is not None or self._in_failing_window(req, request),
             expire_on_download=flags["expire"] is not None,
             extra_delay=0.0 if slow is None else float(str(slow.get("seconds", 1.0))),
+            leading_hours=0.0 if wide is None else float(str(wide.get("hours", 1.0))),
         )  # fmt: skip
         return json_reply(201, self._describe(export))
+
+    def _in_failing_window(self, req: SimRequest, request: params.ExportRequest) -> bool:
+        """Whether a "fail_window" fault covers part of the export's window."""
+        start, end = request.span
+
+        def overlaps(fault: Fault) -> bool:
+            low, high = (to_ms(_utc(str(fault.options[k]))) for k in ("start", "end"))
+            return start < high and low < end
+
+        fault = self._faults.take({"fail_window"}, "api", req.method, req.path, overlaps)
+        return fault is not None
 
     def _describe(self, export: SimExport) -> dict[str, Any]:
         request = export.request

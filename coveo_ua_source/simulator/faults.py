@@ -9,7 +9,11 @@ Each fault has a count and optional filters (``path`` regex searched in the requ
 - when an export is created: "fail" (it ends FAILED instead of AVAILABLE), "expire" (it
   becomes EXPIRED at its first download request, which the storage answers 404), "slow"
   (option ``seconds``, default 1: extra build delay), "row_limit" (the create answers the
-  row-limit 400 whatever the size);
+  row-limit 400 whatever the size), "same_export" (the create answers with the export
+  created before it, of another window, and creates nothing), "wide" (the export's file
+  also holds the rows of the ``hours`` (default 1) before its window), "fail_window"
+  (every export whose window overlaps ``[start, end)``, ISO strings, ends FAILED: a bad
+  day on the service's side; give it a large count, ``clear_faults`` heals it);
 - when the storage serves a download: "corrupt_zip" (bytes that are not a zip),
   "truncate" (the full Content-Length, then the connection closes after half the bytes),
   "throttle" (the body is sent slowly: option ``bytes_per_second``, or ``seconds``, the
@@ -48,14 +52,16 @@ from coveo_ua_source.simulator.replies import (
 TFaultKind = Literal[
     "429", "500", "502", "503", "html", "drop", "401", "echo", "bad_redirect", "redirect_loop",
     "fail", "expire", "slow", "row_limit", "corrupt_zip", "truncate", "throttle", "malformed",
-    "drip", "rewrite",
+    "drip", "rewrite", "same_export", "wide", "fail_window",
 ]  # fmt: skip
 FAULT_KINDS: tuple[TFaultKind, ...] = get_args(TFaultKind)
 HOSTILE_FAULTS: frozenset[TFaultKind] = frozenset({"401", "echo", "bad_redirect", "redirect_loop"})
 HTTP_FAULTS: frozenset[TFaultKind] = frozenset(
     {"429", "500", "502", "503", "html", "drop", *HOSTILE_FAULTS}
 )
-CREATE_FAULTS: frozenset[TFaultKind] = frozenset({"fail", "expire", "slow", "row_limit"})
+CREATE_FAULTS: frozenset[TFaultKind] = frozenset(
+    {"fail", "expire", "slow", "row_limit", "same_export", "wide", "fail_window"}
+)
 DOWNLOAD_FAULTS: frozenset[TFaultKind] = frozenset(
     {"corrupt_zip", "truncate", "throttle", "malformed", "drip", "rewrite"}
 )
@@ -71,6 +77,8 @@ _OPTIONS: dict[str, frozenset[str]] = {
     "bad_redirect": frozenset({"scheme"}),
     "drip": frozenset({"bytes_per_second"}),
     "rewrite": frozenset({"change", "table", "differ", "bytes"}),
+    "wide": frozenset({"hours"}),
+    "fail_window": frozenset({"start", "end"}),
 }
 
 
@@ -92,6 +100,11 @@ _CHECKS: dict[str, dict[str, Callable[[object], bool]]] = {
     },
     "bad_redirect": {"scheme": lambda value: value in ("file", "ftp")},
     "drip": {"bytes_per_second": _is_positive},
+    "wide": {"hours": _is_positive},
+    "fail_window": {
+        "start": lambda value: isinstance(value, str),
+        "end": lambda value: isinstance(value, str),
+    },
     "rewrite": {
         "change": lambda value: value in REWRITES,
         "table": lambda value: value in TABLES,
@@ -146,7 +159,9 @@ class FaultQueue:
         if kind not in FAULT_KINDS:
             raise ValueError(f"Unknown fault {kind!r}; use one of {', '.join(FAULT_KINDS)}.")
         unknown = set(options) - _OPTIONS.get(kind, frozenset())
-        missing = kind == "rewrite" and "change" not in options
+        missing = (kind == "rewrite" and "change" not in options) or (
+            kind == "fail_window" and not {"start", "end"} <= set(options)
+        )
         if unknown or missing or count < 1 or not _valid(kind, options):
             raise ValueError(f"Bad fault arguments for {kind!r}: count={count}, {options}.")
         pattern = re.compile(path) if path is not None else None
@@ -154,11 +169,19 @@ class FaultQueue:
         with self._lock:
             self._faults.append(fault)
 
-    def take(self, kinds: Collection[str], server: TServer, method: str, path: str) -> Fault | None:
-        """Consume one use of the first queued fault of these kinds matching the request."""
+    def take(
+        self,
+        kinds: Collection[str],
+        server: TServer,
+        method: str,
+        path: str,
+        accept: Callable[[Fault], bool] = lambda _fault: True,
+    ) -> Fault | None:
+        """Consume one use of the first queued fault of these kinds matching the request
+        (and ``accept``)."""
         with self._lock:
             for fault in self._faults:
-                if fault.kind in kinds and fault.matches(server, method, path):
+                if fault.kind in kinds and fault.matches(server, method, path) and accept(fault):
                     fault.remaining -= 1
                     if fault.remaining == 0:
                         self._faults.remove(fault)

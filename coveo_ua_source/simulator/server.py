@@ -120,6 +120,14 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Log nothing: request lines and headers must never reach a log."""
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header: the service's present (its ``clock``), as Coveo's servers
+        tell theirs, whatever the machine's clock says."""
+        clock = self.server.owner.config.clock
+        if timestamp is None and clock is not None:
+            timestamp = clock().timestamp()
+        return super().date_time_string(timestamp)
+
     def _serve(self) -> None:
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)

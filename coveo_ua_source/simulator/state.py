@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +54,7 @@ class SimExport:
     fail: bool = False
     expire_on_download: bool = False
     extra_delay: float = 0.0
+    leading_hours: float = 0.0  # the "wide" fault: the file starts this much too early
     download_requests: int = 0
     zip_path: Path | None = None
     size: int = 0
@@ -108,16 +109,23 @@ class ExportStore:
         self.created_count = 0
 
     def create(self, request: ExportRequest, params: dict[str, Any], **flags: Any) -> SimExport:
-        """Register a new PENDING export; flags: fail, expire_on_download, extra_delay."""
+        """Register a new PENDING export; flags: fail, expire_on_download, extra_delay,
+        leading_hours."""
         export = SimExport(str(uuid.uuid4()), request, params, "simulator@coveo-ua.invalid")
         export.fail = bool(flags.get("fail", False))
         export.expire_on_download = bool(flags.get("expire_on_download", False))
         export.extra_delay = float(flags.get("extra_delay", 0.0))
+        export.leading_hours = float(flags.get("leading_hours", 0.0))
         export.visible_end_ms = visible_span(self._cfg, request.span)[1]
         with self._lock:
             self._exports[export.id] = export
             self.created_count += 1
         return export
+
+    def latest(self) -> SimExport | None:
+        """The export created last, deleted or not."""
+        with self._lock:
+            return next(reversed(self._exports.values()), None)
 
     def find(self, export_id: str) -> SimExport | None:
         """The export with this id, unless unknown or deleted."""
@@ -180,7 +188,8 @@ class ExportStore:
                 partial = path.with_suffix(".partial")
                 request = export.request
                 rows = write_export_zip(
-                    partial, self._cfg, export.start, export.visible_end,
+                    partial, self._cfg, export.start - timedelta(hours=export.leading_hours),
+                    export.visible_end,
                     tables=request.tables, export_format=request.export_format,
                     use_display_names=request.use_display_names,
                     dimensions=request.dimensions, filters=request.filters,
