@@ -164,14 +164,15 @@ def load_settings(
     )  # fmt: skip
 
 
-def planned_end(windows: WindowRange) -> datetime:
+def planned_end(windows: WindowRange, now: datetime | None = None) -> datetime:
     """Where this run's windows stop: ``end_date``, but never after ``now - settle_delay``.
 
-    Rows keep arriving at the service until then, so a window ending later would be
-    exported incomplete and never exported again. A later ``end_date`` is capped (with a
-    warning); the next run after the data settled loads the rest.
+    ``now``: the service's present (``exports.present``), else this machine's. Rows keep
+    arriving at the service until then, so a window ending later would be exported
+    incomplete and never exported again. A later ``end_date`` is capped (with a warning);
+    the next run after the data settled loads the rest.
     """
-    settled = default_end(clock.utc_now(), windows.settle_delay)
+    settled = default_end(now or clock.utc_now(), windows.settle_delay)
     if windows.end is None:
         return settled
     if windows.end > settled:

@@ -111,6 +111,10 @@ LOADS_CHECK_MARGIN: Final = timedelta(days=1)
 # it expired) is created again this many times before the window fails.
 EXPORT_VANISHED_RETRIES: Final = 3
 
+# A worker clock further than this from the service's (its Date header) is reported; runs
+# always plan up to the service's present.
+CLOCK_SKEW_TOLERANCE: Final = timedelta(minutes=1)
+
 # Name of the dlt config section: SOURCES__COVEO_UA__ACCESS_TOKEN etc.
 SOURCE_SECTION: Final = "coveo_ua"
 

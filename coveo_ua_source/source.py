@@ -157,7 +157,12 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress
     readers = _readers(load.windows.tables)
     refreshed = bool(dlt.current.load_package_state()["state"].get("refresh"))
     inputs = PlanInputs(
-        load.windows, load.request, readers, planned_end(load.windows), load.partition, refreshed
+        load.windows,
+        load.request,
+        readers,
+        planned_end(load.windows),
+        load.partition,
+        refreshed,
     )
     local_state = None if load.partition else dlt.current.source_state()
     options = replace(load.runner, scope=pipeline.pipeline_name)

@@ -7,13 +7,14 @@ with the ground truth: the lie never reaches the warehouse.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from dlt.pipeline.pipeline import Pipeline
-from helpers import END, START, assert_tables_match, make_source
+from helpers import END, START, assert_tables_match, make_source, utc
 
+from coveo_ua_source import clock
 from coveo_ua_source.ingest.bookkeeping import REJECTED_TABLE
 from coveo_ua_source.simulator import Simulator, SimulatorConfig, ground_truth
 
@@ -23,7 +24,7 @@ HOUR = timedelta(hours=1)
 def rejected_rows(pipeline: Pipeline) -> list[dict[str, Any]]:
     with pipeline.sql_client() as client:
         table = client.make_qualified_table_name(REJECTED_TABLE)
-        sql = f"SELECT table_name, window_start, reason FROM {table} WHERE NOT _superseded"  # noqa: S608
+        sql = f"SELECT table_name, window_start, reason FROM {table} WHERE NOT _superseded"
         with client.execute_query(sql) as cursor:
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -67,3 +68,33 @@ def test_rows_outside_their_window_are_rejected_not_loaded(
 def day_windows() -> list[tuple[Any, Any]]:
     day = timedelta(days=1)
     return [(START, START + day), (START + day, END)]
+
+
+class MovableClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_a_worker_clock_hours_ahead_plans_up_to_the_services_present(
+    start_simulator: Callable[..., Simulator],
+    make_pipeline: Callable[..., Pipeline],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker 3 h ahead would plan up to an hour the service has not reached, record it
+    loaded with its last rows missing, and never export it again."""
+    service = MovableClock(utc(2024, 3, 2, 10, 30))
+    monkeypatch.setattr(clock, "utc_now", lambda: service.now + 3 * HOUR)
+    simulator = start_simulator(clock=service)
+    pipeline = make_pipeline()
+    pipeline.run(make_source(simulator, end_date=None)).raise_on_failed_jobs()
+    settled = utc(2024, 3, 2, 9)  # the service's present minus settle_delay, a whole hour
+    assert_tables_match(pipeline, simulator, end=settled)
+    assert "this worker's clock says 2024-03-02T13:30" in caplog.text
+    assert "the service's says 2024-03-02T10:30" in caplog.text
+    service.now = utc(2024, 3, 3, 5)
+    pipeline.run(make_source(simulator, end_date=None)).raise_on_failed_jobs()
+    assert_tables_match(pipeline, simulator, end=utc(2024, 3, 3, 4))

@@ -40,10 +40,13 @@ FAULT_OPTIONS: dict[str, dict[str, Any]] = {
     "rewrite": {"change": "duplicate_header"},
     "malformed": {"count": 2},
     "fail": {"count": 4},
+    "wide": {"count": 4},
+    "fail_window": {"count": 200, "start": "2024-03-01", "end": "2024-03-02"},
 }
 # Faults that the load gets over (it retries, splits, recreates, waits or rejects rows).
 RECOVERED_FAULTS: tuple[TFaultKind, ...] = (
     "redirect_loop", "fail", "expire", "slow", "row_limit", "throttle", "malformed",
+    "same_export", "wide",
 )  # fmt: skip
 QUICK_DOWNLOADS = {"download_min_bytes": 1000, "download_stall_seconds": 0.5}
 # A dripping host is a stall by design: find it sooner (it is watched twice, 2 attempts).

@@ -88,6 +88,7 @@ class CoveoClient:
             download_limits or DownloadLimits(),
         )  # fmt: skip
         self._clock = clock
+        self._row_limit: int | None = None
 
     def __repr__(self) -> str:
         return f"CoveoClient(api_root={self.api_root!r}, org_id={self.org_id!r})"
@@ -174,8 +175,14 @@ class CoveoClient:
         }
 
     def row_limit(self) -> int:
-        """The organization's maximum number of rows in one export."""
-        return int(self._field("/v15/exports/rowLimit", "exportRowCountLimit"))
+        """The organization's maximum number of rows in one export (asked once a client)."""
+        if self._row_limit is None:
+            self._row_limit = int(self._field("/v15/exports/rowLimit", "exportRowCountLimit"))
+        return self._row_limit
+
+    def service_now(self) -> datetime | None:
+        """The service's present by the ``Date`` of its latest answer; None before any."""
+        return self._transport.service_clock.now()
 
     def service_status(self) -> str:
         """``online``, ``unavailable`` or ``degraded`` (as the service spells it)."""

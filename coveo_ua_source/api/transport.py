@@ -14,8 +14,11 @@ and never logged. No dlt here.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 import requests
 
@@ -81,6 +84,32 @@ class RetryState:
         self.attempt += 1
 
 
+class ServiceClock:
+    """The service's present, as the ``Date`` header of its latest answer told it, moved on
+    by the time elapsed here since (a worker's own clock may be hours off)."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._monotonic = monotonic
+        self._reading: tuple[datetime, float] | None = None
+
+    def record(self, date_header: str | None) -> None:
+        if not date_header:
+            return
+        try:
+            told = parsedate_to_datetime(date_header)
+        except (TypeError, ValueError):
+            return
+        if told.tzinfo is not None:
+            self._reading = (told.astimezone(UTC), self._monotonic())
+
+    def now(self) -> datetime | None:
+        """The service's present, or None before any answer with a ``Date``."""
+        if self._reading is None:
+            return None
+        told, at = self._reading
+        return told + timedelta(seconds=self._monotonic() - at)
+
+
 @dataclass(frozen=True)
 class Transport:
     """Sends API requests with the token and storage requests without, under the policy."""
@@ -91,6 +120,7 @@ class Transport:
     token: str = field(repr=False)  # only ever put in the Authorization header
     user_agent: str
     limits: DownloadLimits = field(default_factory=DownloadLimits)
+    service_clock: ServiceClock = field(default_factory=ServiceClock)
 
     def start(self) -> RetryState:
         """A fresh attempt counter and sleep budget for one logical request."""
@@ -131,6 +161,7 @@ class Transport:
             else:
                 if response.status_code < 400:
                     self._log(method, path, response.status_code, state, None)
+                    self.service_clock.record(response.headers.get("Date"))
                     return response
                 with response:
                     failure = self.failure(response, response.content)

@@ -170,6 +170,19 @@ def plan_exports(
     ]
 
 
+def ending_by(plan: Sequence[PlannedExport], end: datetime) -> list[PlannedExport]:
+    """``plan`` without what lies at or after ``end`` (a window across it is cut there)."""
+    return [
+        PlannedExport(
+            Window(planned.window.start, min(planned.window.end, end)),
+            planned.tables,
+            planned.estimates,
+        )
+        for planned in plan
+        if planned.window.start < end
+    ]
+
+
 def check_export_count(plan: Sequence[PlannedExport], max_exports: int) -> None:
     """Refuse a plan of more than ``max_exports`` exports, before any request is made.
 

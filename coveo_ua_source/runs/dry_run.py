@@ -61,7 +61,12 @@ def plan_load(
     )
     readers = frozenset(windows.tables)
     inputs = PlanInputs(
-        windows, request, readers, planned_end(windows), False, on_estimate=on_estimate
+        windows,
+        request,
+        readers,
+        planned_end(windows),
+        False,
+        on_estimate=on_estimate,
     )
     local = _local_state(pipeline)
     with reading_destination(pipeline) as view:

@@ -20,12 +20,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from coveo_ua_source.api.client import CoveoClient
-from coveo_ua_source.arguments import WindowRange
+from coveo_ua_source.arguments import WindowRange, planned_end
+from coveo_ua_source.exports.present import service_present
 from coveo_ua_source.exports.sizing import size_plan
 from coveo_ua_source.exports.types import ExportRequest
 from coveo_ua_source.exports.windows import (
     PlannedExport,
     check_export_count,
+    ending_by,
     format_utc,
     parse_datetime,
     plan_exports,
@@ -157,5 +159,9 @@ def _reuse_or_size(
 def _sized(
     client: CoveoClient, inputs: PlanInputs, unsized: list[PlannedExport]
 ) -> list[PlannedExport]:
+    """Refuse too many exports (before any request), stop at the service's present, and
+    size."""
     check_export_count(unsized, inputs.windows.max_exports)
+    if unsized:
+        unsized = ending_by(unsized, planned_end(inputs.windows, service_present(client)))
     return size_plan(client, unsized, inputs.request, inputs.windows.min_window, inputs.on_estimate)

@@ -169,6 +169,10 @@ class StubClient:
         self.row_limit_asked += 1
         return self.limit
 
+    def service_now(self) -> datetime | None:
+        """The stub sends no Date header: the worker's clock is the present."""
+        return None
+
     def estimate(
         self, start: datetime, end: datetime, *, tables: Sequence[str], **_: Any
     ) -> dict[str, int]:
