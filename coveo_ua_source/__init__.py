@@ -23,6 +23,7 @@ from coveo_ua_source.exceptions import (
     ExportFileError,
     ExportTimeoutError,
     PipelineLockedError,
+    WindowsFailedError,
 )
 from coveo_ua_source.recipe import run_load
 from coveo_ua_source.runs.dry_run import plan_load
@@ -53,6 +54,7 @@ __all__ = [
     "ExportTimeoutError",
     "PipelineLockedError",
     "TTable",
+    "WindowsFailedError",
     "coveo_ua_source",
     "create_views",
     "delta_lakehouse",

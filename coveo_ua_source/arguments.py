@@ -62,6 +62,8 @@ class LoadSettings:
     partition: bool  # load exactly [start, end), without reading or moving state
     coordination: str = settings.DEFAULT_COORDINATION  # how runs of a dataset take turns
     lease_timeout: float = settings.DEFAULT_LEASE_TIMEOUT  # seconds a run waits for its turn
+    # a window failed in this many runs is skipped so later windows load (0: never)
+    skip_failing_windows_after: int = settings.DEFAULT_SKIP_FAILING_WINDOWS_AFTER
 
 
 def require_token(access_token: str | None) -> str:
@@ -142,11 +144,17 @@ def load_settings(
     partition: bool = False,
     coordination: str = settings.DEFAULT_COORDINATION,
     lease_timeout: float = settings.DEFAULT_LEASE_TIMEOUT,
+    skip_failing_windows_after: int = settings.DEFAULT_SKIP_FAILING_WINDOWS_AFTER,
 ) -> LoadSettings:
     """What only a load needs beyond its windows and request: polling, files, partition,
     and how it takes turns with other runs of the dataset."""
     check_polling(poll_interval, max_wait, max_concurrent_exports)
     check_coordination(coordination, lease_timeout)
+    skip = skip_failing_windows_after
+    if isinstance(skip, bool) or not isinstance(skip, int) or skip < 0:
+        raise ConfigurationError(
+            f"skip_failing_windows_after={skip!r}: use a whole number of runs, 0 for never"
+        )
     if partition and windows.end is None:
         raise ConfigurationError(
             "partition=True loads exactly [start_date, end_date): pass end_date too"
@@ -160,7 +168,7 @@ def load_settings(
     workdir_path = Path(workdir) if workdir else None
     return LoadSettings(
         windows, request, runner, keep_exports, workdir_path, partition,
-        coordination.strip().lower(), float(lease_timeout),
+        coordination.strip().lower(), float(lease_timeout), skip,
     )  # fmt: skip
 
 

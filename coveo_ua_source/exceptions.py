@@ -17,6 +17,8 @@ The tree, and when to catch each::
     ├── ExportFailedError             an export ended FAILED even after re-creating/splitting it
     ├── ExportTimeoutError            an export stayed PENDING longer than max_wait
     ├── ExportFileError               the downloaded zip or its CSVs cannot be read
+    ├── WindowsFailedError            a window the service could not give stopped the run;
+    │                                 the windows before it were loaded and committed
     ├── BusyError                     another run holds what this run needs for longer than
     │   │                             it may wait; this run changed nothing (rerun later)
     │   ├── PipelineLockedError       another run of the same pipeline uses its folder
@@ -105,6 +107,10 @@ class ExportTimeoutError(CoveoUAError):
 
 class ExportFileError(CoveoUAError):
     """The downloaded export is not a readable zip of CSV files."""
+
+
+class WindowsFailedError(CoveoUAError):
+    """A window the service could not give stopped the run; what came before is loaded."""
 
 
 class BusyError(CoveoUAError):

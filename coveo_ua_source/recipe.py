@@ -14,7 +14,8 @@ The CLI's ``load`` and ``demo``, the example pipelines and the scheduler helpers
    dataset's turn (``runs/turns.py``), which the recipe keeps until step 5 is done;
 5. the SQL views, and the exports whose rows are now loaded deleted on Coveo;
 6. the turn returned. A run whose table lease was taken over meanwhile raises
-   ``DatasetLeaseLostError`` here.
+   ``DatasetLeaseLostError`` here; a run stopped by a window the service could not give
+   raises ``WindowsFailedError`` once what came before it is committed.
 
 A bare ``pipeline.run(coveo_ua_source())`` takes turns the same way (steps 4 and 6);
 only the clean-ups of steps 3 and 5 are the recipe's.
@@ -33,11 +34,13 @@ from dlt.extract.source import DltSource
 from coveo_ua_source import settings
 from coveo_ua_source.configuration import client_from_config, resolve_source_config
 from coveo_ua_source.dlt_internals import mark_restored
+from coveo_ua_source.exceptions import WindowsFailedError
 from coveo_ua_source.exports.lifecycle import delete_loaded
 from coveo_ua_source.runs.holdings import answers_sql
 from coveo_ua_source.runs.lease import exclusive_destination
 from coveo_ua_source.runs.lock import pipeline_lock
 from coveo_ua_source.runs.plan import positions_from_state
+from coveo_ua_source.runs.report import last_report, reported_to_caller
 from coveo_ua_source.runs.turns import Coordination, turn, turn_kept
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.source import coveo_ua_source
@@ -70,13 +73,29 @@ def run_load(
         source = coveo_ua_source(**source_options)
     with pipeline_lock(pipeline, wait=coordination.timeout):
         _restore(pipeline, coordination)
-        with turn_kept(pipeline):
+        with turn_kept(pipeline), reported_to_caller(pipeline):
             info: LoadInfo = pipeline.run(source, refresh=refresh)
             info.raise_on_failed_jobs()
             with turn(pipeline, coordination):  # when the run itself had nothing to load
                 made = create_views(pipeline) if views and answers_sql(pipeline) else []
                 deleted = delete_loaded_exports(pipeline, config)
+    _raise_if_stopped(pipeline)
     return load_summary(pipeline, made, deleted)
+
+
+def _raise_if_stopped(pipeline: Any) -> None:
+    """A window the service could not give stopped the run: its windows before are loaded
+    and committed, and the run ends in error, naming it."""
+    stopped = last_report(pipeline).stopped_at
+    if stopped is None:
+        return
+    raise WindowsFailedError(
+        f"{stopped.window} ({', '.join(stopped.tables)}) could not be exported "
+        f"(attempt {stopped.attempts}): {stopped.error}. The windows before it are loaded "
+        "and committed; the next run starts there. If the service keeps failing it, set "
+        "skip_failing_windows_after (SOURCES__COVEO_UA__SKIP_FAILING_WINDOWS_AFTER) so "
+        "later windows load while it is retried"
+    )
 
 
 def coordination_of(config: Mapping[str, Any]) -> Coordination:

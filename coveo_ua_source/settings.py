@@ -107,6 +107,9 @@ LEASE_REPORT_EVERY: Final = 60.0
 # loads' completion times come from the loading machines' clocks, so the check reaches
 # back this much further than the previous one.
 LOADS_CHECK_MARGIN: Final = timedelta(days=1)
+# A window the service fails to give in this many runs in a row is skipped, so that the
+# windows after it load (0: never skip; the run stops there and loads it next time).
+DEFAULT_SKIP_FAILING_WINDOWS_AFTER: Final = 0
 # An export that vanishes while it is polled or downloaded (another run deleted it, or
 # it expired) is created again this many times before the window fails.
 EXPORT_VANISHED_RETRIES: Final = 3

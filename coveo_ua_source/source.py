@@ -28,7 +28,11 @@ from coveo_ua_source.dlt_internals import follow_committed_version
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.exports.feed import ExportFeed, FeedPerExtract, FeedRun
 from coveo_ua_source.exports.runner import ExportRunner
-from coveo_ua_source.exports.types import ProgressEvent, ReadyExport, TExportProgress
+from coveo_ua_source.exports.types import (
+    ProgressEvent,
+    ReadyExport,
+    TExportProgress,
+)
 from coveo_ua_source.exports.windows import Window, parse_datetime
 from coveo_ua_source.ingest.archive import ReadStats, RejectedRow, missing_table_error, read_table
 from coveo_ua_source.ingest.bookkeeping import (
@@ -54,6 +58,7 @@ from coveo_ua_source.runs.plan import (
     RunPlan,
     checked_value,
 )
+from coveo_ua_source.runs.report import WindowFailures, new_report
 from coveo_ua_source.runs.start import start_run
 from coveo_ua_source.runs.turns import Coordination
 from coveo_ua_source.schema import (
@@ -98,6 +103,7 @@ def coveo_ua_source(
     download_deadline: float = settings.DOWNLOAD_DEADLINE,
     coordination: str = settings.DEFAULT_COORDINATION,
     lease_timeout: float = settings.DEFAULT_LEASE_TIMEOUT,
+    skip_failing_windows_after: int = settings.DEFAULT_SKIP_FAILING_WINDOWS_AFTER,
 ) -> Any:
     """Coveo Usage Analytics exports, one merge table per export table.
 
@@ -130,7 +136,7 @@ def coveo_ua_source(
         windows, request, poll_interval=poll_interval, max_wait=max_wait,
         max_concurrent_exports=max_concurrent_exports, keep_exports=keep_exports,
         workdir=workdir, partition=partition, coordination=coordination,
-        lease_timeout=lease_timeout,
+        lease_timeout=lease_timeout, skip_failing_windows_after=skip_failing_windows_after,
     )  # fmt: skip
     limits = DownloadLimits(download_min_bytes, download_stall_seconds, download_deadline)
     client = CoveoClient(
@@ -176,9 +182,10 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress
     if progress is not None:
         window = Window(load.windows.start, inputs.end)
         progress(ProgressEvent("planned", window, None, {"exports": len(plan.exports)}))
+    failures = WindowFailures(new_report(pipeline), plan, readers, load)
     return FeedRun(
         plan.exports, started.stream, started.runner, readers, plan.positions,
-        load.keep_exports, dispositions=dispositions,
+        load.keep_exports, dispositions=dispositions, on_window_failed=failures.handle,
     )  # fmt: skip
 
 

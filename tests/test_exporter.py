@@ -6,8 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-from helpers import TOKEN, utc
+from helpers import TOKEN, utc, window_fails_with
 
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.exceptions import ExportFailedError, ExportFileError, ExportTimeoutError
@@ -69,8 +68,8 @@ def test_failing_at_minimum_window_gives_a_clear_error(
 ) -> None:
     simulator.inject("fail", count=100)
     runner = runner_for(simulator, tmp_path, min_window=timedelta(hours=12))
-    with pytest.raises(
-        ExportFailedError, match=r"searches, clicks for \[2024-03-01T00:00:00.000Z, 2024-03-01T12"
+    with window_fails_with(
+        ExportFailedError, r"searches, clicks for \[2024-03-01T00:00:00.000Z, 2024-03-01T12"
     ):
         list(runner.run(plan_of(DAY)))
 
@@ -100,7 +99,7 @@ def test_corrupt_twice_fails_clearly_and_leaves_no_file(
     simulator: Simulator, tmp_path: Path
 ) -> None:
     simulator.inject("corrupt_zip", count=2)
-    with pytest.raises(ExportFileError, match="downloaded twice"):
+    with window_fails_with(ExportFileError, "downloaded twice"):
         list(runner_for(simulator, tmp_path).run(plan_of(DAY)))
     assert list(tmp_path.iterdir()) == []
 
@@ -111,7 +110,7 @@ def test_pending_too_long_times_out_naming_export_and_window(
     simulator = start_simulator(pending_polls=1000)
     waits: list[float] = []
     runner = runner_for(simulator, tmp_path, sleep=waits.append, max_wait=100.0)
-    with pytest.raises(ExportTimeoutError) as raised:
+    with window_fails_with(ExportTimeoutError) as raised:
         list(runner.run(plan_of(DAY)))
     export_id = next(iter(simulator.exports))
     assert export_id in str(raised.value)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import utc
+from helpers import utc, window_fails_with
 from helpers.stub_client import (
     API_ROOT,
     HELD_SECONDS,
@@ -117,10 +117,8 @@ def test_an_export_deleted_by_another_run_while_it_is_built_is_created_again(
 def test_an_export_that_vanishes_every_time_fails_saying_so(tmp_path: Path) -> None:
     client = StubClient(pending_polls=1)
     client.inject("vanish", count=10)
-    with pytest.raises(
-        ExportFailedError,
-        match="lost 4 times, the last time because export export-4 vanished while it was built",
-    ):
+    lost = "lost 4 times, the last time because export export-4 vanished while it was built"
+    with window_fails_with(ExportFailedError, lost):
         list(runner_for(client, tmp_path).run(plan_of(DAY)))
     assert len(client.created) == 4, "created again EXPORT_VANISHED_RETRIES times"
 
@@ -151,7 +149,7 @@ def test_polling_doubles_its_interval_up_to_the_cap(tmp_path: Path) -> None:
 def test_pending_too_long_times_out_naming_the_export_and_window(tmp_path: Path) -> None:
     waits: list[float] = []
     runner = runner_for(StubClient(pending_polls=-1), tmp_path, waits, max_wait=100.0)
-    with pytest.raises(ExportTimeoutError, match=r"export-1 for \[2024-03-01T00:00:00.000Z"):
+    with window_fails_with(ExportTimeoutError, r"export-1 for \[2024-03-01T00:00:00.000Z"):
         list(runner.run(plan_of(DAY)))
     assert 100.0 <= sum(waits) < 200.0
 
@@ -195,7 +193,7 @@ def test_failing_at_the_minimum_window_says_which_window_and_what_to_do(tmp_path
     client = StubClient()
     client.inject("fail", 100)
     runner = runner_for(client, tmp_path, min_window=timedelta(hours=12))
-    with pytest.raises(ExportFailedError) as raised:
+    with window_fails_with(ExportFailedError) as raised:
         list(runner.run(plan_of(DAY)))
     message = str(raised.value)
     assert "searches, clicks for [2024-03-01T00:00:00.000Z, 2024-03-01T12:00:00.000Z)" in message
@@ -226,7 +224,7 @@ def test_corrupt_twice_fails_clearly_and_leaves_no_file(tmp_path: Path) -> None:
         return destination.write_bytes(b"not a zip")
 
     client.download_export = corrupt  # type: ignore[method-assign]
-    with pytest.raises(ExportFileError, match=r"export-1 for .* downloaded twice"):
+    with window_fails_with(ExportFileError, r"export-1 for .* downloaded twice"):
         list(runner_for(client, tmp_path).run(plan_of(DAY)))
     assert list(tmp_path.iterdir()) == []
 

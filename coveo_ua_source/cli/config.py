@@ -42,6 +42,8 @@ CONFIG_ONLY_OPTIONS: dict[str, str] = {
     "lease_timeout": "seconds a run waits for its turn while another run loads the same "
     f"dataset (default: {settings.DEFAULT_LEASE_TIMEOUT:.0f})",
     "coordination": "how runs of a dataset take turns: auto, table or off (default: auto)",
+    "skip_failing_windows_after": "skip a window the service failed to give in this many "
+    "runs, so later windows load; it is retried (default: 0, never)",
 }
 
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from coveo_ua_source.exports.runner import ExportRunner
-from coveo_ua_source.exports.types import ReadyExport
+from coveo_ua_source.exports.types import ReadyExport, WindowFailedError
 from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.schema import TTable
 
@@ -43,6 +43,10 @@ class FeedRun:
     keep_exports: bool = False
     on_close: Callable[[], None] = field(default=lambda: None)
     dispositions: Mapping[str, Any] | None = None  # per table; None: leave the hints alone
+    # Told of each window the service could not give, with the feed's ``record``; True: go
+    # on with the next ones, False: hand out nothing more (what was read commits). None:
+    # the error ends the run.
+    on_window_failed: Callable[[WindowFailedError, Callable[[Any], None]], bool] | None = None
 
 
 @dataclass
@@ -133,11 +137,26 @@ class ExportFeed:
         if self._stream is None:
             self._stream = self._start()
         while len(self._handouts) <= position:
-            ready = next(self._stream, None)
+            ready = self._next_ready()
             if ready is None:
                 return None
             self._handouts.append(_Handout(ready, set(ready.tables)))
         return self._handouts[position]
+
+    def _next_ready(self) -> ReadyExport | None:
+        """The stream's next export, past the failed windows the run may skip."""
+        assert self._stream is not None
+        assert self._run is not None
+        while True:
+            try:
+                return next(self._stream, None)
+            except WindowFailedError as failed:
+                handler = self._run.on_window_failed
+                if handler is None:
+                    raise
+                if not handler(failed, self.record):
+                    _close(self._stream)
+                    return None
 
     def _mark_read(self, handout: _Handout, table: TTable) -> None:
         handout.unread.discard(table)

@@ -34,6 +34,7 @@ from coveo_ua_source.exceptions import (
     CoveoBadRequestError,
     CoveoNotFoundError,
     CoveoUAError,
+    DownloadStalledError,
     ExportFailedError,
     ExportFileError,
     ExportTimeoutError,
@@ -45,6 +46,7 @@ from coveo_ua_source.exports.types import (
     ReadyExport,
     RunnerOptions,
     TExportProgress,
+    WindowFailedError,
 )
 from coveo_ua_source.exports.windows import PlannedExport, Window
 from coveo_ua_source.ingest.archive import table_members
@@ -333,24 +335,32 @@ class ExportStream(Iterator[ReadyExport]):
         self._runner = runner
         self._pool = pool
         self._upcoming = iter(self.plan)
-        self._in_flight: deque[Future[list[ReadyExport]]] = deque()
+        self._in_flight: deque[tuple[PlannedExport, Future[list[ReadyExport]]]] = deque()
         self._ready: deque[ReadyExport] = deque()
         self._closed = False
         for planned in itertools.islice(self._upcoming, workers):
-            self._in_flight.append(pool.submit(runner.produce, planned))
+            self._in_flight.append((planned, pool.submit(runner.produce, planned)))
 
     def __next__(self) -> ReadyExport:
+        """The next export; ``WindowFailedError`` for a window the service could not give
+        (the stream goes on with the next ones if read again)."""
         try:
             while not self._ready:
                 if self._closed or not self._in_flight:
                     self._finish()
                     raise StopIteration
-                done = self._in_flight.popleft().result()
+                planned, future = self._in_flight.popleft()
                 following = next(self._upcoming, None)
                 if following is not None:
-                    self._in_flight.append(self._pool.submit(self._runner.produce, following))
-                self._ready.extend(done)
+                    self._in_flight.append(
+                        (following, self._pool.submit(self._runner.produce, following))
+                    )
+                self._ready.extend(_result(planned, future))
         except StopIteration:
+            raise
+        except WindowFailedError:
+            if not self._in_flight:
+                self._finish()  # nothing follows: the threads end now
             raise
         except BaseException:
             self.close()
@@ -367,7 +377,7 @@ class ExportStream(Iterator[ReadyExport]):
         for ready in self._ready:
             _remove(ready.zip_path)
         self._ready.clear()
-        for future in self._in_flight:
+        for _, future in self._in_flight:
             future.add_done_callback(_discard_downloads)
 
     def __del__(self) -> None:
@@ -377,6 +387,18 @@ class ExportStream(Iterator[ReadyExport]):
         if not self._closed:
             self._closed = True
             self._pool.shutdown(wait=True)  # every export consumed: the threads end at once
+
+
+# What the service can fail at for one window while the others are fine: a bad day on its
+# side. Anything else (the token, the parameters, the service unreachable) ends the run.
+WINDOW_ERRORS = (ExportFailedError, ExportTimeoutError, ExportFileError, DownloadStalledError)
+
+
+def _result(planned: PlannedExport, future: Future[list[ReadyExport]]) -> list[ReadyExport]:
+    try:
+        return future.result()
+    except WINDOW_ERRORS as error:
+        raise WindowFailedError(planned, error) from error
 
 
 def describe_mismatch(info: ExportInfo, planned: PlannedExport) -> str | None:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from coveo_ua_source import settings
-from coveo_ua_source.exports.windows import Window
+from coveo_ua_source.exceptions import CoveoUAError
+from coveo_ua_source.exports.windows import PlannedExport, Window
 from coveo_ua_source.schema import TExportFormat, TTable
 
 
@@ -66,3 +67,12 @@ class ReadyExport:
     export_id: str
     zip_path: Path
     estimates: Mapping[str, int] = field(default_factory=dict)
+
+
+class WindowFailedError(CoveoUAError):
+    """The service could not give one window's export (after the retries and splits)."""
+
+    def __init__(self, planned: PlannedExport, error: BaseException) -> None:
+        self.planned = planned
+        self.error = error
+        super().__init__(f"{planned.window} ({', '.join(planned.tables)}): {error}")

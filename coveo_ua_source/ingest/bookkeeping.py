@@ -27,6 +27,7 @@ from dlt.extract.items import DataItemWithMeta
 
 from coveo_ua_source import settings
 from coveo_ua_source.exports.types import ReadyExport
+from coveo_ua_source.exports.windows import Window
 from coveo_ua_source.ingest.archive import RejectedRow
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 BOOKKEEPING_RESOURCE = "coveo_ua_bookkeeping"  # the resource that owns both tables
 WINDOWS_TABLE = "_coveo_ua_windows"
 REJECTED_TABLE = "_coveo_ua_rejected_rows"
+FAILED = "failed"  # the status of a window the service could not give
+ERROR_TEXT_LIMIT = 2000  # characters of a failed window's last error that are kept
 
 _WINDOWS_HINTS = dlt.mark.make_hints(
     table_name=WINDOWS_TABLE,
@@ -45,6 +48,8 @@ _WINDOWS_HINTS = dlt.mark.make_hints(
         "estimated_rows": {"data_type": "bigint"},
         "repaired_values": {"data_type": "bigint"},
         "loaded_at": {"data_type": "timestamp"},
+        "attempts": {"data_type": "bigint"},
+        "last_error": {"data_type": "text"},
     },
 )
 
@@ -116,6 +121,29 @@ def coverage_item(
             table, ready.window, loaded, estimated, settings.ESTIMATE_TOLERANCE * 100,
             ready.export_id,
         )  # fmt: skip
+    return dlt.mark.with_hints([row], _WINDOWS_HINTS, create_table_variant=True)
+
+
+def failed_item(
+    table: str, window: Window, estimated: int | None, attempts: int, error: str
+) -> DataItemWithMeta:
+    """The ``_coveo_ua_windows`` row of a window the service could not give: status
+    ``failed``, with the runs that tried it and the last error. Its load replaces it."""
+    row: dict[str, Any] = {
+        "table_name": table,
+        "window_start": window.start,
+        "window_end": window.end,
+        "export_id": None,
+        "estimated_rows": estimated,
+        "loaded_rows": 0,
+        "rejected_rows": 0,
+        "repaired_values": 0,
+        "rejected_values": 0,
+        "status": FAILED,
+        "loaded_at": datetime.now(UTC),
+        "attempts": attempts,
+        "last_error": error[:ERROR_TEXT_LIMIT],
+    }
     return dlt.mark.with_hints([row], _WINDOWS_HINTS, create_table_variant=True)
 
 

@@ -25,7 +25,7 @@ from dlt.common.destination.exceptions import DestinationUndefinedEntity
 from coveo_ua_source import settings
 from coveo_ua_source.dlt_internals import CommittedState, committed_source_state
 from coveo_ua_source.exports.windows import Window
-from coveo_ua_source.ingest.bookkeeping import WINDOWS_TABLE
+from coveo_ua_source.ingest.bookkeeping import FAILED, WINDOWS_TABLE
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +100,29 @@ class DestinationView:
             found.setdefault(str(table), set()).add(Window(aware(start), aware(end)))
             newest = aware(inserted) if newest is None else max(newest, aware(inserted))
         return LoadedWindows({t: sorted(w) for t, w in found.items()}, newest)
+
+    def failed_windows(self) -> dict[tuple[str, Window], tuple[int, str]]:
+        """The windows ``_coveo_ua_windows`` records as failed by completed loads: for each
+        (table, window), the runs that tried it and the last error."""
+        if self.sql is None or not self.exists(WINDOWS_TABLE):
+            return {}
+        sql = self.sql
+        windows = sql.make_qualified_table_name(WINDOWS_TABLE)
+        loads = sql.make_qualified_table_name(LOADS_TABLE)
+        query = (
+            f"SELECT w.table_name, w.window_start, w.window_end, w.attempts, w.last_error "  # noqa: S608
+            f"FROM {windows} AS w JOIN {loads} AS l ON l.load_id = w._dlt_load_id "
+            "WHERE l.status = 0 AND w.status = %s"
+        )
+        try:
+            rows = sql.execute_sql(query, FAILED) or []
+        except Exception as error:  # a ledger from before failures were recorded
+            logger.debug("no failed windows recorded: %s", error)
+            return {}
+        return {
+            (str(table), Window(aware(start), aware(end))): (int(attempts or 1), str(error or ""))
+            for table, start, end, attempts, error in rows
+        }
 
     def exists(self, table: str) -> bool:
         """Whether ``table`` exists in the dataset."""

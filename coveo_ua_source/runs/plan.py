@@ -14,8 +14,9 @@ load would do now.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from coveo_ua_source.exports.sizing import size_plan
 from coveo_ua_source.exports.types import ExportRequest
 from coveo_ua_source.exports.windows import (
     PlannedExport,
+    Window,
     check_export_count,
     ending_by,
     format_utc,
@@ -36,6 +38,8 @@ from coveo_ua_source.runs.holdings import DestinationView
 from coveo_ua_source.runs.load_path import appending_tables, first_starts
 from coveo_ua_source.runs.repair import damaged_windows, with_repairs
 from coveo_ua_source.schema import TTable
+
+logger = logging.getLogger(__name__)
 
 POSITION_KEY = "last_end"  # in each table resource's state: where its last window ended
 CHECKED_KEY = "loads_checked_through"  # in the source state: see runs/repair.py
@@ -60,6 +64,8 @@ class RunPlan:
     repairing: frozenset[str]  # tables with windows of duplicate rows to merge away
     checked_through: datetime | None  # where the next duplicate check starts
     committed_version: int | None = None  # the version of the committed state planned from
+    # The windows earlier runs failed to get, per (table, window): attempts, last error.
+    failed_before: Mapping[tuple[str, Window], tuple[int, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,22 +103,41 @@ def final_plan(
 ) -> RunPlan:
     """The plan from what the destination holds. ``local_state``: the worker's source
     state, used only when the destination keeps none (None in partition mode)."""
+    failed = view.failed_windows()
     if inputs.partition:
         unsized = _windows(inputs, None)
         check_export_count(unsized, inputs.windows.max_exports)
         exports = _reuse_or_size(client, inputs, unsized, first)
-        return RunPlan(exports, None, frozenset(), frozenset(), None)
+        return RunPlan(exports, None, frozenset(), frozenset(), None, failed_before=failed)
     committed = None if inputs.refreshed else view.committed_state()
     state = committed.source_state if committed is not None else local_state or {}
     positions = positions_from_state(state, inputs.tables)
     damaged, checked = damaged_windows(view, inputs.tables, _checked_through(state))
-    unsized = with_repairs(_windows(inputs, positions), damaged)
+    retried = _retries(failed, inputs)
+    unsized = with_repairs(with_repairs(_windows(inputs, positions), damaged), retried)
     check_export_count(unsized, inputs.windows.max_exports)
     starts = first_starts(unsized)
     appending = appending_tables(starts, positions, view.earliest_rows(starts))
     exports = _reuse_or_size(client, inputs, unsized, first)
     version = None if committed is None else committed.version
-    return RunPlan(exports, positions, appending, frozenset(damaged), checked, version)
+    return RunPlan(
+        exports, positions, appending, frozenset(damaged), checked, version, failed_before=failed
+    )
+
+
+def _retries(
+    failed: Mapping[tuple[str, Window], tuple[int, str]], inputs: PlanInputs
+) -> dict[TTable, list[Window]]:
+    """The failed windows of this run's tables and range, to try again."""
+    retried: dict[TTable, list[Window]] = {}
+    for (table, window), (attempts, error) in sorted(failed.items()):
+        if table in inputs.tables and window.start >= inputs.windows.start:
+            logger.warning(
+                "%s %s failed in %d earlier run(s) (last error: %s): trying it again",
+                table, window, attempts, error,
+            )  # fmt: skip
+            retried.setdefault(table, []).append(window)
+    return retried
 
 
 def positions_from_state(

@@ -13,19 +13,34 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import pytest
 from dlt.pipeline.pipeline import Pipeline
 
 from coveo_ua_source import coveo_ua_source
+from coveo_ua_source.exports.types import WindowFailedError
 from coveo_ua_source.ingest.bookkeeping import REJECTED_TABLE
 from coveo_ua_source.schema import TABLES, TTable, primary_key
 from coveo_ua_source.simulator import Simulator, SimulatorConfig, ground_truth
 
 TOKEN = "sim-token"
+
+
+@contextmanager
+def window_fails_with(kind: type[BaseException], match: str | None = None) -> Iterator[Any]:
+    """The runner's stream gives up on a window with an error of ``kind``: it raises
+    ``WindowFailedError`` carrying it (and would go on with the next windows)."""
+    with pytest.raises(WindowFailedError) as raised:
+        yield raised
+    assert isinstance(raised.value.error, kind), raised.value.error
+    if match is not None:
+        assert re.search(match, str(raised.value.error)), str(raised.value.error)
 
 
 def loaded_rows(pipeline: Pipeline, table: TTable) -> list[dict[str, Any]]:
