@@ -16,6 +16,7 @@ from helpers import (
     END,
     START,
     TOKEN,
+    assert_no_variant_columns,
     assert_rows_equal,
     assert_tables_match,
     expected_rows,
@@ -113,14 +114,17 @@ def test_row_keys_are_written_as_json_dumps_writes_them(ids: list[str]) -> None:
     assert typed.rejected.column("row_key").to_pylist() == expected
 
 
-def test_a_column_loaded_with_another_type_gets_a_variant_column() -> None:
+def test_a_column_keeps_the_type_it_was_loaded_with() -> None:
     typed = type_batch(batch_of(["1.5"]), {"c_x": "NUMBER"}, ["search_id"], {"c_x": "text"})
-    assert typed.batch.schema.names == ["search_id", "c_x__v_double"]
-    assert typed.batch.column("c_x__v_double").to_pylist() == [1.5]
+    assert typed.batch.schema.names == ["search_id", "c_x"]
+    assert typed.batch.column("c_x").to_pylist() == ["1.5"], "text stays text"
     same = type_batch(batch_of(["1.5"]), {"c_x": "NUMBER"}, ["search_id"], {"c_x": "double"})
-    assert same.batch.schema.names == ["search_id", "c_x"]
-    text = type_batch(batch_of(["a"]), {"c_x": "TEXT"}, ["search_id"], {"c_x": "double"})
-    assert text.batch.schema.names == ["search_id", "c_x__v_text"]
+    assert same.batch.column("c_x").to_pylist() == [1.5]
+    double = type_batch(batch_of(["a", "2"]), {"c_x": "TEXT"}, ["search_id"], {"c_x": "double"})
+    assert double.batch.schema.names == ["search_id", "c_x"]
+    assert double.batch.column("c_x").to_pylist() == [None, 2.0], "a double stays double"
+    assert double.rejected.column("raw_text").to_pylist() == ["a"]
+    assert double.rejected.column("expected_type").to_pylist() == ["NUMBER"]
 
 
 def test_only_custom_dimensions_are_typed_and_qualified_names_win() -> None:
@@ -331,11 +335,12 @@ def test_exportables_failure_keeps_the_types_already_loaded(
 
 
 @pytest.mark.xdist_group("custom_dimensions_first_day")
-def test_a_type_change_between_runs_goes_to_a_variant_column(
+def test_a_type_change_between_runs_keeps_the_loaded_type(
     start_simulator: Callable[..., Simulator],
     make_pipeline: Callable[..., Pipeline],
     first_day_folder: Path,
     tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     retyped = (("custom_events.c_cart_value", "TEXT"), ("clicks.c_in_stock", "SHORT"))
     simulator = start_simulator(retyped_dimensions=retyped)
@@ -343,27 +348,29 @@ def test_a_type_change_between_runs_goes_to_a_variant_column(
     # call on, this simulator answers the new types: that first call is the first day's.
     assert CoveoClient(TOKEN, base_url=simulator.api_root).exportable_dimensions()
     pipeline = first_day_pipeline(simulator, first_day_folder, make_pipeline, tmp_path)
-    middle = FIRST_DAY_END
     pipeline.run(make_source(simulator)).raise_on_failed_jobs()
-    columns = pipeline.default_schema.tables["custom_events"]["columns"]
-    assert columns["c_cart_value"]["data_type"] == "double", "a loaded column keeps its type"
-    assert columns["c_cart_value__v_text"]["data_type"] == "text"
-    assert pipeline.default_schema.tables["clicks"]["columns"]["c_in_stock__v_bigint"]
-    loaded = {row["custom_event_id"]: row for row in loaded_rows(pipeline, "custom_events")}
-    first = ground_truth(simulator.config, "custom_events", START, middle)
-    second = ground_truth(
-        simulator.config, "custom_events", middle, END, custom_types=dict(retyped)
+    assert_tables_match(pipeline, simulator)  # typed as first loaded, every day
+    assert_rejected_values_match(pipeline, simulator)  # what does not fit is kept there
+    assert_no_variant_columns(pipeline)
+    assert "custom_events.c_cart_value was loaded as NUMBER but Coveo now reports TEXT" in (
+        caplog.text
     )
-    assert first
-    assert second
-    for row in first:
-        got = loaded[row["custom_event_id"]]
-        assert (got["c_cart_value"], got["c_cart_value__v_text"]) == (row["c_cart_value"], None)
-    for row in second:
-        got = loaded[row["custom_event_id"]]
-        assert (got["c_cart_value"], got["c_cart_value__v_text"]) == (None, row["c_cart_value"])
-    assert len(loaded) == len(first) + len(second)
-    assert "1,299.00" in {row["c_cart_value"] for row in second}, "text takes every value"
+
+
+def test_an_exportables_outage_on_the_first_run_never_splits_a_column(
+    simulator: Simulator, make_pipeline: Callable[..., Pipeline]
+) -> None:
+    """Columns first seen during an outage load as text; once exportables answers again
+    they stay text, rather than filling typed variant columns from then on."""
+    simulator.inject("html", count=1, path=EXPORTABLES)  # a 403 WAF page: not retried
+    pipeline = make_pipeline()
+    middle = START + timedelta(days=1)
+    pipeline.run(typed_tables_source(simulator, end_date=middle)).raise_on_failed_jobs()
+    pipeline.run(typed_tables_source(simulator)).raise_on_failed_jobs()
+    assert_no_variant_columns(pipeline)
+    for table in TYPED_TABLES:
+        expected = ground_truth(simulator.config, table, START, END, custom_types={})
+        assert_rows_equal(loaded_rows(pipeline, table), sort_rows(expected, table), table)
 
 
 def test_expected_rows_type_custom_dimensions(simulator: Simulator) -> None:

@@ -15,10 +15,11 @@ Pure: no network, no dlt. Typing rules (Coveo type -> Arrow type -> dlt data typ
 
 Surrounding spaces are ignored. A value that does not parse becomes NULL and is returned as a
 row of ``TypedBatch.rejected`` (an Arrow table, ``REJECTED_SCHEMA``) with the row's key, so
-nothing is lost; those rows are built column-wise, never one Python object per value. A
-column already loaded with another data type (``loaded_types``) is not changed: the values
-of the new type go to a variant column ``<column>__v_<type>``, dlt's naming for variant
-columns.
+nothing is lost; those rows are built column-wise, never one Python object per value.
+
+A column's type never changes once loaded (``loaded_types``): when Coveo reports another
+type later, the column is still cast to the type it was loaded with, and the values that
+do not fit it are rejected values. No variant column (``<column>__v_<type>``) is made.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ DLT_TYPES: dict[str, str] = {
     "DATE": "date",
     "DATETIME": "timestamp",
 }
+# The Coveo type of each dlt data type a custom dimension loads as.
+COVEO_TYPES: dict[str, str] = {dlt_type: coveo for coveo, dlt_type in DLT_TYPES.items()}
 # The text each type accepts (after trimming spaces); see the module doc.
 _PATTERNS: dict[str, str] = {
     "NUMBER": r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$",
@@ -157,7 +160,7 @@ def type_batch(
     rejected: list[pa.Table] = []
     fields, arrays = [], []
     for field, column in zip(batch.schema, batch.columns, strict=True):
-        coveo_type = types.get(field.name.lower(), "TEXT")
+        coveo_type = kept_type(field.name.lower(), types, loaded)
         arrow_type = ARROW_TYPES.get(coveo_type)
         custom = field.name.lower().startswith("c_") and pa.types.is_string(column.type)
         if not custom:
@@ -171,8 +174,7 @@ def type_batch(
             typed, bad = cast_values(column, coveo_type)
         if bad:
             rejected.append(rejected_table(batch, key_columns, field.name, coveo_type, bad))
-        name = output_name(field.name, DLT_TYPES[coveo_type], loaded)
-        fields.append(pa.field(name, arrow_type))
+        fields.append(pa.field(field.name, arrow_type))
         arrays.append(typed)
     typed = pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
     return TypedBatch(typed, pa.concat_tables(rejected) if rejected else empty_rejected())
@@ -201,10 +203,11 @@ def rejected_table(
     return pa.Table.from_arrays(arrays, schema=REJECTED_SCHEMA)
 
 
-def output_name(name: str, dlt_type: str, loaded_types: Mapping[str, str]) -> str:
-    """``name``, or its variant ``<name>__v_<type>`` when it was loaded with another type."""
-    before = loaded_types.get(name.lower())
-    return name if before in (None, dlt_type) else f"{name}__v_{dlt_type}"
+def kept_type(name: str, types: Mapping[str, str], loaded_types: Mapping[str, str]) -> str:
+    """The Coveo type a ``c_*`` column is cast to: the one it was loaded with, else the
+    one Coveo reports (``types``), else TEXT."""
+    loaded = COVEO_TYPES.get(loaded_types.get(name, ""))
+    return loaded or types.get(name, "TEXT")
 
 
 def cast_values(text: pa.Array, coveo_type: str) -> tuple[pa.Array, list[int]]:

@@ -31,7 +31,7 @@ from coveo_ua_source.exceptions import CoveoUAError
 from coveo_ua_source.exports.types import ReadyExport
 from coveo_ua_source.ingest.bookkeeping import window_replaced_hints, window_replaced_table
 from coveo_ua_source.ingest.custom_dimensions import (
-    DLT_TYPES,
+    COVEO_TYPES,
     Dimension,
     TypedBatch,
     column_types,
@@ -44,7 +44,6 @@ from coveo_ua_source.schema import TTable, column_hints
 logger = logging.getLogger(__name__)
 
 REJECTED_VALUES_TABLE = "_coveo_ua_rejected_values"
-_COVEO_TYPES = {dlt_type: coveo for coveo, dlt_type in DLT_TYPES.items()}
 _REJECTED_VALUES_HINTS = window_replaced_hints(
     REJECTED_VALUES_TABLE,
     {
@@ -80,6 +79,7 @@ class DimensionTypes:
             types = _fallback_types(loaded_types)
         else:
             types = column_types(dimensions, table)
+            _warn_of_changed_types(table, types, loaded_types)
         return BatchTyper(types, loaded_types, _descriptions(dimensions or [], table))
 
     def _ask(self) -> list[Dimension] | None:
@@ -165,11 +165,22 @@ def rejected_values_item(
     return window_replaced_table(table, ready, values, _REJECTED_VALUES_HINTS)
 
 
+def _warn_of_changed_types(table: str, types: Mapping[str, str], loaded: Mapping[str, str]) -> None:
+    for name, coveo_type in sorted(types.items()):
+        kept = COVEO_TYPES.get(loaded.get(name, ""))
+        if kept is not None and kept != coveo_type:
+            logger.warning(
+                "%s.%s was loaded as %s but Coveo now reports %s: it stays %s, and values "
+                "that are not %s go to %s",
+                table, name, kept, coveo_type, kept, kept, REJECTED_VALUES_TABLE,
+            )  # fmt: skip
+
+
 def _fallback_types(loaded: Mapping[str, str]) -> dict[str, str]:
     return {
-        name: _COVEO_TYPES[data_type]
+        name: COVEO_TYPES[data_type]
         for name, data_type in loaded.items()
-        if name.startswith("c_") and "__v_" not in name and data_type in _COVEO_TYPES
+        if name.startswith("c_") and "__v_" not in name and data_type in COVEO_TYPES
     }
 
 

@@ -55,9 +55,21 @@ def loaded_tables(
     pipeline: Pipeline, tables: Sequence[TTable]
 ) -> dict[TTable, list[dict[str, Any]]]:
     """``loaded_rows`` of several tables, read through one SQL client: opening one costs
-    dlt's config resolution and a new database connection (about 40 ms on DuckDB)."""
+    dlt's config resolution and a new database connection (about 40 ms on DuckDB).
+
+    Every table read is also checked for variant columns (``<column>__v_<type>``): a
+    column's type never changes once loaded, so none may ever appear."""
+    assert_no_variant_columns(pipeline)
     with pipeline.sql_client() as client:
         return {table: table_rows(client, table) for table in tables}
+
+
+def assert_no_variant_columns(pipeline: Pipeline) -> None:
+    """No table of the pipeline's schemas has a dlt variant column."""
+    for schema in pipeline.schemas.values():
+        for name, table in schema.tables.items():
+            variants = [column for column in table.get("columns", {}) if "__v_" in column]
+            assert not variants, f"{name} has variant columns {variants}"
 
 
 def table_rows(client: Any, table: TTable) -> list[dict[str, Any]]:
