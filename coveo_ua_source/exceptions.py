@@ -17,6 +17,7 @@ The tree, and when to catch each::
     ├── ExportFailedError             an export ended FAILED even after re-creating/splitting it
     ├── ExportTimeoutError            an export stayed PENDING longer than max_wait
     ├── ExportFileError               the downloaded zip or its CSVs cannot be read
+    ├── DiskFullError                 the disk of a folder the run writes is full
     ├── WindowsFailedError            a window the service could not give stopped the run;
     │                                 the windows before it were loaded and committed
     ├── BusyError                     another run holds what this run needs for longer than
@@ -107,6 +108,10 @@ class ExportTimeoutError(CoveoUAError):
 
 class ExportFileError(CoveoUAError):
     """The downloaded export is not a readable zip of CSV files."""
+
+
+class DiskFullError(CoveoUAError, OSError):
+    """The disk of a folder the run writes to is full; the message names it."""
 
 
 class WindowsFailedError(CoveoUAError):

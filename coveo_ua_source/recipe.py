@@ -24,8 +24,8 @@ only the clean-ups of steps 3 and 5 are the recipe's.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from contextlib import nullcontext
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from dlt.common.pipeline import LoadInfo
@@ -33,8 +33,9 @@ from dlt.extract.source import DltSource
 
 from coveo_ua_source import settings
 from coveo_ua_source.configuration import client_from_config, resolve_source_config
+from coveo_ua_source.disk import disk_full_error, full_disk
 from coveo_ua_source.dlt_internals import mark_restored
-from coveo_ua_source.exceptions import WindowsFailedError
+from coveo_ua_source.exceptions import DiskFullError, WindowsFailedError
 from coveo_ua_source.exports.lifecycle import delete_loaded
 from coveo_ua_source.runs.holdings import answers_sql
 from coveo_ua_source.runs.lease import exclusive_destination
@@ -71,7 +72,7 @@ def run_load(
     lean_load_defaults(pipeline.destination)
     if source is None:
         source = coveo_ua_source(**source_options)
-    with pipeline_lock(pipeline, wait=coordination.timeout):
+    with pipeline_lock(pipeline, wait=coordination.timeout), _disk_named(pipeline):
         _restore(pipeline, coordination)
         with turn_kept(pipeline), reported_to_caller(pipeline):
             info: LoadInfo = pipeline.run(source, refresh=refresh)
@@ -81,6 +82,20 @@ def run_load(
                 deleted = delete_loaded_exports(pipeline, config)
     _raise_if_stopped(pipeline)
     return load_summary(pipeline, made, deleted)
+
+
+@contextmanager
+def _disk_named(pipeline: Any) -> Iterator[None]:
+    """A full disk anywhere in the run (dlt's files, the downloads) says which folder."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except Exception as error:
+        full = full_disk(error)
+        if full is None:
+            raise
+        raise disk_full_error(full, pipeline.working_dir) from error
 
 
 def _raise_if_stopped(pipeline: Any) -> None:

@@ -91,7 +91,7 @@ def _read(database: Path, dataset: str) -> dict[TTable, list[dict[str, Any]]]:
     return loaded_tables(reader, TABLES)
 
 
-LEAN_SETTINGS = ("DATA_WRITER__COMPRESSION", "LOAD__WORKERS")
+LEAN_SETTINGS = ("DATA_WRITER__COMPRESSION", "LOAD__DELETE_COMPLETED_JOBS", "LOAD__WORKERS")
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,10 @@ def test_tasks_load_with_the_lean_defaults_but_keep_what_the_user_set(
     """Also the load under ``lean_load_defaults`` that test_lean_defaults.py points to."""
     tasks = incremental_tasks
     assert tasks.memory_limits == ["488.2 MiB"] * 2, "DuckDB's limit (512MB as it reports it)"
-    assert tasks.lean_settings[0] == {"DATA_WRITER__COMPRESSION": "none", "LOAD__WORKERS": "1"}
+    assert tasks.lean_settings[0] == {
+        "DATA_WRITER__COMPRESSION": "none", "LOAD__DELETE_COMPLETED_JOBS": "true",
+        "LOAD__WORKERS": "1",
+    }  # fmt: skip
     assert tasks.lean_settings[1]["LOAD__WORKERS"] == "2", "a setting the user configured is kept"
     assert_loaded_match(tasks.rows, tasks.simulator, utc(2024, 3, 4))
 

@@ -3,6 +3,7 @@ split, cancel. No server, no dlt; the clock never really waits."""
 
 from __future__ import annotations
 
+import errno
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from helpers.stub_client import (
 
 from coveo_ua_source.exceptions import (
     CoveoBadRequestError,
+    DiskFullError,
     ExportFailedError,
     ExportFileError,
     ExportTimeoutError,
@@ -295,3 +297,14 @@ def test_closing_early_removes_the_zips_downloaded_ahead(tmp_path: Path) -> None
     stream.close()
     runner.join()
     assert [path.name for path in tmp_path.iterdir()] == [first.zip_path.name]
+
+
+class FullDisk(StubClient):
+    def download_export(self, export_id: str, destination: Path, **_: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device", str(destination))
+
+
+def test_a_download_to_a_full_disk_names_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(DiskFullError, match=f"no space left on the disk of {tmp_path} "):
+        list(runner_for(FullDisk(), tmp_path).run(plan_of(DAY)))
+    assert list(tmp_path.iterdir()) == [], "the partial zip is removed"

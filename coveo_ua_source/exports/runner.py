@@ -30,6 +30,7 @@ from typing import Any
 
 from coveo_ua_source import settings
 from coveo_ua_source.api.client import CoveoClient, ExportInfo
+from coveo_ua_source.disk import disk_full_error, full_disk
 from coveo_ua_source.exceptions import (
     CoveoBadRequestError,
     CoveoNotFoundError,
@@ -159,7 +160,7 @@ class ExportRunner:
             logger.warning("export %s for %s ended %s", info.id, planned.window, info.status)
             self._forget(info.id)
             return None
-        path = self._download(info.id, planned)
+        path = self._download(info.id, planned, info.size)
         if path is None:
             self._forget(info.id)
             raise _Vanished(f"export {info.id} vanished before its download")
@@ -247,7 +248,9 @@ class ExportRunner:
             self._emit("polled", window, info.id, {"status": info.status, "waited": waited})
         return info
 
-    def _download(self, export_id: str, planned: PlannedExport) -> Path | None:
+    def _download(
+        self, export_id: str, planned: PlannedExport, size: int | None = None
+    ) -> Path | None:
         """Download and check the zip; fetch once more if it is corrupt. None if EXPIRED."""
         for attempt in range(2):
             path = self._new_zip_path()
@@ -270,6 +273,11 @@ class ExportRunner:
                     ) from error
                 logger.warning("export %s: %s; downloading again", export_id, error)
                 continue
+            except OSError as error:
+                _remove(path)
+                if full_disk(error) is not None:
+                    raise disk_full_error(error, self.workdir, size) from error
+                raise
             except BaseException:
                 _remove(path)
                 raise

@@ -4,6 +4,8 @@
 setting that no dlt config provider (environment, ``.dlt/*.toml``, ...) has a value for:
 
 - ``data_writer.compression = "none"``: Parquet written uncompressed (every destination);
+- ``load.delete_completed_jobs = true``: a load package's files are removed once loaded
+  (every destination; set it false to keep them);
 - DuckDB only: ``load.workers = 1`` and a ``memory_limit`` in the credentials'
   ``global_config`` (not when ``global_config``, ``local_config`` or ``pragmas`` are set).
 
@@ -33,6 +35,9 @@ _COMPRESSION = _Default(
     "DATA_WRITER__COMPRESSION",
     settings.PARQUET_COMPRESSION,
 )
+# A completed package's files are of no use once the destination holds them; dlt keeps them
+# by default, and a long-lived pipelines folder then grows without bound.
+_DELETE_COMPLETED = _Default(("load.delete_completed_jobs",), "LOAD__DELETE_COMPLETED_JOBS", "true")
 _WORKERS = _Default(("load.workers",), "LOAD__WORKERS", str(settings.DUCKDB_LOAD_WORKERS))
 _MEMORY_LIMIT = _Default(
     tuple(
@@ -53,7 +58,7 @@ def lean_load_defaults(
     object, or None.
     """
     target = os.environ if environ is None else environ
-    chosen = [_COMPRESSION]
+    chosen = [_COMPRESSION, _DELETE_COMPLETED]
     if _destination_name(destination) == "duckdb":
         chosen += [_WORKERS, _MEMORY_LIMIT]
     applied: dict[str, str] = {}
