@@ -237,3 +237,12 @@ def test_credentials_option_reaches_the_destination_and_is_never_echoed(
     captured = capsys.readouterr()
     assert "127.0.0.1" in captured.err, "the error is about the server the option named"
     assert secret not in captured.out + captured.err
+
+
+def test_an_empty_table_list_is_refused_not_taken_for_every_table(
+    connected: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["load", "--start-date", "2024-04-01", "--tables", "", "--pipelines-dir", "p"])
+    assert code != 0
+    assert "tables is empty" in capsys.readouterr().err
+    assert connected.requests == [], "refused before any request"

@@ -259,6 +259,13 @@ def test_non_http_base_url_is_refused_before_any_request(base_url: str) -> None:
         CoveoClient(TOKEN, base_url=base_url)
 
 
+def test_a_base_url_with_credentials_is_refused_without_repeating_them() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        CoveoClient(TOKEN, base_url=f"https://user:{TOKEN}@platform.cloud.coveo.com/rest/ua")
+    assert "must not carry credentials" in str(refused.value)
+    assert TOKEN not in str(refused.value)
+
+
 def test_every_download_failure_is_a_coveo_error() -> None:
     assert issubclass(DownloadStalledError, CoveoUAError)
     assert issubclass(CoveoStorageError, CoveoAPIError)

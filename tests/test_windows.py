@@ -86,6 +86,20 @@ def test_parse_tables_orders_and_validates() -> None:
         parse_tables(["click"])
     with pytest.raises(ConfigurationError, match="empty"):
         parse_tables([])
+    with pytest.raises(ConfigurationError, match="tables is empty"):
+        parse_tables([""])  # `--tables ""`: none, not all
+    assert parse_tables("searches, clicks") == ("searches", "clicks"), "a TOML or env string"
+
+
+def test_a_table_loaded_past_end_date_is_not_exported_again_for_a_lookback() -> None:
+    day = timedelta(days=1)
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    ahead = {"searches": start + 10 * day, "clicks": start + day}
+    plan = plan_exports(start, start + 2 * day, day, ahead, lookback=day)
+    assert [(p.window.start, p.tables) for p in plan] == [
+        (start, ("clicks",)),
+        (start + day, ("clicks",)),
+    ], "searches is loaded to day 10: an end_date of day 2 gives it nothing to load"
 
 
 def test_check_range_rejects_start_after_end_and_tiny_windows() -> None:

@@ -64,7 +64,13 @@ def api_root(base_url: str | None, region: str) -> str:
                 f"base_url must be an absolute http:// or https:// URL ending with /rest/ua, "
                 f"got {base_url!r}"
             )
-        if not root.endswith("/rest/ua") or not urlsplit(root).netloc:
+        parts = urlsplit(root)
+        if parts.username is not None or parts.password is not None:
+            raise ConfigurationError(
+                "base_url must not carry credentials (user:password@host): give the token "
+                "as access_token (SOURCES__COVEO_UA__ACCESS_TOKEN) and base_url without them"
+            )
+        if not root.endswith("/rest/ua") or not parts.netloc:
             raise ConfigurationError(
                 f"base_url must be an absolute URL ending with /rest/ua, got {base_url!r}"
             )

@@ -65,7 +65,7 @@ def demo_command(args: argparse.Namespace) -> int:
 def source_config(args: argparse.Namespace) -> dict[str, Any]:
     """The source's options: the flags given, then env and config as the source reads them."""
     explicit = {name: getattr(args, name, None) for name in _SOURCE_FLAGS}
-    if getattr(args, "tables", None):
+    if getattr(args, "tables", None) is not None:
         explicit["tables"] = args.tables.split(",")
     return resolve_source_config(explicit, getattr(args, "pipeline_name", None))
 

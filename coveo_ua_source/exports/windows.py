@@ -98,7 +98,9 @@ def parse_tables(tables: Iterable[str] | str | None) -> tuple[TTable, ...]:
     if tables is None:
         return TABLES
     names = [tables] if isinstance(tables, str) else list(tables)
-    wanted = {name.strip().lower() for name in names}
+    # "searches,clicks" from a TOML string or an environment variable is two tables
+    split = [part for name in names for part in str(name).split(",")]
+    wanted = {name.strip().lower() for name in split if name.strip()}
     unknown = sorted(wanted - set(TABLES))
     if unknown:
         raise ConfigurationError(
@@ -155,13 +157,18 @@ def plan_exports(
     """The exports that bring every table in ``positions`` up to ``end_date``.
 
     ``positions`` maps each table to where its last fully loaded window ended (None when
-    it was never loaded). Tables whose windows coincide share one export.
+    it was never loaded). Tables whose windows coincide share one export. A table loaded
+    up to ``end_date`` or beyond gets nothing, lookback or not: an earlier range is
+    loaded again in partition mode, never by moving ``end_date`` back.
     """
     tables_by_window: dict[Window, list[TTable]] = {}
     for table in TABLES:
         if table not in positions:
             continue
-        begin = table_start(start_date, positions[table], lookback)
+        position = positions[table]
+        if position is not None and position >= end_date:
+            continue  # loaded up to end_date already: a lookback re-exports nothing
+        begin = table_start(start_date, position, lookback)
         for planned in grid_windows(start_date, begin, end_date, window):
             tables_by_window.setdefault(planned, []).append(table)
     return [

@@ -166,6 +166,17 @@ def _windows(
     inputs: PlanInputs, positions: Mapping[str, datetime | None] | None
 ) -> list[PlannedExport]:
     windows = inputs.windows
+    ahead = sorted(
+        table for table, position in (positions or {}).items()
+        if position is not None and position > inputs.end
+    )  # fmt: skip
+    if ahead and windows.end is not None:
+        logger.warning(
+            "end_date %s is before where %s %s loaded (%s): nothing to load there; to load "
+            "an earlier range again, use partition=True (a partition pipeline)",
+            format_utc(inputs.end), ", ".join(ahead), "is" if len(ahead) == 1 else "are",
+            format_utc(max(p for p in positions.values() if p is not None)),  # type: ignore[union-attr]
+        )  # fmt: skip
     lookback = timedelta(0) if inputs.partition else windows.lookback
     chosen: dict[str, datetime | None] = {
         table: None if positions is None else positions.get(table) for table in inputs.tables
