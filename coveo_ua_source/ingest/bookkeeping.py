@@ -114,7 +114,7 @@ def coverage_item(
         "status": _status(estimated, loaded),
         "loaded_at": datetime.now(UTC),
     }
-    if row["status"] == "below_estimate":
+    if row["status"] != "loaded":
         logger.warning(
             "%s %s: loaded %d rows but the service estimated %s (tolerance %.0f%%); "
             "check _coveo_ua_rejected_rows and the export %s",
@@ -318,4 +318,6 @@ def _status(estimated: int | None, loaded: int) -> str:
         return "loaded"
     if loaded < estimated * (1 - settings.ESTIMATE_TOLERANCE):
         return "below_estimate"
+    if loaded > estimated * (1 + settings.ESTIMATE_TOLERANCE):
+        return "above_estimate"
     return "loaded"
