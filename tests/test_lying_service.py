@@ -7,12 +7,12 @@ with the ground truth: the lie never reaches the warehouse.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from dlt.pipeline.pipeline import Pipeline
-from helpers import END, START, assert_tables_match, make_source, utc
+from helpers import END, START, MovableClock, assert_tables_match, make_source, utc
 
 from coveo_ua_source import clock
 from coveo_ua_source.ingest.bookkeeping import REJECTED_TABLE
@@ -68,14 +68,6 @@ def test_rows_outside_their_window_are_rejected_not_loaded(
 def day_windows() -> list[tuple[Any, Any]]:
     day = timedelta(days=1)
     return [(START, START + day), (START + day, END)]
-
-
-class MovableClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def test_a_worker_clock_hours_ahead_plans_up_to_the_services_present(

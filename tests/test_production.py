@@ -23,6 +23,7 @@ from dlt.pipeline.pipeline import Pipeline
 from helpers import (
     START,
     TOKEN,
+    MovableClock,
     assert_loaded_match,
     duckdb_path,
     loaded_tables,
@@ -236,14 +237,6 @@ def test_partition_needs_an_end_date(simulator: Simulator) -> None:
 
     with pytest.raises(ConfigurationError, match=r"partition=True .* end_date"):
         make_source(simulator, end_date=None, partition=True)
-
-
-class MovableClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def test_a_future_end_date_is_capped_and_the_next_run_loads_what_arrived(

@@ -85,15 +85,9 @@ class DestinationView:
         (every completed load when None)."""
         if self.sql is None or not self.exists(WINDOWS_TABLE):
             return LoadedWindows({}, None)
-        sql = self.sql
-        windows = sql.make_qualified_table_name(WINDOWS_TABLE)
-        loads = sql.make_qualified_table_name(LOADS_TABLE)
-        query = (
-            f"SELECT w.table_name, w.window_start, w.window_end, l.inserted_at "  # noqa: S608
-            f"FROM {windows} AS w JOIN {loads} AS l ON l.load_id = w._dlt_load_id "
-            "WHERE l.status = 0" + (" AND l.inserted_at >= %s" if since is not None else "")
+        rows = self._committed_windows(
+            "l.inserted_at", *(("l.inserted_at >= %s", since) if since is not None else ())
         )
-        rows = sql.execute_sql(query, *([since] if since is not None else [])) or []
         found: dict[str, set[Window]] = {}
         newest: datetime | None = None
         for table, start, end, inserted in rows:
@@ -106,16 +100,8 @@ class DestinationView:
         (table, window), the runs that tried it and the last error."""
         if self.sql is None or not self.exists(WINDOWS_TABLE):
             return {}
-        sql = self.sql
-        windows = sql.make_qualified_table_name(WINDOWS_TABLE)
-        loads = sql.make_qualified_table_name(LOADS_TABLE)
-        query = (
-            f"SELECT w.table_name, w.window_start, w.window_end, w.attempts, w.last_error "  # noqa: S608
-            f"FROM {windows} AS w JOIN {loads} AS l ON l.load_id = w._dlt_load_id "
-            "WHERE l.status = 0 AND w.status = %s"
-        )
         try:
-            rows = sql.execute_sql(query, FAILED) or []
+            rows = self._committed_windows("w.attempts, w.last_error", "w.status = %s", FAILED)
         except Exception as error:  # a ledger from before failures were recorded
             logger.debug("no failed windows recorded: %s", error)
             return {}
@@ -123,6 +109,19 @@ class DestinationView:
             (str(table), Window(aware(start), aware(end))): (int(attempts or 1), str(error or ""))
             for table, start, end, attempts, error in rows
         }
+
+    def _committed_windows(self, columns: str, condition: str = "", *params: Any) -> list[Any]:
+        """Rows of ``_coveo_ua_windows`` whose load completed: table name, window start and
+        end, then ``columns`` (``w.`` the window row, ``l.`` its load), where ``condition``."""
+        assert self.sql is not None
+        windows = self.sql.make_qualified_table_name(WINDOWS_TABLE)
+        loads = self.sql.make_qualified_table_name(LOADS_TABLE)
+        query = (
+            f"SELECT w.table_name, w.window_start, w.window_end, {columns} "  # noqa: S608
+            f"FROM {windows} AS w JOIN {loads} AS l ON l.load_id = w._dlt_load_id "
+            f"WHERE l.status = 0{' AND ' + condition if condition else ''}"
+        )
+        return list(self.sql.execute_sql(query, *params) or [])
 
     def exists(self, table: str) -> bool:
         """Whether ``table`` exists in the dataset."""

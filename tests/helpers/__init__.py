@@ -64,6 +64,16 @@ def loaded_tables(
         return {table: table_rows(client, table) for table in tables}
 
 
+class MovableClock:
+    """A present that a test moves: ``clock.utc_now`` or a simulator's ``clock``."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 def assert_no_variant_columns(pipeline: Pipeline) -> None:
     """No table of the pipeline's schemas has a dlt variant column."""
     for schema in pipeline.schemas.values():
