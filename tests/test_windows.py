@@ -102,6 +102,13 @@ def test_a_table_loaded_past_end_date_is_not_exported_again_for_a_lookback() -> 
     ], "searches is loaded to day 10: an end_date of day 2 gives it nothing to load"
 
 
+def test_a_table_loaded_exactly_to_end_date_gets_its_lookback() -> None:
+    day = timedelta(days=1)
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    plan = plan_exports(start, start + 2 * day, day, {"searches": start + 2 * day}, lookback=day)
+    assert [(p.window.start, p.tables) for p in plan] == [(start + day, ("searches",))]
+
+
 def test_check_range_rejects_start_after_end_and_tiny_windows() -> None:
     with pytest.raises(ConfigurationError, match="not before end_date"):
         check_range(utc(2024, 2, 1), utc(2024, 1, 1), DAY)

@@ -158,16 +158,17 @@ def plan_exports(
 
     ``positions`` maps each table to where its last fully loaded window ended (None when
     it was never loaded). Tables whose windows coincide share one export. A table loaded
-    up to ``end_date`` or beyond gets nothing, lookback or not: an earlier range is
-    loaded again in partition mode, never by moving ``end_date`` back.
+    past ``end_date`` gets nothing, lookback or not: an earlier range is loaded again in
+    partition mode, never by moving ``end_date`` back. One loaded exactly to ``end_date``
+    still gets its lookback.
     """
     tables_by_window: dict[Window, list[TTable]] = {}
     for table in TABLES:
         if table not in positions:
             continue
         position = positions[table]
-        if position is not None and position >= end_date:
-            continue  # loaded up to end_date already: a lookback re-exports nothing
+        if position is not None and position > end_date:
+            continue  # loaded past end_date: a lookback re-exports nothing
         begin = table_start(start_date, position, lookback)
         for planned in grid_windows(start_date, begin, end_date, window):
             tables_by_window.setdefault(planned, []).append(table)
