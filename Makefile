@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy coveo_ua_source
+	$(BIN)/mypy coveo_ua_source coveo_ua_simulator
 
 pytest: $(STAMP)
 	$(BIN)/pytest

@@ -29,7 +29,7 @@ export RUNTIME__DLTHUB_TELEMETRY=false DLT_DATA_DIR="$work/dlt"
 "$work/venv/bin/coveo-ua" --help >/dev/null
 "$work/venv/bin/coveo-ua" load --help >/dev/null
 
-"$work/venv/bin/coveo-ua" simulator --port 0 --token ci-token >"$work/simulator.log" 2>&1 &
+"$work/venv/bin/coveo-ua-simulator" --port 0 --token ci-token >"$work/simulator.log" 2>&1 &
 simulator_pid=$!
 for _ in $(seq 100); do
     grep -q "^api_root:" "$work/simulator.log" && break
@@ -49,7 +49,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from coveo_ua_source.schema import TABLES
-from coveo_ua_source.simulator import SimulatorConfig, ground_truth
+from coveo_ua_simulator import SimulatorConfig, ground_truth
 
 start, end = datetime(2024, 4, 1, tzinfo=UTC), datetime(2024, 4, 3, tzinfo=UTC)
 with duckdb.connect(sys.argv[1], read_only=True) as connection:

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from coveo_ua_simulator import SimulatorConfig, write_export_zip
+from coveo_ua_simulator.truth import count_rows, to_ms
 from coveo_ua_source.ingest.archive import table_members
-from coveo_ua_source.simulator import SimulatorConfig, write_export_zip
-from coveo_ua_source.simulator.truth import count_rows, to_ms
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

@@ -27,10 +27,10 @@ import requests
 
 import coveo_ua_source.source as source_module
 from bench.common import Result, Spec, case_main, new_pipeline, staged_run
+from coveo_ua_simulator.dimensions import dimension_types, sim_columns
 from coveo_ua_source import coveo_ua_source
 from coveo_ua_source.api.client import ExportInfo
 from coveo_ua_source.schema import TABLES
-from coveo_ua_source.simulator.dimensions import dimension_types, sim_columns
 
 _UNROUTABLE = "http://127.0.0.1:9/rest/ua"
 # The simulator's dimension types by column type (as its /dimensions/exportables answers).

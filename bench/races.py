@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.simproc import SimulatorProcess
+from coveo_ua_simulator import SimulatorConfig, ground_truth
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.schema import TABLES, primary_key
-from coveo_ua_source.simulator import SimulatorConfig, ground_truth
 
 TOKEN = SimulatorConfig().token  # bench.simproc starts the simulator with its default token
 START = "2024-03-01"

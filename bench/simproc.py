@@ -16,13 +16,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from coveo_ua_source.simulator import SimulatorConfig
+from coveo_ua_simulator import SimulatorConfig
 
 _READY_TIMEOUT = 60.0
 
 
 class SimulatorProcess:
-    """``python -m coveo_ua_source.simulator`` on free loopback ports, stopped on exit."""
+    """``python -m coveo_ua_simulator`` on free loopback ports, stopped on exit."""
 
     def __init__(self, config: SimulatorConfig, log_path: Path, env: dict[str, str]) -> None:
         self.config = config
@@ -36,7 +36,7 @@ class SimulatorProcess:
     def _arguments(self) -> list[str]:
         cfg = self.config
         return [
-            sys.executable, "-m", "coveo_ua_source.simulator", "--port", "0",
+            sys.executable, "-m", "coveo_ua_simulator", "--port", "0",
             "--seed", str(cfg.seed), "--searches-per-hour", str(cfg.searches_per_hour),
             "--build-delay", str(cfg.build_delay), "--pending-polls", str(cfg.pending_polls),
             "--row-limit", str(cfg.row_limit),

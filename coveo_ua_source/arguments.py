@@ -3,9 +3,8 @@
 ``window_range`` checks what decides the windows (dates, durations, tables,
 ``max_exports``) and is all the dry run needs; ``export_request`` the export parameters
 (filters, dimensions, ``export_format``); ``load_settings`` what only a load needs
-(polling, files, partition). ``require_token`` and ``export_format_of`` are the one
-definition of a valid token and format: the client and the reader call them too, as they
-are entry points of their own.
+(polling, files, partition). The token is the client's to check (``api.credentials``),
+when the source creates it.
 """
 
 from __future__ import annotations
@@ -17,17 +16,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from coveo_ua_source import clock, settings
+from coveo_ua_source.dates import format_utc, parse_datetime, parse_duration
 from coveo_ua_source.exceptions import ConfigurationError
 from coveo_ua_source.exports.types import ExportRequest, RunnerOptions
-from coveo_ua_source.exports.windows import (
-    check_range,
-    default_end,
-    format_utc,
-    parse_datetime,
-    parse_duration,
-    parse_tables,
-)
-from coveo_ua_source.schema import IDENTIFIERS, TExportFormat, TTable
+from coveo_ua_source.exports.windows import check_range, default_end
+from coveo_ua_source.schema import IDENTIFIERS, TTable, export_format_of, parse_tables
 
 logger = logging.getLogger(__name__)
 
@@ -64,29 +57,6 @@ class LoadSettings:
     lease_timeout: float = settings.DEFAULT_LEASE_TIMEOUT  # seconds a run waits for its turn
     # a window failed in this many runs is skipped so later windows load (0: never)
     skip_failing_windows_after: int = settings.DEFAULT_SKIP_FAILING_WINDOWS_AFTER
-
-
-def require_token(access_token: str | None) -> str:
-    """The token without surrounding whitespace; refuses one that could not be a token.
-
-    Whitespace or control characters inside (a CR/LF would split the Authorization
-    header) are refused without quoting the token, which must never reach a message.
-    """
-    token = (access_token or "").strip()
-    if not token:
-        raise ConfigurationError(
-            "no Coveo access token: set SOURCES__COVEO_UA__ACCESS_TOKEN, put access_token "
-            "under [sources.coveo_ua] in .dlt/secrets.toml, or pass access_token="
-        )
-    bad = next(
-        (i for i, char in enumerate(token) if char.isspace() or not char.isprintable()), None
-    )
-    if bad is not None:
-        raise ConfigurationError(
-            f"access_token has a space, line break or control character at position {bad + 1} "
-            f"of {len(token)}: copy the API key or OAuth token again, without line breaks"
-        )
-    return token
 
 
 def window_range(
@@ -231,16 +201,6 @@ def check_max_exports(max_exports: int) -> int:
     if isinstance(max_exports, bool) or not isinstance(max_exports, int) or max_exports < 1:
         raise ConfigurationError(f"max_exports={max_exports!r}: use a whole number >= 1")
     return max_exports
-
-
-def export_format_of(value: str) -> TExportFormat:
-    """``EXCEL`` or ``NO_NEWLINE``, in any case."""
-    upper = value.strip().upper() if isinstance(value, str) else value
-    if upper == "EXCEL":
-        return "EXCEL"
-    if upper == "NO_NEWLINE":
-        return "NO_NEWLINE"
-    raise ConfigurationError(f"export_format={value!r}: use 'EXCEL' or 'NO_NEWLINE'")
 
 
 def with_identifiers(dimensions: Sequence[str], tables: Sequence[TTable]) -> tuple[str, ...]:

@@ -11,7 +11,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from coveo_ua_source import arguments, settings
+from coveo_ua_source import settings
+from coveo_ua_source.api import credentials
 from coveo_ua_source.exceptions import ConfigurationError
 
 TOKEN_VARIABLE = "COVEO_UA_ACCESS_TOKEN"  # noqa: S105  # a variable name, not a secret
@@ -56,7 +57,7 @@ def require_token(config: Mapping[str, Any]) -> str:
             "or put access_token under [sources.coveo_ua] in .dlt/secrets.toml "
             "(in Python: coveo_ua_source(access_token=...))"
         )
-    return arguments.require_token(str(token))  # what a token may contain is checked there
+    return credentials.require_token(str(token))  # what a token may contain is checked there
 
 
 def require_start_date(config: Mapping[str, Any]) -> Any:

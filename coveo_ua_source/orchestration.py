@@ -25,7 +25,7 @@ from typing import Any
 import dlt
 from dlt.pipeline.pipeline import Pipeline
 
-from coveo_ua_source.exports.windows import format_utc, parse_datetime, parse_duration
+from coveo_ua_source.dates import format_utc, parse_datetime, parse_duration
 from coveo_ua_source.recipe import delete_loaded_exports, run_load
 
 DEFAULT_PIPELINE_NAME = "coveo_ua"

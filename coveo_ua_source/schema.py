@@ -15,13 +15,16 @@ names (NUMBER, SHORT, ...), not by ``TColumnType``, and only that module reads t
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 import pyarrow as pa
 
+from coveo_ua_source.exceptions import ConfigurationError
+
 TTable = Literal["searches", "clicks", "custom_events", "keywords", "groups"]
-TColumnType = Literal["text", "bigint", "double", "bool", "timestamp"]
+TColumnType = Literal["text", "bigint", "double", "bool", "date", "timestamp"]
 TExportFormat = Literal["EXCEL", "NO_NEWLINE"]
 
 TABLES: tuple[TTable, ...] = get_args(TTable)
@@ -32,6 +35,7 @@ ARROW_TYPES: dict[TColumnType, pa.DataType] = {
     "bigint": pa.int64(),
     "double": pa.float64(),
     "bool": pa.bool_(),
+    "date": pa.date32(),
     "timestamp": pa.timestamp("us", tz="UTC"),
 }
 # A column type in the views' SQL (typed NULLs where a table lacks the column).
@@ -40,8 +44,20 @@ SQL_TYPES: dict[TColumnType, str] = {
     "bigint": "BIGINT",
     "double": "DOUBLE PRECISION",
     "bool": "BOOLEAN",
+    "date": "DATE",
     "timestamp": "TIMESTAMP WITH TIME ZONE",
 }
+# The column type each type of Coveo dimension loads as (custom dimensions).
+COVEO_COLUMN_TYPES: dict[str, TColumnType] = {
+    "TEXT": "text",
+    "NUMBER": "double",
+    "SHORT": "bigint",
+    "BOOLEAN": "bool",
+    "DATE": "date",
+    "DATETIME": "timestamp",
+}
+# The Coveo type of each column type a custom dimension loads as.
+COVEO_TYPES: dict[str, str] = {column: coveo for coveo, column in COVEO_COLUMN_TYPES.items()}
 
 
 @dataclass(frozen=True)
@@ -237,3 +253,31 @@ def column_by_header(table: TTable) -> dict[str, Column]:
         lookup[column.api_name.lower()] = column
         lookup[column.display_name.lower()] = column
     return lookup
+
+
+def parse_tables(tables: Iterable[str] | str | None) -> tuple[TTable, ...]:
+    """Validated table names in the canonical order; None means all tables."""
+    if tables is None:
+        return TABLES
+    names = [tables] if isinstance(tables, str) else list(tables)
+    # "searches,clicks" from a TOML string or an environment variable is two tables
+    split = [part for name in names for part in str(name).split(",")]
+    wanted = {name.strip().lower() for name in split if name.strip()}
+    unknown = sorted(wanted - set(TABLES))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown table(s) {', '.join(unknown)}; choose from {', '.join(TABLES)}"
+        )
+    if not wanted:
+        raise ConfigurationError(f"tables is empty; choose from {', '.join(TABLES)}")
+    return tuple(table for table in TABLES if table in wanted)
+
+
+def export_format_of(value: str) -> TExportFormat:
+    """``EXCEL`` or ``NO_NEWLINE``, in any case."""
+    upper = value.strip().upper() if isinstance(value, str) else value
+    if upper == "EXCEL":
+        return "EXCEL"
+    if upper == "NO_NEWLINE":
+        return "NO_NEWLINE"
+    raise ConfigurationError(f"export_format={value!r}: use 'EXCEL' or 'NO_NEWLINE'")

@@ -21,9 +21,9 @@ from coveo_ua_source.arguments import (
     export_request,
     load_settings,
     planned_end,
-    require_token,
     window_range,
 )
+from coveo_ua_source.dates import Window, parse_datetime
 from coveo_ua_source.dlt_internals import follow_committed_version
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.exports.feed import ExportFeed, FeedPerExtract, FeedRun
@@ -33,22 +33,7 @@ from coveo_ua_source.exports.types import (
     ReadyExport,
     TExportProgress,
 )
-from coveo_ua_source.exports.windows import Window, parse_datetime
 from coveo_ua_source.ingest.archive import ReadStats, RejectedRow, missing_table_error, read_table
-from coveo_ua_source.ingest.bookkeeping import (
-    BOOKKEEPING_RESOURCE,
-    REJECTED_TABLE,
-    WINDOWS_TABLE,
-    active_pipeline,
-    coverage_item,
-    joined_by_table,
-    rejected_item,
-)
-from coveo_ua_source.ingest.dimension_catalog import (
-    DimensionTypes,
-    loaded_column_types,
-    rejected_values_item,
-)
 from coveo_ua_source.ingest.placement import keep_inside
 from coveo_ua_source.runs.load_path import MERGE, choose_disposition, run_dispositions
 from coveo_ua_source.runs.plan import (
@@ -66,6 +51,20 @@ from coveo_ua_source.schema import (
     TExportFormat,
     TTable,
     primary_key,
+)
+from coveo_ua_source.warehouse.bookkeeping import (
+    BOOKKEEPING_RESOURCE,
+    REJECTED_TABLE,
+    WINDOWS_TABLE,
+    active_pipeline,
+    coverage_item,
+    joined_by_table,
+    rejected_item,
+)
+from coveo_ua_source.warehouse.dimension_catalog import (
+    DimensionTypes,
+    loaded_column_types,
+    rejected_values_item,
 )
 from coveo_ua_source.warehouse.lakehouse import for_delta, is_delta
 
@@ -122,7 +121,10 @@ def coveo_ua_source(
     see ``runs/lease.py``): a run builds its first exports at once, then waits for its
     turn, plans from what the destination holds, and keeps the turn until dlt's run ends.
     """
-    token = require_token(access_token)
+    limits = DownloadLimits(download_min_bytes, download_stall_seconds, download_deadline)
+    client = CoveoClient(
+        access_token, org_id=org_id, base_url=base_url, region=region, download_limits=limits
+    )
     windows = window_range(
         start_date=start_date, end_date=end_date, tables=tables, window=window,
         lookback=lookback, settle_delay=settle_delay, max_exports=max_exports,
@@ -138,10 +140,6 @@ def coveo_ua_source(
         workdir=workdir, partition=partition, coordination=coordination,
         lease_timeout=lease_timeout, skip_failing_windows_after=skip_failing_windows_after,
     )  # fmt: skip
-    limits = DownloadLimits(download_min_bytes, download_stall_seconds, download_deadline)
-    client = CoveoClient(
-        token, org_id=org_id, base_url=base_url, region=region, download_limits=limits
-    )
     feeds = FeedPerExtract(lambda: _feed_run(load, client, progress), _extract_key)
     dimension_types = DimensionTypes(client.exportable_dimensions)  # asked once, when needed
     tables_resources = [

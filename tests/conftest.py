@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, settings
 if TYPE_CHECKING:
     from dlt.pipeline.pipeline import Pipeline
 
-    from coveo_ua_source.simulator import Simulator
+    from coveo_ua_simulator import Simulator
 
 # Property-based tests: a bounded, derandomized run by default (fast and repeatable in CI);
 # HYPOTHESIS_PROFILE=thorough tries many more examples, COVEO_UA_HYPOTHESIS_EXAMPLES=n sets n.
@@ -54,7 +54,7 @@ def start_simulator() -> Iterator[Callable[..., Simulator]]:
     """Start a simulator with config overrides; every one started is stopped at teardown."""
     from helpers import TOKEN
 
-    from coveo_ua_source.simulator import Simulator, SimulatorConfig
+    from coveo_ua_simulator import Simulator, SimulatorConfig
 
     started: list[Simulator] = []
 
@@ -120,7 +120,7 @@ def module_simulator() -> Iterator[Simulator]:
     """One simulator for a whole module, for data loaded once and read by many tests."""
     from helpers import TOKEN
 
-    from coveo_ua_source.simulator import Simulator, SimulatorConfig
+    from coveo_ua_simulator import Simulator, SimulatorConfig
 
     with Simulator(SimulatorConfig(token=TOKEN)) as simulator:
         yield simulator

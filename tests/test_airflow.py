@@ -41,8 +41,8 @@ from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN, assert_loaded_match, loaded_tables, utc
 from helpers.postgres import postgres_url
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source.schema import TABLES
-from coveo_ua_source.simulator import Simulator
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]  # one Airflow home
 

@@ -21,11 +21,11 @@ from helpers.cli import cli_environment, write_dlt_config
 from helpers.forked import ForkedProcess
 from helpers.open_database import database_kept_open
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.cli.config import CONFIG_ONLY_OPTIONS, resolve_source_config
 from coveo_ua_source.cli.main import main
 from coveo_ua_source.schema import TABLES
-from coveo_ua_source.simulator import Simulator
 from coveo_ua_source.source import coveo_ua_source
 
 START, END = utc(2024, 4, 1), utc(2024, 4, 3)
@@ -219,7 +219,7 @@ def test_readme_command_line_examples_run_as_written(simulator: Simulator, tmp_p
     project = project_folder(tmp_path, simulator, keep_exports=True)  # the pipe deletes them
     outputs = {}
     for line in lines:
-        if line.startswith("coveo-ua simulator"):
+        if line.startswith("coveo-ua-simulator"):
             continue  # the tests already run one
         outputs[line] = run_readme_line(line, project)
     start, end = utc(2024, 1, 1), utc(2024, 1, 8)

@@ -11,13 +11,14 @@ import pytest
 from helpers import TOKEN, utc
 from helpers.open_database import database_kept_open
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.cli.exports import ids_from_lines
 from coveo_ua_source.cli.main import main
+from coveo_ua_source.dates import Window
 from coveo_ua_source.exports.lifecycle import ExportIdentity
 from coveo_ua_source.exports.types import ExportRequest
-from coveo_ua_source.exports.windows import PlannedExport, Window
-from coveo_ua_source.simulator import Simulator
+from coveo_ua_source.exports.windows import PlannedExport
 
 # Two tables load as five do (one export a day), in less time.
 LOADED = ["--start-date", "2024-04-01", "--end-date", "2024-04-03", "--tables", "searches,clicks"]

@@ -15,15 +15,15 @@ from helpers.open_database import database_kept_open
 from helpers.pipelines import isolate_dlt_config
 from rich.console import Console
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source import coveo_ua_source, plan_load
 from coveo_ua_source.cli.main import main
 from coveo_ua_source.cli.pipeline import location, where_rows, without_userinfo
 from coveo_ua_source.cli.progress import LoadProgress, eta_text
+from coveo_ua_source.dates import Window
 from coveo_ua_source.exceptions import ConfigurationError
 from coveo_ua_source.exports.types import ProgressEvent
-from coveo_ua_source.exports.windows import Window
-from coveo_ua_source.ingest.bookkeeping import REJECTED_TABLE
-from coveo_ua_source.simulator import Simulator
+from coveo_ua_source.warehouse.bookkeeping import REJECTED_TABLE
 
 START, MIDDLE, END = utc(2024, 4, 1), utc(2024, 4, 2), utc(2024, 4, 3)
 RANGE = ["--start-date", "2024-04-01", "--end-date", "2024-04-03"]

@@ -69,7 +69,7 @@ def api_root(record_mode: str) -> Iterator[str]:
         return
     if record_mode == "none":
         pytest.fail("COVEO_UA_RECORD=1 needs --record-mode=rewrite (or once/all)")
-    from coveo_ua_source.simulator import Simulator, SimulatorConfig
+    from coveo_ua_simulator import Simulator, SimulatorConfig
 
     with Simulator(SimulatorConfig(token=TOKEN, pending_polls=1)) as simulator:
         yield simulator.api_root

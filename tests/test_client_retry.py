@@ -17,6 +17,7 @@ import pytest
 import requests
 from helpers import TOKEN, utc
 
+from coveo_ua_simulator import RequestRecord, Simulator, SimulatorConfig
 from coveo_ua_source.api.client import CoveoClient, ExportInfo
 from coveo_ua_source.api.errors import parse_retry_after
 from coveo_ua_source.api.transport import RetryPolicy, RetryState, Transport
@@ -27,7 +28,6 @@ from coveo_ua_source.exceptions import (
     CoveoNotFoundError,
     CoveoRetryExhaustedError,
 )
-from coveo_ua_source.simulator import RequestRecord, Simulator, SimulatorConfig
 
 VIEW_TOKEN = "sim-view-token"
 START, END = utc(2024, 3, 1), utc(2024, 3, 1, 6)

@@ -32,9 +32,9 @@ from helpers.crash import (
     hold_pending,
 )
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source.exports.lifecycle import parse_description
 from coveo_ua_source.schema import TABLES
-from coveo_ua_source.simulator import Simulator
 
 pytestmark = pytest.mark.slow
 

@@ -23,8 +23,8 @@ from helpers import assert_loaded_match, loaded_tables, make_source
 from helpers.crash import WAIT, WINDOWS, Driver, assert_loaded_like_ground_truth
 from helpers.postgres import drop_datasets, postgres_url
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source.schema import TABLES
-from coveo_ua_source.simulator import Simulator
 
 pytestmark = pytest.mark.slow
 

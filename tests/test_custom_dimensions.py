@@ -32,6 +32,8 @@ from helpers.rejected_values import (
     loaded_rejected_values,
 )
 
+from coveo_ua_simulator import Simulator, SimulatorConfig, ground_truth
+from coveo_ua_simulator.truth import rejected_values
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.ingest.custom_dimensions import (
     Dimension,
@@ -39,11 +41,9 @@ from coveo_ua_source.ingest.custom_dimensions import (
     parse_exportables,
     type_batch,
 )
-from coveo_ua_source.ingest.dimension_catalog import REJECTED_VALUES_TABLE
 from coveo_ua_source.runs.plan import positions_from_state
 from coveo_ua_source.schema import TABLES, TTable
-from coveo_ua_source.simulator import Simulator, SimulatorConfig, ground_truth
-from coveo_ua_source.simulator.truth import rejected_values
+from coveo_ua_source.warehouse.dimension_catalog import REJECTED_VALUES_TABLE
 from coveo_ua_source.warehouse.views import create_views
 
 EXPORTABLES = "/v15/dimensions/exportables"
@@ -272,8 +272,8 @@ def test_rejected_values_load_from_parquet_also_into_a_table_of_dict_rows(
 ) -> None:
     import coveo_ua_source.source as source_module
     from coveo_ua_source.ingest import dimension_catalog
-    from coveo_ua_source.ingest.bookkeeping import window_replaced_item
     from coveo_ua_source.ingest.custom_dimensions import empty_rejected
+    from coveo_ua_source.warehouse.bookkeeping import window_replaced_item
 
     def as_dict_rows(table: str, ready: Any, rejected: list[pa.Table]) -> Any:
         """How the connector wrote rejected values before: one dict per value."""

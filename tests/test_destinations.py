@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from helpers import TOKEN, assert_rows_equal, data_rows, expected_rows, utc
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source import coveo_ua_source
-from coveo_ua_source.simulator import Simulator
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "pipelines" / ".dlt" / "examples"

@@ -11,9 +11,9 @@ import pytest
 from dlt.pipeline.pipeline import Pipeline
 from helpers import START, TOKEN, make_source
 
+from coveo_ua_simulator import Simulator
+from coveo_ua_simulator.dimensions import CUSTOM_DIMENSIONS
 from coveo_ua_source.cli.main import main
-from coveo_ua_source.simulator import Simulator
-from coveo_ua_source.simulator.dimensions import CUSTOM_DIMENSIONS
 
 
 def run_dimensions(simulator: Simulator, capsys: pytest.CaptureFixture[str], *options: str) -> str:

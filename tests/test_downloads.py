@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from helpers import TOKEN, utc
 
+from coveo_ua_simulator import Simulator, SimulatorConfig
 from coveo_ua_source.api.client import CoveoClient, ExportInfo
 from coveo_ua_source.api.download import DownloadLimits, DownloadStalled, StallWatchdog
 from coveo_ua_source.exceptions import (
@@ -32,7 +33,6 @@ from coveo_ua_source.settings import (
     DOWNLOAD_MIN_BYTES,
     DOWNLOAD_STALL_SECONDS,
 )
-from coveo_ua_source.simulator import Simulator, SimulatorConfig
 
 START, END = utc(2024, 3, 1), utc(2024, 3, 1, 6)
 

@@ -10,9 +10,9 @@ import pytest
 from dlt.pipeline.pipeline import Pipeline
 from helpers import END, START, TOKEN, expected_rows, make_source
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source import plan_load
 from coveo_ua_source.exports.windows import PlannedExport
-from coveo_ua_source.simulator import Simulator
 
 DAMAGED_START = END - timedelta(days=1)
 

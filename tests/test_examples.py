@@ -22,11 +22,11 @@ from helpers import (
 from helpers.open_database import database_kept_open
 
 import coveo_ua_source
+from coveo_ua_simulator import Simulator
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.cli.demo import DEMO_DAYS, DEMO_START
 from coveo_ua_source.cli.main import main
 from coveo_ua_source.schema import TABLES
-from coveo_ua_source.simulator import Simulator
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = utc(2024, 4, 1), utc(2024, 4, 3)

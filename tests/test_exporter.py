@@ -8,13 +8,14 @@ from pathlib import Path
 
 from helpers import TOKEN, utc, window_fails_with
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source.api.client import CoveoClient
+from coveo_ua_source.dates import Window
 from coveo_ua_source.exceptions import ExportFailedError, ExportFileError, ExportTimeoutError
 from coveo_ua_source.exports.runner import ExportRunner
 from coveo_ua_source.exports.types import ExportRequest, RunnerOptions
-from coveo_ua_source.exports.windows import PlannedExport, Window
+from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.ingest.archive import table_members
-from coveo_ua_source.simulator import Simulator
 
 DAY = Window(utc(2024, 3, 1), utc(2024, 3, 2))
 TABLES = ("searches", "clicks")

@@ -18,10 +18,10 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.pipeline import Pipeline
 from helpers import START, assert_tables_match, make_source
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source import WindowsFailedError, run_load
 from coveo_ua_source.exceptions import ExportFailedError
-from coveo_ua_source.ingest.bookkeeping import WINDOWS_TABLE
-from coveo_ua_source.simulator import Simulator
+from coveo_ua_source.warehouse.bookkeeping import WINDOWS_TABLE
 
 DAY = timedelta(days=1)
 END = START + 3 * DAY

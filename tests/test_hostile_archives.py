@@ -33,12 +33,12 @@ from helpers import (
     rejected_rows,
 )
 
+from coveo_ua_simulator import Simulator, write_export_zip
+from coveo_ua_simulator.dimensions import sim_columns
+from coveo_ua_simulator.hostile import rewrite_zip
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.schema import TABLES, TTable
 from coveo_ua_source.settings import ROW_KEEP_BYTES
-from coveo_ua_source.simulator import Simulator, write_export_zip
-from coveo_ua_source.simulator.dimensions import sim_columns
-from coveo_ua_source.simulator.hostile import rewrite_zip
 
 
 def _chain(error: BaseException) -> list[BaseException]:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from helpers import make_source
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source.exceptions import ConfigurationError
-from coveo_ua_source.simulator import Simulator
 
 
 @pytest.mark.parametrize(

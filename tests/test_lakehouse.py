@@ -11,10 +11,10 @@ import pytest
 from dlt.load.load import Load
 from helpers import TOKEN, assert_rows_equal, data_rows, expected_rows, utc
 
+from coveo_ua_simulator import Simulator
+from coveo_ua_simulator.truth import rejected_values
 from coveo_ua_source import coveo_ua_source, delta_lakehouse
 from coveo_ua_source.schema import TABLES
-from coveo_ua_source.simulator import Simulator
-from coveo_ua_source.simulator.truth import rejected_values
 
 deltalake = pytest.importorskip("deltalake", reason='pip install "coveo-ua-source[delta]"')
 

@@ -14,9 +14,9 @@ import dlt
 import pytest
 from helpers import TOKEN, make_source
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source import run_load, settings
 from coveo_ua_source.disk import disk_full_error, full_disk
-from coveo_ua_source.simulator import Simulator
 from coveo_ua_source.warehouse.lean_defaults import lean_load_defaults
 
 MEMORY_LIMIT = json.dumps({"memory_limit": settings.DUCKDB_MEMORY_LIMIT})

@@ -9,6 +9,7 @@ from helpers import utc
 from helpers.stub_client import API_ROOT, StubClient, export_info
 
 from coveo_ua_source.api.models import ExportInfo
+from coveo_ua_source.dates import Window
 from coveo_ua_source.exceptions import CoveoAPIError
 from coveo_ua_source.exports.lifecycle import (
     DescribedExport,
@@ -19,7 +20,7 @@ from coveo_ua_source.exports.lifecycle import (
     scope_of,
 )
 from coveo_ua_source.exports.types import ExportRequest
-from coveo_ua_source.exports.windows import PlannedExport, Window
+from coveo_ua_source.exports.windows import PlannedExport
 
 DAY = Window(utc(2024, 3, 1), utc(2024, 3, 2))
 NEXT = Window(utc(2024, 3, 2), utc(2024, 3, 3))

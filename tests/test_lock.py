@@ -21,6 +21,7 @@ from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN, assert_loaded_match, forked, loaded_tables, utc
 from helpers.forked import ForkedProcess
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source import (
     DatasetBusyError,
     PipelineLockedError,
@@ -30,7 +31,6 @@ from coveo_ua_source import (
 from coveo_ua_source.runs import lock as lock_module
 from coveo_ua_source.runs.lock import lock_path
 from coveo_ua_source.schema import TABLES
-from coveo_ua_source.simulator import Simulator
 
 START, END = utc(2024, 3, 1), utc(2024, 3, 3)
 

@@ -14,9 +14,9 @@ import pytest
 from dlt.pipeline.pipeline import Pipeline
 from helpers import END, START, MovableClock, assert_tables_match, make_source, utc
 
+from coveo_ua_simulator import Simulator, SimulatorConfig, ground_truth
 from coveo_ua_source import clock
-from coveo_ua_source.ingest.bookkeeping import REJECTED_TABLE
-from coveo_ua_source.simulator import Simulator, SimulatorConfig, ground_truth
+from coveo_ua_source.warehouse.bookkeeping import REJECTED_TABLE
 
 HOUR = timedelta(hours=1)
 

@@ -22,10 +22,10 @@ from helpers.partitions import (
     run_partition_tasks,
 )
 
-from coveo_ua_source.exports.windows import format_utc
+from coveo_ua_simulator import Simulator, SimulatorConfig
+from coveo_ua_source.dates import format_utc
 from coveo_ua_source.orchestration import load_incremental, partition_ranges
 from coveo_ua_source.schema import TABLES, TTable
-from coveo_ua_source.simulator import Simulator, SimulatorConfig
 from coveo_ua_source.warehouse.views import create_views
 
 # Tests that read one module-scoped load run on one xdist worker, so the load is made once.

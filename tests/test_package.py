@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from coveo_ua_source.simulator.config import SimulatorConfig
+from coveo_ua_simulator.config import SimulatorConfig
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".txt", ".cfg", ".in", ".sh", ""}

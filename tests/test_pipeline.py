@@ -22,9 +22,9 @@ from helpers import (
 )
 from helpers.load_path import dispositions
 
+from coveo_ua_simulator import Simulator, SimulatorConfig
 from coveo_ua_source import coveo_ua_source
 from coveo_ua_source.schema import TABLES, TTable
-from coveo_ua_source.simulator import Simulator, SimulatorConfig
 
 # Tests that read one module-scoped load run on one xdist worker, so the load is made once.
 READS_INCREMENTAL_RUNS = pytest.mark.xdist_group("pipeline_incremental_runs")

@@ -21,8 +21,8 @@ from helpers.postgres import drop_datasets, postgres_url
 from helpers.rejected_values import assert_rejected_values_match
 from helpers.views import END, START, assert_view_matches, existing_views, truth_rows, view_rows
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source.schema import TABLES
-from coveo_ua_source.simulator import Simulator
 from coveo_ua_source.warehouse.views import VIEWS, create_views, drop_views
 
 pytestmark = pytest.mark.postgres

@@ -34,11 +34,11 @@ from helpers.copies import copy_loaded_pipeline
 from helpers.open_database import database_kept_open, databases_kept_open
 from helpers.pipelines import pipelines_in
 
+from coveo_ua_simulator import Simulator, SimulatorConfig, ground_truth
 from coveo_ua_source import clock, plan_load
 from coveo_ua_source.exports.windows import PlannedExport
-from coveo_ua_source.ingest.bookkeeping import BOOKKEEPING_RESOURCE
 from coveo_ua_source.schema import TABLES, TTable
-from coveo_ua_source.simulator import Simulator, SimulatorConfig, ground_truth
+from coveo_ua_source.warehouse.bookkeeping import BOOKKEEPING_RESOURCE
 
 DAY = timedelta(days=1)
 

@@ -26,11 +26,11 @@ from helpers import assert_loaded_match, loaded_tables, utc
 from helpers.postgres import drop_datasets, postgres_url
 from helpers.races import Job, live_exports, race
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source.runs.holdings import destination_view
 from coveo_ua_source.runs.lease import LEASE_TABLE
 from coveo_ua_source.runs.plan import positions_from_state
 from coveo_ua_source.schema import TABLES
-from coveo_ua_source.simulator import Simulator
 
 pytestmark = pytest.mark.slow
 

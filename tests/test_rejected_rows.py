@@ -33,11 +33,11 @@ from helpers import (
     rejected_rows,
 )
 
-from coveo_ua_source.ingest.bookkeeping import REJECTED_TABLE
+from coveo_ua_simulator import Simulator, write_export_zip
+from coveo_ua_simulator.data import FIELDS
+from coveo_ua_simulator.faults import write_malformed_copy
 from coveo_ua_source.schema import TABLES, TTable
-from coveo_ua_source.simulator import Simulator, write_export_zip
-from coveo_ua_source.simulator.data import FIELDS
-from coveo_ua_source.simulator.faults import write_malformed_copy
+from coveo_ua_source.warehouse.bookkeeping import REJECTED_TABLE
 
 LINES = 3  # malformed lines per export: one of each kind
 WINDOWS = [(START, START + timedelta(days=1)), (START + timedelta(days=1), END)]

@@ -23,6 +23,7 @@ from helpers import (
     make_source,
 )
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source import coveo_ua_source
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.exceptions import (
@@ -30,7 +31,6 @@ from coveo_ua_source.exceptions import (
     CoveoAuthError,
     CoveoBadRequestError,
 )
-from coveo_ua_source.simulator import Simulator
 
 # Tests that read one module-scoped load run on one xdist worker, so the load is made once.
 READS_SEARCHES_AND_CLICKS = pytest.mark.xdist_group("reliability_searches_and_clicks")

@@ -19,7 +19,17 @@ import pytest
 import requests
 from helpers import forked
 
-import coveo_ua_source.simulator as simulator_package
+import coveo_ua_simulator as simulator_package
+from coveo_ua_simulator import (
+    Simulator,
+    SimulatorConfig,
+    ground_truth,
+    write_export_zip,
+)
+from coveo_ua_simulator.data import FIELDS, hour_columns
+from coveo_ua_simulator.dimensions import custom_types, sim_columns, typed_value
+from coveo_ua_simulator.faults import write_malformed_copy
+from coveo_ua_simulator.truth import count_rows, to_ms
 from coveo_ua_source.schema import (
     COLUMNS,
     IDENTIFIERS,
@@ -28,16 +38,6 @@ from coveo_ua_source.schema import (
     column_by_header,
     snake_case,
 )
-from coveo_ua_source.simulator import (
-    Simulator,
-    SimulatorConfig,
-    ground_truth,
-    write_export_zip,
-)
-from coveo_ua_source.simulator.data import FIELDS, hour_columns
-from coveo_ua_source.simulator.dimensions import custom_types, sim_columns, typed_value
-from coveo_ua_source.simulator.faults import write_malformed_copy
-from coveo_ua_source.simulator.truth import count_rows, to_ms
 
 TOKEN = "sim-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -799,7 +799,7 @@ def test_command_line_serves_until_interrupted(tmp_path: Path) -> None:
     """The command in its own process (forked: no second import of dlt), stopped by SIGINT."""
     out = tmp_path / "out.txt"
     process = forked.start(
-        "coveo_ua_source.simulator.__main__:main", ["--port", "0"],
+        "coveo_ua_simulator.__main__:main", ["--port", "0"],
         environment=dict(os.environ), cwd=tmp_path, stdout=out, stderr=tmp_path / "err.txt",
     )  # fmt: skip
     try:
@@ -830,7 +830,7 @@ def _first_lines(path: Path, count: int, process: forked.ForkedProcess) -> list[
 
 @pytest.mark.parametrize("rate", [0.0, 0.01, 0.5])
 def test_bad_dimension_rate_sets_the_share_of_values_that_do_not_parse(rate: float) -> None:
-    from coveo_ua_source.simulator.truth import iter_batches, rejected_values
+    from coveo_ua_simulator.truth import iter_batches, rejected_values
 
     cfg = SimulatorConfig(searches_per_hour=400, bad_dimension_rate=rate)
     end = DAY + timedelta(days=2)
@@ -857,7 +857,7 @@ def test_bad_dimension_rate_keeps_every_other_value_and_defaults_to_the_pools() 
 
 
 def test_bad_dimension_rate_is_checked_and_settable_from_the_command_line() -> None:
-    from coveo_ua_source.simulator.__main__ import _config, _parser
+    from coveo_ua_simulator.__main__ import _config, _parser
 
     with pytest.raises(ValueError, match="bad_dimension_rate"):
         SimulatorConfig(bad_dimension_rate=1.5)

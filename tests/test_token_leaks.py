@@ -24,11 +24,11 @@ from dlt.pipeline.pipeline import Pipeline
 from helpers import START, TOKEN, make_source
 from helpers.pipelines import pipelines_in
 
+from coveo_ua_simulator import Simulator
+from coveo_ua_simulator.faults import FAULT_KINDS, TFaultKind
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.cli.main import main
 from coveo_ua_source.exceptions import ConfigurationError, CoveoUAError
-from coveo_ua_source.simulator import Simulator
-from coveo_ua_source.simulator.faults import FAULT_KINDS, TFaultKind
 
 # Options that make each fault bite (or end) quickly; HTTP faults outlast every retry.
 FAULT_OPTIONS: dict[str, dict[str, Any]] = {

@@ -8,13 +8,8 @@ from typing import Any
 import pytest
 
 from coveo_ua_source import settings
-from coveo_ua_source.arguments import (
-    WindowRange,
-    export_request,
-    load_settings,
-    require_token,
-    window_range,
-)
+from coveo_ua_source.api.credentials import require_token
+from coveo_ua_source.arguments import WindowRange, export_request, load_settings, window_range
 from coveo_ua_source.exceptions import ConfigurationError
 
 START = datetime(2024, 3, 1, tzinfo=UTC)

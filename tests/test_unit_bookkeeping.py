@@ -13,10 +13,11 @@ import pytest
 from helpers import utc
 
 from coveo_ua_source import settings
+from coveo_ua_source.dates import Window
 from coveo_ua_source.exports.types import ReadyExport
-from coveo_ua_source.exports.windows import Window
 from coveo_ua_source.ingest.archive import RejectedRow
-from coveo_ua_source.ingest.bookkeeping import (
+from coveo_ua_source.ingest.custom_dimensions import REJECTED_SCHEMA
+from coveo_ua_source.warehouse.bookkeeping import (
     REJECTED_TABLE,
     WINDOWS_TABLE,
     coverage_item,
@@ -24,8 +25,7 @@ from coveo_ua_source.ingest.bookkeeping import (
     joined_by_table,
     rejected_item,
 )
-from coveo_ua_source.ingest.custom_dimensions import REJECTED_SCHEMA
-from coveo_ua_source.ingest.dimension_catalog import REJECTED_VALUES_TABLE, rejected_values_item
+from coveo_ua_source.warehouse.dimension_catalog import REJECTED_VALUES_TABLE, rejected_values_item
 from coveo_ua_source.warehouse.lakehouse import for_delta
 
 DAY = Window(utc(2024, 3, 1), utc(2024, 3, 2))

@@ -18,11 +18,12 @@ from helpers.stub_client import (
     export_info,
 )
 
+from coveo_ua_source.dates import Window
 from coveo_ua_source.exports.feed import ExportFeed, FeedPerExtract, FeedRun
 from coveo_ua_source.exports.lifecycle import ExportIdentity
 from coveo_ua_source.exports.runner import ExportRunner
 from coveo_ua_source.exports.types import ExportRequest, ReadyExport
-from coveo_ua_source.exports.windows import PlannedExport, Window
+from coveo_ua_source.exports.windows import PlannedExport
 
 DAY = Window(utc(2024, 3, 1), utc(2024, 3, 2))
 NEXT = Window(utc(2024, 3, 2), utc(2024, 3, 3))

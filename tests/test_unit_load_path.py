@@ -12,8 +12,9 @@ import duckdb
 import pytest
 from helpers import utc
 
+from coveo_ua_source.dates import Window
 from coveo_ua_source.dlt_internals import CommittedState
-from coveo_ua_source.exports.windows import PlannedExport, Window
+from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.runs import repair
 from coveo_ua_source.runs.holdings import answers_sql, destination_view
 from coveo_ua_source.runs.load_path import appending_tables, first_starts

@@ -18,10 +18,11 @@ from helpers import utc
 from helpers.stub_client import StubClient
 
 from coveo_ua_source.arguments import WindowRange
+from coveo_ua_source.dates import Window
 from coveo_ua_source.dlt_internals import CommittedState
 from coveo_ua_source.exceptions import ConfigurationError
 from coveo_ua_source.exports.types import ExportRequest
-from coveo_ua_source.exports.windows import PlannedExport, Window
+from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.runs.holdings import DestinationView, LoadedWindows, destination_view
 from coveo_ua_source.runs.plan import PlanInputs, final_plan, first_plan
 from coveo_ua_source.schema import TABLES

@@ -20,6 +20,7 @@ from helpers.stub_client import (
     export_info,
 )
 
+from coveo_ua_source.dates import Window
 from coveo_ua_source.exceptions import (
     CoveoBadRequestError,
     DiskFullError,
@@ -30,7 +31,7 @@ from coveo_ua_source.exceptions import (
 from coveo_ua_source.exports.lifecycle import ExportBook, ExportIdentity
 from coveo_ua_source.exports.runner import ExportRunner
 from coveo_ua_source.exports.types import ExportRequest, RunnerOptions
-from coveo_ua_source.exports.windows import PlannedExport, Window
+from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.ingest.archive import table_members
 
 DAY = Window(utc(2024, 3, 1), utc(2024, 3, 2))

@@ -10,9 +10,10 @@ from helpers import utc
 from helpers.stub_client import StubClient
 
 from coveo_ua_source import settings
+from coveo_ua_source.dates import Window
 from coveo_ua_source.exports.sizing import size_plan
 from coveo_ua_source.exports.types import ExportRequest
-from coveo_ua_source.exports.windows import PlannedExport, Window
+from coveo_ua_source.exports.windows import PlannedExport
 
 DAY = Window(utc(2024, 3, 1), utc(2024, 3, 2))
 NEXT = Window(utc(2024, 3, 2), utc(2024, 3, 3))

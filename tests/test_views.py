@@ -35,8 +35,8 @@ from helpers.views import (
     view_rows,
 )
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source.schema import TTable
-from coveo_ua_source.simulator import Simulator
 from coveo_ua_source.warehouse.views import VIEWS, create_views, drop_views
 
 # Tests that read one module-scoped load run on one xdist worker, so the load is made once.

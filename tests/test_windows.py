@@ -7,19 +7,16 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
+from coveo_ua_source.dates import Window, format_utc, parse_datetime, parse_duration
 from coveo_ua_source.exceptions import ConfigurationError
 from coveo_ua_source.exports.windows import (
     PlannedExport,
-    Window,
     check_range,
     default_end,
-    format_utc,
     grid_windows,
-    parse_datetime,
-    parse_duration,
-    parse_tables,
     plan_exports,
 )
+from coveo_ua_source.schema import parse_tables
 
 DAY = timedelta(days=1)
 

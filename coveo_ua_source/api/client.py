@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 
 import requests
 
+from coveo_ua_source.api.credentials import require_token
 from coveo_ua_source.api.download import Clock, DownloadLimits, StallWatchdog
 from coveo_ua_source.api.errors import Failure, error_text, public_url
 from coveo_ua_source.api.models import (
@@ -33,7 +34,6 @@ from coveo_ua_source.api.models import (
 )
 from coveo_ua_source.api.storage import TDownloadProgress, fetch
 from coveo_ua_source.api.transport import RetryPolicy, RetryState, Transport, TTimeout
-from coveo_ua_source.arguments import export_format_of, require_token
 from coveo_ua_source.exceptions import (
     ConfigurationError,
     CoveoAPIError,
@@ -62,7 +62,7 @@ class CoveoClient:
 
     def __init__(
         self,
-        access_token: str,
+        access_token: str | None,
         *,
         org_id: str | None = None,
         base_url: str | None = None,
@@ -116,7 +116,6 @@ class CoveoClient:
         filename: str | None = None,
     ) -> ExportInfo:
         """Start an export of ``[start, end)``; ``POST /v15/exports``, all in the query."""
-        export_format = export_format_of(export_format)
         if filename is not None and not filename.isascii():
             raise ConfigurationError(f"filename must be US-ASCII: {filename!r}")
         params = window_params(

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 from urllib.parse import quote, urlsplit
 
+from coveo_ua_source.dates import format_utc
 from coveo_ua_source.exceptions import ConfigurationError
-from coveo_ua_source.exports.windows import format_utc
 from coveo_ua_source.schema import API_TABLE_NAMES, TTable
 from coveo_ua_source.settings import REGION_ROOTS
 

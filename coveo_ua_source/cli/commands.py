@@ -167,12 +167,6 @@ def views_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def simulator_command(args: argparse.Namespace) -> int:
-    from coveo_ua_source.simulator.__main__ import main as simulator_main
-
-    return simulator_main(list(args.args))
-
-
 def _print_counts(counts: dict[str, int], title: str) -> None:
     print_rows(["table", "rows"], [(t, f"{n:,}") for t, n in counts.items()], title)
 

@@ -2,11 +2,18 @@
 
 Three runs show the incremental behaviour: a first load of six days, a second run one
 day later that exports only the new day, and a third run with nothing new that creates
-no export. Everything printed is SIMULATED data, never real Coveo data.
+no export. Everything printed is SIMULATED data, never real Coveo data. The simulator is a
+program of its own (``python -m coveo_ua_simulator``): the demo starts it as a child
+process, as a user would, and talks to it over HTTP only.
 """
 
 from __future__ import annotations
 
+import functools
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,11 +22,11 @@ from typing import Any
 import dlt
 from dlt.pipeline.pipeline import Pipeline
 
-from coveo_ua_source.ingest.dimension_catalog import REJECTED_VALUES_TABLE
+from coveo_ua_source.exports.types import ProgressEvent
 from coveo_ua_source.recipe import run_load
 from coveo_ua_source.schema import TABLES
-from coveo_ua_source.simulator import Simulator, SimulatorConfig
 from coveo_ua_source.source import coveo_ua_source
+from coveo_ua_source.warehouse.dimension_catalog import REJECTED_VALUES_TABLE
 from coveo_ua_source.warehouse.views import drop_views
 
 DEMO_START = datetime(2024, 6, 1, tzinfo=UTC)
@@ -51,33 +58,66 @@ def demo_pipeline(database: Path, pipelines_dir: Path) -> Pipeline:
     )
 
 
+DEMO_TOKEN = "coveo-ua-demo"  # noqa: S105 - the local simulator's, for this run only
+
+
 def run_demo(database: Path, pipelines_dir: Path) -> tuple[list[DemoRun], Pipeline]:
     """Load the simulated data in three runs; return what each did."""
     pipeline = demo_pipeline(database, pipelines_dir)
     runs: list[DemoRun] = []
-    config = SimulatorConfig()
-    with Simulator(config) as simulator:
+    with simulator_process(DEMO_TOKEN) as api_root:
         schedule = [
             ("first load", DEMO_START + timedelta(days=DEMO_DAYS - 1), "drop_sources"),
             ("next day", DEMO_START + timedelta(days=DEMO_DAYS), None),
             ("rerun, nothing new", DEMO_START + timedelta(days=DEMO_DAYS), None),
         ]
         for label, end, refresh in schedule:
-            before = simulator.created_count
+            created: list[str | None] = []
             source = coveo_ua_source(
-                access_token=config.token,
-                base_url=simulator.api_root,
+                access_token=DEMO_TOKEN,
+                base_url=api_root,
                 start_date=DEMO_START,
                 end_date=end,
                 poll_interval=0.05,
+                progress=functools.partial(_note_created, created),
             )
             if refresh and pipeline.schema_names:
                 drop_views(pipeline)  # PostgreSQL-style engines refuse to drop viewed tables
-            run_load(pipeline, source, refresh=refresh, access_token=config.token,
-                     base_url=simulator.api_root)  # fmt: skip
-            rows = _rows_in_last_run(pipeline)
-            runs.append(DemoRun(label, end, simulator.created_count - before, rows))
+            run_load(pipeline, source, refresh=refresh, access_token=DEMO_TOKEN,
+                     base_url=api_root)  # fmt: skip
+            runs.append(DemoRun(label, end, len(created), _rows_in_last_run(pipeline)))
     return runs, pipeline
+
+
+def _note_created(created: list[str | None], event: ProgressEvent) -> None:
+    if event.kind == "created":
+        created.append(event.export_id)
+
+
+@contextmanager
+def simulator_process(token: str) -> Iterator[str]:
+    """``python -m coveo_ua_simulator`` on a free loopback port; yields its api_root."""
+    command = [sys.executable, "-m", "coveo_ua_simulator", "--port", "0", "--token", token]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            yield _announced_api_root(process)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _announced_api_root(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("api_root: "):
+            return line.removeprefix("api_root: ").strip()
+    raise RuntimeError(
+        f"the simulator exited with code {process.wait()} before it served; run "
+        "`python -m coveo_ua_simulator --port 0` to see why"
+    )
 
 
 def _rows_in_last_run(pipeline: Pipeline) -> dict[str, int]:

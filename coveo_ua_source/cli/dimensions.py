@@ -22,7 +22,6 @@ from rich.table import Table
 
 from coveo_ua_source import settings
 from coveo_ua_source.api.client import CoveoClient
-from coveo_ua_source.arguments import require_token
 from coveo_ua_source.ingest.custom_dimensions import Dimension, parse_exportables
 from coveo_ua_source.schema import COLUMNS
 
@@ -118,7 +117,7 @@ def loaded_columns(pipeline_name: str, pipelines_dir: str | None) -> dict[str, d
 
 def _client(args: argparse.Namespace) -> Any:
     return CoveoClient(
-        require_token(_token()),
+        _token(),
         org_id=args.org_id,
         base_url=args.base_url,
         region=args.region or settings.DEFAULT_REGION,

@@ -1,4 +1,4 @@
-"""The `coveo-ua` command: demo, load, plan, exports, views and the simulator.
+"""The `coveo-ua` command: demo, load, plan, exports, views and dimensions.
 
 Exit codes: 0 done; 1 the connector or the API reported an error (one line says why);
 2 bad command-line usage or a required setting set nowhere; 3 another failure of the
@@ -43,8 +43,6 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     arguments = list(sys.argv[1:] if argv is None else argv)
-    if arguments[:1] == ["simulator"]:
-        return run.simulator_command(argparse.Namespace(args=arguments[1:]))
     args = _parser().parse_args(arguments)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -94,7 +92,6 @@ def _parser() -> argparse.ArgumentParser:
     _add_exports(commands)
     _add_views(commands)
     _add_dimensions(commands)
-    _add_simulator(commands)
     return parser
 
 
@@ -271,12 +268,3 @@ def _dimensions(args: argparse.Namespace) -> int:
     from coveo_ua_source.cli.dimensions import dimensions_command
 
     return dimensions_command(args)
-
-
-def _add_simulator(commands: Any) -> None:
-    simulator = commands.add_parser(
-        "simulator", add_help=False,
-        help="run the local exports simulator (not real Coveo data); see its --help",
-    )  # fmt: skip
-    simulator.add_argument("args", nargs=argparse.REMAINDER)
-    simulator.set_defaults(handler=run.simulator_command)

@@ -26,8 +26,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from coveo_ua_source.dates import Window
 from coveo_ua_source.exports.types import ProgressEvent, TExportProgress
-from coveo_ua_source.exports.windows import Window
 
 
 class RunTally:

@@ -31,8 +31,9 @@ from typing import Any
 
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.api.models import ExportInfo
+from coveo_ua_source.dates import Window, format_utc, parse_datetime
 from coveo_ua_source.exceptions import CoveoAPIError, CoveoNotFoundError, CoveoUAError
-from coveo_ua_source.exports.windows import PlannedExport, Window, format_utc, parse_datetime
+from coveo_ua_source.exports.windows import PlannedExport
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from coveo_ua_source import clock, settings
 from coveo_ua_source.api.client import CoveoClient
-from coveo_ua_source.exports.windows import format_utc
+from coveo_ua_source.dates import format_utc
 
 logger = logging.getLogger(__name__)
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from coveo_ua_source import settings
 from coveo_ua_source.api.client import CoveoClient, ExportInfo
+from coveo_ua_source.dates import Window
 from coveo_ua_source.disk import disk_full_error, full_disk
 from coveo_ua_source.exceptions import (
     CoveoBadRequestError,
@@ -49,7 +50,7 @@ from coveo_ua_source.exports.types import (
     TExportProgress,
     WindowFailedError,
 )
-from coveo_ua_source.exports.windows import PlannedExport, Window
+from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.ingest.archive import table_members
 
 logger = logging.getLogger(__name__)

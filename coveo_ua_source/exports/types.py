@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from coveo_ua_source import settings
+from coveo_ua_source.dates import Window
 from coveo_ua_source.exceptions import CoveoUAError
-from coveo_ua_source.exports.windows import PlannedExport, Window
+from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.schema import TExportFormat, TTable
 
 

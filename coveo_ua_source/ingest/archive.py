@@ -26,7 +26,6 @@ from typing import cast
 
 import pyarrow as pa
 
-from coveo_ua_source.arguments import export_format_of
 from coveo_ua_source.exceptions import ConfigurationError, ExportFileError
 from coveo_ua_source.ingest.batch_conversion import ReadStats
 from coveo_ua_source.ingest.headers import DLT_COLUMN_PREFIX, arrow_schema
@@ -115,7 +114,6 @@ def read_table(
     invalid UTF-8 in a text value that is not an identifier is replaced by U+FFFD and
     counted in ``stats``.
     """
-    export_format = export_format_of(export_format)
     if table not in TABLES or not 1 <= block_size <= row_max_bytes:
         raise ConfigurationError(
             f"read_table: bad arguments table={table!r}, block_size={block_size!r}, "

@@ -14,7 +14,7 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from coveo_ua_source.exports.windows import Window, format_utc
+from coveo_ua_source.dates import Window, format_utc
 from coveo_ua_source.ingest.member import RejectedRow
 
 TIME_COLUMN = "datetime"

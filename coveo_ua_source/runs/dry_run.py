@@ -13,7 +13,7 @@ from dlt.pipeline.pipeline import Pipeline
 
 from coveo_ua_source import settings
 from coveo_ua_source.api.client import CoveoClient
-from coveo_ua_source.arguments import export_request, planned_end, require_token, window_range
+from coveo_ua_source.arguments import export_request, planned_end, window_range
 from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.runs.plan import PlanInputs, final_plan
 from coveo_ua_source.runs.turns import reading_destination
@@ -56,9 +56,7 @@ def plan_load(
         windows, filters=filters, search_filters=search_filters,
         custom_event_filters=custom_event_filters,
     )  # fmt: skip
-    client = CoveoClient(
-        require_token(access_token), org_id=org_id, base_url=base_url, region=region
-    )
+    client = CoveoClient(access_token, org_id=org_id, base_url=base_url, region=region)
     readers = frozenset(windows.tables)
     inputs = PlanInputs(
         windows,

@@ -23,9 +23,9 @@ from typing import Any
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
 
 from coveo_ua_source import settings
+from coveo_ua_source.dates import Window
 from coveo_ua_source.dlt_internals import CommittedState, committed_source_state
-from coveo_ua_source.exports.windows import Window
-from coveo_ua_source.ingest.bookkeeping import FAILED, WINDOWS_TABLE
+from coveo_ua_source.warehouse.bookkeeping import FAILED, WINDOWS_TABLE
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import dlt
 
-from coveo_ua_source.exports.windows import PlannedExport, format_utc
+from coveo_ua_source.dates import format_utc
+from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.warehouse.lakehouse import is_delta
 
 logger = logging.getLogger(__name__)

@@ -22,16 +22,14 @@ from typing import Any
 
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.arguments import WindowRange, planned_end
+from coveo_ua_source.dates import Window, format_utc, parse_datetime
 from coveo_ua_source.exports.present import service_present
 from coveo_ua_source.exports.sizing import size_plan
 from coveo_ua_source.exports.types import ExportRequest
 from coveo_ua_source.exports.windows import (
     PlannedExport,
-    Window,
     check_export_count,
     ending_by,
-    format_utc,
-    parse_datetime,
     plan_exports,
 )
 from coveo_ua_source.runs.holdings import DestinationView

@@ -22,7 +22,8 @@ from datetime import datetime
 from typing import Any
 
 from coveo_ua_source import settings
-from coveo_ua_source.exports.windows import PlannedExport, Window
+from coveo_ua_source.dates import Window
+from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.runs.holdings import TIME_COLUMN, DestinationView
 from coveo_ua_source.schema import TABLES, TTable, primary_key
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coveo_ua_source.arguments import LoadSettings
+from coveo_ua_source.dates import Window
 from coveo_ua_source.exports.types import WindowFailedError
-from coveo_ua_source.exports.windows import Window
-from coveo_ua_source.ingest.bookkeeping import failed_item
 from coveo_ua_source.runs.plan import RunPlan
+from coveo_ua_source.warehouse.bookkeeping import failed_item
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 from dlt.extract import DltSource
 from dlt.extract.items import DataItemWithMeta
 
-from coveo_ua_source.ingest.bookkeeping import WINDOWS_TABLE
+from coveo_ua_source.warehouse.bookkeeping import WINDOWS_TABLE
 
 UPSERT: Any = {"disposition": "merge", "strategy": "upsert"}
 _WINDOW = ("table_name", "window_start", "window_end")

@@ -23,11 +23,11 @@ import duckdb
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 
+from coveo_ua_simulator import Simulator, SimulatorConfig, ground_truth
 from coveo_ua_source import coveo_ua_source
 from coveo_ua_source.exports.types import WindowFailedError
-from coveo_ua_source.ingest.bookkeeping import REJECTED_TABLE
 from coveo_ua_source.schema import TABLES, TTable, primary_key
-from coveo_ua_source.simulator import Simulator, SimulatorConfig, ground_truth
+from coveo_ua_source.warehouse.bookkeeping import REJECTED_TABLE
 
 TOKEN = "sim-token"
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from coveo_ua_source.simulator import Simulator
+from coveo_ua_simulator import Simulator
 from helpers import TOKEN
 
 BIN = Path(sys.executable).parent

@@ -17,8 +17,8 @@ import pytest
 from crash_driver import DATASET_NAME, PIPELINE_NAME
 from dlt.pipeline.pipeline import Pipeline
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source.schema import TABLES, TTable
-from coveo_ua_source.simulator import Simulator
 from helpers import TOKEN, assert_rows_equal, expected_rows, forked, table_rows, utc
 from helpers.forked import ForkedProcess
 

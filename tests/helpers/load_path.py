@@ -11,8 +11,8 @@ from typing import Any
 
 from dlt.pipeline.pipeline import Pipeline
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source.schema import TABLES
-from coveo_ua_source.simulator import Simulator
 from helpers import END, assert_tables_match, make_source
 
 DAY = timedelta(days=1)

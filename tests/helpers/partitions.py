@@ -22,10 +22,10 @@ import dlt
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 
+from coveo_ua_simulator import Simulator
 from coveo_ua_source import recipe
 from coveo_ua_source.orchestration import load_incremental, load_partition, partition_ranges
 from coveo_ua_source.schema import TABLES, TTable
-from coveo_ua_source.simulator import Simulator
 from helpers import loaded_tables
 from helpers.load_path import dispositions
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coveo_ua_source.simulator import Simulator
+from coveo_ua_simulator import Simulator
 from helpers import TOKEN, forked
 
 

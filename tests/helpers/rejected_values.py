@@ -9,10 +9,10 @@ from typing import Any
 
 from dlt.pipeline.pipeline import Pipeline
 
-from coveo_ua_source.ingest.dimension_catalog import REJECTED_VALUES_TABLE
+from coveo_ua_simulator import Simulator
+from coveo_ua_simulator.truth import rejected_values
 from coveo_ua_source.schema import TTable
-from coveo_ua_source.simulator import Simulator
-from coveo_ua_source.simulator.truth import rejected_values
+from coveo_ua_source.warehouse.dimension_catalog import REJECTED_VALUES_TABLE
 from helpers import END, START, all_rows
 
 TYPED_TABLES: tuple[TTable, ...] = ("searches", "clicks", "custom_events")

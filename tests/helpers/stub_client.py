@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from coveo_ua_source.api.models import ExportInfo
+from coveo_ua_source.dates import Window
 from coveo_ua_source.exceptions import (
     CoveoAPIError,
     CoveoBadRequestError,
     CoveoNotFoundError,
 )
-from coveo_ua_source.exports.windows import Window
 from coveo_ua_source.schema import TABLES
 
 API_ROOT = "https://stub.example/rest/ua"

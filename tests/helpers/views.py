@@ -11,8 +11,8 @@ from typing import Any
 
 from dlt.pipeline.pipeline import Pipeline
 
+from coveo_ua_simulator import Simulator, ground_truth
 from coveo_ua_source.schema import TTable
-from coveo_ua_source.simulator import Simulator, ground_truth
 from helpers import assert_rows_equal, utc
 
 START = utc(2024, 3, 1)

@@ -24,12 +24,12 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from coveo_ua_source.simulator.api import API_PREFIX, ApiApp
-from coveo_ua_source.simulator.config import SimulatorConfig
-from coveo_ua_source.simulator.faults import Fault, FaultQueue
-from coveo_ua_source.simulator.replies import Reply, SimRequest, TServer, error_reply
-from coveo_ua_source.simulator.state import ExportStore, RequestRecord, SimExport
-from coveo_ua_source.simulator.storage import Signer, StorageApp
+from coveo_ua_simulator.api import API_PREFIX, ApiApp
+from coveo_ua_simulator.config import SimulatorConfig
+from coveo_ua_simulator.faults import Fault, FaultQueue
+from coveo_ua_simulator.replies import Reply, SimRequest, TServer, error_reply
+from coveo_ua_simulator.state import ExportStore, RequestRecord, SimExport
+from coveo_ua_simulator.storage import Signer, StorageApp
 
 _CHUNK = 1 << 20
 App = Callable[[SimRequest], Reply]

@@ -26,8 +26,8 @@ from dlt.common.schema.typing import TTableSchema
 from dlt.extract.items import DataItemWithMeta
 
 from coveo_ua_source import settings
+from coveo_ua_source.dates import Window
 from coveo_ua_source.exports.types import ReadyExport
-from coveo_ua_source.exports.windows import Window
 from coveo_ua_source.ingest.archive import RejectedRow
 
 logger = logging.getLogger(__name__)

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from coveo_ua_simulator.config import SimulatorConfig
+from coveo_ua_simulator.csvwriter import write_export_zip
+from coveo_ua_simulator.params import ExportRequest
+from coveo_ua_simulator.replies import TServer
+from coveo_ua_simulator.truth import from_ms, visible_span
 from coveo_ua_source.schema import TTable
-from coveo_ua_source.simulator.config import SimulatorConfig
-from coveo_ua_source.simulator.csvwriter import write_export_zip
-from coveo_ua_source.simulator.params import ExportRequest
-from coveo_ua_source.simulator.replies import TServer
-from coveo_ua_source.simulator.truth import from_ms, visible_span
 
 TExportStatus = Literal["PENDING", "AVAILABLE", "FAILED", "EXPIRED"]
 

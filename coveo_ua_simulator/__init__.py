@@ -2,7 +2,7 @@
 
 ::
 
-    from coveo_ua_source.simulator import Simulator, SimulatorConfig, ground_truth
+    from coveo_ua_simulator import Simulator, SimulatorConfig, ground_truth
 
     with Simulator(SimulatorConfig(seed=7)) as sim:
         sim.api_root          # http://127.0.0.1:<port>/rest/ua, token sim.config.token
@@ -15,12 +15,12 @@ counts, ground truth), ``csvwriter`` (zips), ``api``/``storage``/``server`` (HTT
 ``faults`` (injected failures), ``state`` (exports and request log).
 """
 
-from coveo_ua_source.simulator.config import SimulatorConfig
-from coveo_ua_source.simulator.csvwriter import write_export_zip
-from coveo_ua_source.simulator.filters import ExportFilters
-from coveo_ua_source.simulator.server import Simulator
-from coveo_ua_source.simulator.state import RequestRecord, SimExport
-from coveo_ua_source.simulator.truth import ground_truth
+from coveo_ua_simulator.config import SimulatorConfig
+from coveo_ua_simulator.csvwriter import write_export_zip
+from coveo_ua_simulator.filters import ExportFilters
+from coveo_ua_simulator.server import Simulator
+from coveo_ua_simulator.state import RequestRecord, SimExport
+from coveo_ua_simulator.truth import ground_truth
 
 __all__ = [
     "ExportFilters",

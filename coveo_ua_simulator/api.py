@@ -23,16 +23,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from coveo_ua_simulator import params
+from coveo_ua_simulator.config import SimulatorConfig
+from coveo_ua_simulator.dimensions import dimension_types, sim_columns
+from coveo_ua_simulator.faults import CREATE_FAULTS, HTTP_FAULTS, Fault, FaultQueue
+from coveo_ua_simulator.faults import http_fault_reply as fault_reply
+from coveo_ua_simulator.replies import Reply, SimRequest, error_reply, json_reply
+from coveo_ua_simulator.schedules import ScheduleStore
+from coveo_ua_simulator.state import ExportStore, SimExport
+from coveo_ua_simulator.truth import count_rows, to_ms, visible_span
 from coveo_ua_source.schema import API_TABLE_NAMES, TABLES
-from coveo_ua_source.simulator import params
-from coveo_ua_source.simulator.config import SimulatorConfig
-from coveo_ua_source.simulator.dimensions import dimension_types, sim_columns
-from coveo_ua_source.simulator.faults import CREATE_FAULTS, HTTP_FAULTS, Fault, FaultQueue
-from coveo_ua_source.simulator.faults import http_fault_reply as fault_reply
-from coveo_ua_source.simulator.replies import Reply, SimRequest, error_reply, json_reply
-from coveo_ua_source.simulator.schedules import ScheduleStore
-from coveo_ua_source.simulator.state import ExportStore, SimExport
-from coveo_ua_source.simulator.truth import count_rows, to_ms, visible_span
 
 API_PREFIX = "/rest/ua"
 _PLAIN_CREATE_FAULTS = CREATE_FAULTS - {"row_limit", "same_export", "fail_window"}

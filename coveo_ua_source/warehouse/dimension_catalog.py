@@ -29,9 +29,7 @@ from dlt.extract.items import DataItemWithMeta
 
 from coveo_ua_source.exceptions import CoveoUAError
 from coveo_ua_source.exports.types import ReadyExport
-from coveo_ua_source.ingest.bookkeeping import window_replaced_hints, window_replaced_table
 from coveo_ua_source.ingest.custom_dimensions import (
-    COVEO_TYPES,
     Dimension,
     TypedBatch,
     column_types,
@@ -39,7 +37,8 @@ from coveo_ua_source.ingest.custom_dimensions import (
     parse_exportables,
     type_batch,
 )
-from coveo_ua_source.schema import TTable, column_hints
+from coveo_ua_source.schema import COVEO_TYPES, TTable, column_hints
+from coveo_ua_source.warehouse.bookkeeping import window_replaced_hints, window_replaced_table
 
 logger = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from coveo_ua_simulator.filters import ExportFilters, FilterError
+from coveo_ua_simulator.selection import resolve_dimensions, resolve_tables
+from coveo_ua_simulator.truth import to_ms
 from coveo_ua_source.schema import TExportFormat, TTable
-from coveo_ua_source.simulator.filters import ExportFilters, FilterError
-from coveo_ua_source.simulator.selection import resolve_dimensions, resolve_tables
-from coveo_ua_source.simulator.truth import to_ms
 
 _MAX_RANGE_MS = 365 * 24 * 3_600_000
 _STAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d{3})?Z$")

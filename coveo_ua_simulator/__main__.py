@@ -1,4 +1,4 @@
-"""``python -m coveo_ua_source.simulator``: run the simulator in the foreground until Ctrl-C."""
+"""``python -m coveo_ua_simulator``: run the simulator in the foreground until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -8,20 +8,20 @@ import sys
 import threading
 from typing import get_args
 
-from coveo_ua_source.simulator.config import (
+from coveo_ua_simulator.config import (
     SimulatorConfig,
     TEmptyTable,
     THeaderCase,
     TTimestampStyle,
 )
-from coveo_ua_source.simulator.server import Simulator
+from coveo_ua_simulator.server import Simulator
 
 _DEFAULTS = SimulatorConfig()
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m coveo_ua_source.simulator",
+        prog="coveo-ua-simulator",
         description="Serve a simulated Coveo UA exports API on loopback until Ctrl-C.",
     )
     add = parser.add_argument

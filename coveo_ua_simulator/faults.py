@@ -39,15 +39,15 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
-from coveo_ua_source.schema import IDENTIFIERS, TABLES, Column, TTable, column_by_header
-from coveo_ua_source.simulator.hostile import REWRITES, hostile_reply
-from coveo_ua_source.simulator.replies import (
+from coveo_ua_simulator.hostile import REWRITES, hostile_reply
+from coveo_ua_simulator.replies import (
     Reply,
     SimRequest,
     TServer,
     error_reply,
     json_reply,
 )
+from coveo_ua_source.schema import IDENTIFIERS, TABLES, Column, TTable, column_by_header
 
 TFaultKind = Literal[
     "429", "500", "502", "503", "html", "drop", "401", "echo", "bad_redirect", "redirect_loop",

@@ -31,8 +31,8 @@ import zipfile
 from collections.abc import Callable
 from urllib.parse import urlencode
 
+from coveo_ua_simulator.replies import Reply, SimRequest, error_reply, xml_error
 from coveo_ua_source.schema import IDENTIFIERS, TTable, column_by_header
-from coveo_ua_source.simulator.replies import Reply, SimRequest, error_reply, xml_error
 
 REWRITES = (
     "duplicate_header", "dlt_columns", "duplicate_member", "backslash_names",

@@ -21,17 +21,17 @@ from pathlib import Path, PosixPath
 from types import TracebackType
 from typing import IO, Any, cast
 
-from coveo_ua_source.schema import TTable
-from coveo_ua_source.simulator.faults import (
+from coveo_ua_simulator.faults import (
     HTTP_FAULTS,
     Fault,
     FaultQueue,
     write_malformed_copy,
 )
-from coveo_ua_source.simulator.faults import http_fault_reply as fault_reply
-from coveo_ua_source.simulator.hostile import rewrite_zip
-from coveo_ua_source.simulator.replies import Reply, SimRequest, xml_error
-from coveo_ua_source.simulator.state import ExportStore, SimExport
+from coveo_ua_simulator.faults import http_fault_reply as fault_reply
+from coveo_ua_simulator.hostile import rewrite_zip
+from coveo_ua_simulator.replies import Reply, SimRequest, xml_error
+from coveo_ua_simulator.state import ExportStore, SimExport
+from coveo_ua_source.schema import TTable
 
 _PATH = re.compile(r"/exports/(?P<id>[A-Za-z0-9-]+)\.zip")
 _TWO_AUTHS = (

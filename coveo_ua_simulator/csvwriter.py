@@ -17,18 +17,18 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import IO, Any
 
-from coveo_ua_source.schema import Column, TExportFormat, TTable
-from coveo_ua_source.simulator.config import SimulatorConfig, TTimestampStyle
-from coveo_ua_source.simulator.data import FIELDS, HOUR_MS, SAFE_TEXT, Columns
-from coveo_ua_source.simulator.filters import ExportFilters
-from coveo_ua_source.simulator.selection import header_names, resolve_dimensions, resolve_tables
-from coveo_ua_source.simulator.truth import (
+from coveo_ua_simulator.config import SimulatorConfig, TTimestampStyle
+from coveo_ua_simulator.data import FIELDS, HOUR_MS, SAFE_TEXT, Columns
+from coveo_ua_simulator.filters import ExportFilters
+from coveo_ua_simulator.selection import header_names, resolve_dimensions, resolve_tables
+from coveo_ua_simulator.truth import (
     count_rows,
     from_ms,
     iter_column_batches,
     no_newline,
     to_ms,
 )
+from coveo_ua_source.schema import Column, TExportFormat, TTable
 
 ColumnEncoder = Callable[[Sequence[Any]], list[Any]]
 _BOOL = {True: "true", False: "false"}

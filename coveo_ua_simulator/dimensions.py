@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
+from coveo_ua_simulator import pools
 from coveo_ua_source.schema import COLUMNS, Column, TTable, snake_case
-from coveo_ua_source.simulator import pools
 
 
 @dataclass(frozen=True)

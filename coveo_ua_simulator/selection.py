@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from coveo_ua_simulator.config import SimulatorConfig
+from coveo_ua_simulator.dimensions import sim_columns
 from coveo_ua_source.schema import TABLES, Column, TTable
-from coveo_ua_source.simulator.config import SimulatorConfig
-from coveo_ua_source.simulator.dimensions import sim_columns
 
 
 def resolve_tables(tables: Sequence[str] | None) -> tuple[TTable, ...]:

@@ -12,7 +12,7 @@ import threading
 import uuid
 from typing import Any
 
-from coveo_ua_source.simulator.replies import Reply, SimRequest, error_reply, json_reply
+from coveo_ua_simulator.replies import Reply, SimRequest, error_reply, json_reply
 
 _FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY")
 

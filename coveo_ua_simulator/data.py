@@ -22,15 +22,15 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from coveo_ua_source.schema import TABLES, TTable
-from coveo_ua_source.simulator import pools
-from coveo_ua_source.simulator.dimensions import (
+from coveo_ua_simulator import pools
+from coveo_ua_simulator.dimensions import (
     DELIVERY_DATES,
     IN_STOCK,
     ORDERED_AT,
     PAGE_NUMBERS,
     with_bad_rate,
 )
+from coveo_ua_source.schema import TABLES, TTable
 
 Row = tuple[Any, ...]
 # A visitor's profile, shared by every event of its visits: (visitorId, userName, userId,

@@ -20,9 +20,8 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from coveo_ua_source.schema import IDENTIFIERS, TABLES, TExportFormat, TTable, snake_case
-from coveo_ua_source.simulator.config import SimulatorConfig
-from coveo_ua_source.simulator.data import (
+from coveo_ua_simulator.config import SimulatorConfig
+from coveo_ua_simulator.data import (
     FIELDS,
     HOUR_MS,
     Columns,
@@ -32,10 +31,11 @@ from coveo_ua_source.simulator.data import (
     hour_rows,
     transpose,
 )
-from coveo_ua_source.simulator.dimensions import custom_types as typed_columns
-from coveo_ua_source.simulator.dimensions import row_key, sim_columns, typed_value
-from coveo_ua_source.simulator.filters import ExportFilters, row_predicate
-from coveo_ua_source.simulator.selection import resolve_tables
+from coveo_ua_simulator.dimensions import custom_types as typed_columns
+from coveo_ua_simulator.dimensions import row_key, sim_columns, typed_value
+from coveo_ua_simulator.filters import ExportFilters, row_predicate
+from coveo_ua_simulator.selection import resolve_tables
+from coveo_ua_source.schema import IDENTIFIERS, TABLES, TExportFormat, TTable, snake_case
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
