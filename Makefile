@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest airflow-test bench cassettes clean
+.PHONY: demo test test-unit lint typecheck pytest airflow-test bench cassettes clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,14 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+# The inner loop: no network, no process, no database.
+test-unit: $(STAMP)
+	$(BIN)/pytest -n 0 tests/unit
+
 # The Airflow DAG tests, with a pinned Airflow in its own venv (.airflow-venv); CI runs
 # them inside `make test` by exporting COVEO_UA_AIRFLOW first (see .ci/run).
 airflow-test: $(STAMP)
-	COVEO_UA_AIRFLOW="$$(bash .ci/airflow.sh)" $(BIN)/pytest tests/test_airflow.py
+	COVEO_UA_AIRFLOW="$$(bash .ci/airflow.sh)" $(BIN)/pytest tests/integrations/test_airflow.py
 
 # The targets of issue 11 at 1M searches (with extract RSS at 4x rows, and case b again with
 # the simulator's high rate of bad custom dimension values) and at 2M searches;
@@ -46,7 +50,7 @@ else
 endif
 
 cassettes: $(STAMP)
-	COVEO_UA_RECORD=1 $(BIN)/pytest -n 0 tests/test_client.py --record-mode=rewrite
+	COVEO_UA_RECORD=1 $(BIN)/pytest -n 0 tests/api/test_client.py --record-mode=rewrite
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache coveo_ua.duckdb .coveo_ua

@@ -3,7 +3,7 @@
 # (Airflow pins many packages of its own, so it never shares the project's .venv) and
 # prints the path of its `airflow` executable. Idempotent: reuses a complete install.
 # asyncpg: Airflow's async engine on a PostgreSQL metadata database (the LocalExecutor
-# deployment in tests/test_airflow.py) needs it; the project's extra brings psycopg2.
+# deployment in tests/integrations/test_airflow.py) needs it; the project's extra brings psycopg2.
 # Usage: export COVEO_UA_AIRFLOW="$(bash .ci/airflow.sh)"
 set -euo pipefail
 cd "$(dirname "$0")/.."

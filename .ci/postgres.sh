@@ -28,7 +28,7 @@ BEGIN
         CREATE ROLE coveo LOGIN PASSWORD 'coveo';
     END IF;
 END $$;
--- tests/test_airflow.py creates (and drops) a metadata database for each Airflow it serves
+-- tests/integrations/test_airflow.py creates (and drops) a metadata database for each Airflow it serves
 ALTER ROLE coveo CREATEDB;
 SQL
 if ! su postgres -c "psql -tAc \"SELECT 1 FROM pg_database WHERE datname = 'coveo_ua_test'\"" | grep -q 1; then

@@ -7,7 +7,7 @@ Each round starts a fresh simulator (its own process) and the scenario's jobs as
 through ``coveo_ua_source.orchestration`` into one dataset; then it prints, per table,
 the rows the simulator's ground truth holds, the rows loaded and the duplicated keys,
 the jobs' exit codes and the exports left on the service. The test suite's race test
-(tests/test_races.py) checks the same with forked processes; this is the long run.
+(tests/runs/test_races.py) checks the same with forked processes; this is the long run.
 
 With ``--build-delay S`` every export takes S seconds to build, as Coveo's do: the
 rounds' durations then show whether builds overlap other runs' loads.

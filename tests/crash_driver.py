@@ -1,4 +1,4 @@
-"""One load of the coveo_ua source into DuckDB, as a process that test_crash.py can kill.
+"""One load of the coveo_ua source into DuckDB, as a process that tests/runs/test_crash.py can kill.
 
 ::
 

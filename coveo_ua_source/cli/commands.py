@@ -1,6 +1,6 @@
 """What each `coveo-ua` command does; `main.py` parses the command line and calls these.
 
-Every command reads its settings through ``cli_config.resolve_source_config``: flags, then
+Every command reads its settings through ``configuration.resolve_source_config``: flags, then
 ``COVEO_UA_ACCESS_TOKEN``, then dlt's environment variables and TOML files.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from coveo_ua_source.cli.config import require_start_date, require_token, resolve_source_config
+from coveo_ua_source.configuration import require_start_date, require_token, resolve_source_config
 from coveo_ua_source.schema import TABLES
 
 console = Console(width=max(100, Console().width))

@@ -1,18 +1,11 @@
-"""The `coveo-ua` command's view of the configuration: command-line flags win, then what
-``coveo_ua_source.configuration`` resolves (the same values the source reads).
+"""The source options only configuration can set (no flag), as `load --help` lists them.
+
+Resolving the configuration itself is ``coveo_ua_source.configuration``'s.
 """
 
 from __future__ import annotations
 
 from coveo_ua_source import settings
-from coveo_ua_source.configuration import (
-    TOKEN_VARIABLE,
-    MissingSettingError,
-    client_from_config,
-    require_start_date,
-    require_token,
-    resolve_source_config,
-)
 
 # Source options that have no command-line flag: `load --help` lists them with their key.
 CONFIG_ONLY_OPTIONS: dict[str, str] = {
@@ -57,13 +50,4 @@ def config_only_help() -> str:
     return "\n".join(lines)
 
 
-__all__ = [
-    "CONFIG_ONLY_OPTIONS",
-    "TOKEN_VARIABLE",
-    "MissingSettingError",
-    "client_from_config",
-    "config_only_help",
-    "require_start_date",
-    "require_token",
-    "resolve_source_config",
-]
+__all__ = ["CONFIG_ONLY_OPTIONS", "config_only_help"]

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from coveo_ua_source.api.models import ExportInfo
 from coveo_ua_source.cli.commands import console, source_config
-from coveo_ua_source.cli.config import MissingSettingError, client_from_config
+from coveo_ua_source.configuration import MissingSettingError, client_from_config
 from coveo_ua_source.exports.lifecycle import TAG, covered, parse_description, scope_of
 from coveo_ua_source.schema import TABLES
 

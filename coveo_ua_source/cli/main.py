@@ -18,7 +18,8 @@ from rich.console import Console
 from coveo_ua_source import settings
 from coveo_ua_source.cli import commands as run
 from coveo_ua_source.cli import exports as export_commands
-from coveo_ua_source.cli.config import MissingSettingError, config_only_help
+from coveo_ua_source.cli.config import config_only_help
+from coveo_ua_source.configuration import MissingSettingError
 from coveo_ua_source.exceptions import CoveoUAError
 from coveo_ua_source.schema import TABLES
 

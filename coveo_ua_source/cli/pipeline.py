@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from coveo_ua_source.cli.config import MissingSettingError
+from coveo_ua_source.configuration import MissingSettingError
 
 # Destinations whose SQL views would not outlive the command (no engine keeps them).
 NO_VIEWS_DESTINATIONS = frozenset({"filesystem"})

@@ -526,7 +526,6 @@ def test_inflated_bytes_are_counted_against_the_limit(
 @pytest.mark.parametrize(
     "options",
     [
-        pytest.param({"export_format": "CSV"}, id="format"),
         pytest.param({"block_size": 0}, id="block-size"),
         pytest.param({"table": "sessions"}, id="table"),
     ],

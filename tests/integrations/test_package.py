@@ -11,7 +11,7 @@ import pytest
 
 from coveo_ua_simulator.config import SimulatorConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".txt", ".cfg", ".in", ".sh", ""}
 
 

@@ -46,7 +46,7 @@ from coveo_ua_source.schema import TABLES
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]  # one Airflow home
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "pipelines" / "airflow"
 AIRFLOW = os.environ.get("COVEO_UA_AIRFLOW")
 POSTGRES = os.environ.get("COVEO_UA_TEST_POSTGRES")

@@ -13,7 +13,7 @@ from helpers import TOKEN, assert_rows_equal, data_rows, expected_rows, utc
 from coveo_ua_simulator import Simulator
 from coveo_ua_source import coveo_ua_source
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "pipelines" / ".dlt" / "examples"
 
 

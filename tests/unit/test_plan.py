@@ -1,18 +1,15 @@
 """One run's plan (runs/plan.py): which windows, for which tables, sized, appended or
 merged; the first plan from the worker's state, the final one from what the destination
-holds. A stub client for the estimates, a stub of the destination's answers (and a DuckDB
-file for the one connection); no export is created and nothing is loaded."""
+holds. A stub client for the estimates and a stub of the destination's answers: no export
+is created and nothing is loaded (the plan over a real destination: tests/runs)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-import dlt
-import duckdb
 import pytest
 from helpers import utc
 from helpers.stub_client import StubClient
@@ -23,7 +20,7 @@ from coveo_ua_source.dlt_internals import CommittedState
 from coveo_ua_source.exceptions import ConfigurationError
 from coveo_ua_source.exports.types import ExportRequest
 from coveo_ua_source.exports.windows import PlannedExport
-from coveo_ua_source.runs.holdings import DestinationView, LoadedWindows, destination_view
+from coveo_ua_source.runs.holdings import DestinationView, LoadedWindows
 from coveo_ua_source.runs.plan import PlanInputs, final_plan, first_plan
 from coveo_ua_source.schema import TABLES
 
@@ -163,33 +160,3 @@ def test_too_many_exports_are_refused_before_anything_is_asked() -> None:
     with pytest.raises(ConfigurationError, match="would create 3 exports, more than max_exports=2"):
         first_plan(at_most_two, client, None)
     assert client.estimated == []
-
-
-def test_a_run_asks_the_destination_over_one_connection(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with duckdb.connect(str(tmp_path / "held.duckdb")) as connection:
-        connection.execute("CREATE SCHEMA coveo_ua")
-        connection.execute("CREATE TABLE coveo_ua.clicks (click_id TEXT, datetime TIMESTAMPTZ)")
-        connection.execute(  # a partition pipeline loaded clicks of the second day
-            "INSERT INTO coveo_ua.clicks VALUES ('c', '2024-03-02 10:00+00')"
-        )
-    pipeline = dlt.pipeline(
-        pipeline_name="unit_plan_held",
-        destination=dlt.destinations.duckdb(str(tmp_path / "held.duckdb")),
-        dataset_name="coveo_ua",
-        pipelines_dir=str(tmp_path / "pipelines"),
-    )
-    clients: list[Any] = []
-    make_client = pipeline.destination_client
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        clients.append(make_client(*args, **kwargs))
-        return clients[-1]
-
-    monkeypatch.setattr(pipeline, "destination_client", counted)
-    with destination_view(pipeline) as view:
-        plan = final_plan(view, INPUTS, StubClient(), None)
-    assert plan.appending == {"searches"}, "clicks overlaps the rows held"
-    assert len(clients) == 1, "the state, the repair check and the rows shared one connection"
-    assert clients[0].sql_client.native_connection is None, "and it was closed"

@@ -23,8 +23,9 @@ from helpers.open_database import database_kept_open
 
 from coveo_ua_simulator import Simulator
 from coveo_ua_source.api.client import CoveoClient
-from coveo_ua_source.cli.config import CONFIG_ONLY_OPTIONS, resolve_source_config
+from coveo_ua_source.cli.config import CONFIG_ONLY_OPTIONS
 from coveo_ua_source.cli.main import main
+from coveo_ua_source.configuration import resolve_source_config
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.source import coveo_ua_source
 
@@ -186,7 +187,7 @@ def test_ctrl_c_says_the_rerun_resumes_and_exits_130(start_simulator, tmp_path: 
 
 def readme_cli_lines() -> list[str]:
     """The commands of the README's "Command line" block, as written."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
     section = readme.split("## Command line", 1)[1]
     block = section.split("```", 2)[1]
     return [line.split("  #", 1)[0].strip() for line in block.strip().splitlines()]

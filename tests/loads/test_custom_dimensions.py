@@ -271,8 +271,8 @@ def test_rejected_values_load_from_parquet_also_into_a_table_of_dict_rows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import coveo_ua_source.source as source_module
-    from coveo_ua_source.ingest import dimension_catalog
     from coveo_ua_source.ingest.custom_dimensions import empty_rejected
+    from coveo_ua_source.warehouse import dimension_catalog
     from coveo_ua_source.warehouse.bookkeeping import window_replaced_item
 
     def as_dict_rows(table: str, ready: Any, rejected: list[pa.Table]) -> Any:

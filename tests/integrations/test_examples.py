@@ -28,7 +28,7 @@ from coveo_ua_source.cli.demo import DEMO_DAYS, DEMO_START
 from coveo_ua_source.cli.main import main
 from coveo_ua_source.schema import TABLES
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 START, END = utc(2024, 4, 1), utc(2024, 4, 3)
 
 
