@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -20,12 +19,11 @@ from dlt.pipeline.exceptions import CannotRestorePipelineException
 from rich.console import Console
 from rich.table import Table
 
-from coveo_ua_source import settings
-from coveo_ua_source.api.client import CoveoClient
+from coveo_ua_source.cli.commands import source_config
+from coveo_ua_source.configuration import client_from_config
 from coveo_ua_source.ingest.custom_dimensions import Dimension, parse_exportables
 from coveo_ua_source.schema import COLUMNS
 
-TOKEN_VARIABLES = ("COVEO_UA_ACCESS_TOKEN", "SOURCES__COVEO_UA__ACCESS_TOKEN")
 HEADERS = ("return_name", "display_name", "type", "custom", "event_types", "loads_as", "loaded")
 
 # {table: {column: dlt data type}} of a pipeline's schema
@@ -34,7 +32,7 @@ TLoadedColumns = Mapping[str, Mapping[str, str]]
 
 def dimensions_command(args: argparse.Namespace) -> int:
     """Print the exportable dimensions as a table, or as JSON with ``--json``."""
-    dimensions = parse_exportables(_client(args).exportable_dimensions())
+    dimensions = parse_exportables(client_from_config(source_config(args)).exportable_dimensions())
     rows = dimension_rows(dimensions, loaded_columns(args.pipeline_name, args.pipelines_dir))
     if args.json:
         print(json.dumps(rows, indent=2))  # machine-readable: no markup
@@ -113,20 +111,3 @@ def loaded_columns(pipeline_name: str, pipelines_dir: str | None) -> dict[str, d
         }
         for table in schema.data_table_names()
     }
-
-
-def _client(args: argparse.Namespace) -> Any:
-    return CoveoClient(
-        _token(),
-        org_id=args.org_id,
-        base_url=args.base_url,
-        region=args.region or settings.DEFAULT_REGION,
-    )
-
-
-def _token() -> str | None:
-    from_env = next((os.environ[n] for n in TOKEN_VARIABLES if os.environ.get(n)), None)
-    if from_env:
-        return from_env
-    value: Any = dlt.secrets.get("sources.coveo_ua.access_token")
-    return str(value) if value else None

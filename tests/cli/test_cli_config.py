@@ -70,6 +70,9 @@ def test_every_command_takes_the_connection_from_dlt_toml(
         assert sorted(item["id"] for item in listed) == sorted(simulator.exports)
         assert main(["exports", "prune", *PIPELINE]) == 0
         assert "deleted 2 export(s)" in capsys.readouterr().out
+        assert main(["dimensions", "--json", "--pipelines-dir", "pipelines"]) == 0
+        dimensions = {row["return_name"]: row for row in json.loads(capsys.readouterr().out)}
+        assert dimensions["custom_events.c_cart_value"]["loaded"] == {"c_cart_value": "double"}
     assert all(export.deleted for export in simulator.exports.values())
     first = next(iter(simulator.exports))
     assert main(["exports", "delete", first]) == 1, "already deleted: the API says 404"
