@@ -38,7 +38,7 @@ test-unit: $(STAMP)
 airflow-test: $(STAMP)
 	COVEO_UA_AIRFLOW="$$(bash .ci/airflow.sh)" $(BIN)/pytest tests/integrations/test_airflow.py
 
-# The targets of issue 11 at 1M searches (with extract RSS at 4x rows, and case b again with
+# The performance targets (docs/performance.md) at 1M searches (with extract RSS at 4x rows, and case b again with
 # the simulator's high rate of bad custom dimension values) and at 2M searches;
 # `make bench ROWS=N` runs one size, all cases.
 bench: $(STAMP)

@@ -1,4 +1,4 @@
-"""The printed report and the ratios against the targets of issue 11."""
+"""The printed report and the ratios against the performance targets."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 Results = dict[str, Any]
 
-# (name, numerator case, denominator case, measure, target or None). Targets of issue 11:
+# (name, numerator case, denominator case, measure, target or None). The targets:
 # end to end <= 2.0x raw DuckDB's time, peak RSS <= 1.1x raw DuckDB's (at 2M searches),
 # extract-stage RSS flat (4x rows <= 1.1x). The local-zip ratios are informative.
 RATIOS: tuple[tuple[str, str, str, str, float | None], ...] = (

@@ -100,7 +100,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes: with Nagle's algorithm on, the body
-    # waited for the client's delayed ACK, 40 ms on every response.
+    # would wait for the client's delayed ACK on every response.
     disable_nagle_algorithm = True
     timeout = 60  # idle keep-alive connections close after this many seconds
     server: _Server

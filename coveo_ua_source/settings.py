@@ -33,8 +33,8 @@ DEFAULT_MAX_EXPORTS: Final = 500
 # `coveo-ua plan`'s duration estimate. Coveo publishes no build time for an export; a
 # minute each is an assumption, to be replaced by what the org's `_coveo_ua_windows` show.
 PLAN_BUILD_SECONDS: Final = 60.0
-# Rows loaded per second once downloaded: `make bench` case (a) measured 516,923 rows/s
-# end to end into DuckDB on a 2-core machine; rounded down.
+# Rows loaded per second once downloaded, rounded down from `make bench` case (a) into
+# DuckDB on 2 cores (docs/performance.md has today's figure).
 PLAN_ROWS_PER_SECOND: Final = 500_000
 # The smallest window a failing export is split down to.
 MIN_SPLIT_WINDOW: Final = timedelta(hours=1)
@@ -78,9 +78,9 @@ ROW_MAX_BYTES: Final = 16 << 20
 ROW_KEEP_BYTES: Final = 4096
 
 # CSV parsing block size for pyarrow's streaming reader. dlt reads the five tables
-# round-robin, so five readers hold blocks at once: 1 MiB kept the extract step's peak RSS
-# at ~460 MB for 1M and for 4M searches rows, against 1.1-1.3 GB with 4 MiB, at the same
-# speed (bench/, `python -m bench.run --cases b --rss-scaling`).
+# round-robin, so five readers hold blocks at once: a small block keeps the extract step's
+# peak memory flat in the row count at the same speed (`python -m bench.run --cases b
+# --rss-scaling`, figures in docs/performance.md).
 CSV_BLOCK_BYTES: Final = 1 << 20
 # A zip member may not decompress to more than this many times its compressed size
 # nor more than ZIP_MAX_MEMBER_BYTES: a guard against zip bombs.
@@ -122,7 +122,7 @@ CLOCK_SKEW_TOLERANCE: Final = timedelta(minutes=1)
 SOURCE_SECTION: Final = "coveo_ua"
 
 # Load settings applied by lean_load_defaults() unless the user configured them (see
-# README, Performance). DuckDB: one load worker and a memory limit bound the load step's
+# docs/performance.md). DuckDB: one load worker and a memory limit bound the load step's
 # peak RSS (the five tables are otherwise copied at once); uncompressed Parquet spares
 # the extract step the Snappy pass (the files live only until the load).
 DUCKDB_LOAD_WORKERS: Final = 1

@@ -110,7 +110,8 @@ def coveo_ua_source(
     yet (per table, kept in dlt state), one export per window for all the tables that
     need it, never past ``now - settle_delay``. With ``partition=True`` it loads exactly
     ``[start_date, end_date)`` and neither reads nor moves that state (parallel
-    backfills, one pipeline name per partition). See the README for every option.
+    backfills, one pipeline name per partition). docs/operations.md describes every
+    option (Configuration reference).
 
     Dates (``start_date``, ``end_date``) take ISO 8601 strings, dates or datetimes; values
     without an offset are UTC. Durations (``window``, ``lookback``, ``settle_delay``) take

@@ -5,7 +5,7 @@ that are new since the last run. Configure in `.dlt/config.toml` / `.dlt/secrets
 
     [sources.coveo_ua]
     start_date = "2024-01-01"          # where the first run starts
-    # org_id, region, base_url, window, lookback, tables, ... (see README)
+    # org_id, region, base_url, window, lookback, tables, ... (see docs/operations.md)
 
     # secrets.toml
     [sources.coveo_ua]

@@ -145,8 +145,7 @@ def module_pipelines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Put what collection made (dlt, pyarrow and the other imports: about 120,000 objects
     that live as long as the process) out of the garbage collector's reach, so that each
-    full collection walks only what the tests make: GC took 0.36 s instead of 0.79 s of
-    CPU over test_pipeline, test_views and test_reliability (``gc.callbacks``)."""
+    full collection walks only what the tests make."""
     gc.collect()
     gc.freeze()
 
@@ -155,9 +154,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """``-n auto``: one worker per core, and one more. A worker often waits (on a process
     it forked, a subprocess, a throttled download), and the extra worker uses that core
-    meanwhile: on 2 cores, 3 workers ran the suite in 59.4 and 56.9 s, 2 workers in 61.3
-    and 59.6 s with 17 s of idle CPU, alternated. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still
-    decides when set."""
+    meanwhile. ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still decides when set."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None  # xdist's own hook reads it
     return len(os.sched_getaffinity(0)) + 1
@@ -167,9 +164,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Make ``xdist_group`` work again: pytest 9 keeps an item's id in ``_id``, and
     pytest-xdist 3.8 appends the ``@group`` of ``--dist loadgroup`` to ``_nodeid``, which
-    pytest 9 no longer reads, so grouped tests were spread over the workers (each then
-    loading a module's shared data again): pytest-dev/pytest-xdist#1386, open at this
-    writing, with the fix in pull request #1388. Remove once pytest-xdist sets ``_id``."""
+    pytest 9 no longer reads, so grouped tests would be spread over the workers (each then
+    loading a module's shared data again): pytest-dev/pytest-xdist#1386, with the fix in
+    pull request #1388. Remove once pytest-xdist sets ``_id``."""
     if not getattr(config.option, "loadgroup", False):  # set on xdist workers only
         return
     from _pytest.nodeid import NodeId

@@ -2,7 +2,7 @@
 
 The duration estimate is rough on purpose: Coveo publishes no build time for an export,
 so it assumes ``PLAN_BUILD_SECONDS`` per export with ``max_concurrent_exports`` built at
-once, plus the rows at the load rate ``make bench`` measured (``PLAN_ROWS_PER_SECOND``).
+once, plus the rows at the load rate of ``make bench`` (``PLAN_ROWS_PER_SECOND``).
 """
 
 from __future__ import annotations

@@ -285,7 +285,7 @@ class MemberReader:
     def _convert(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         """The batch in the output schema; malformed rows reported and left out."""
         arrays, rejected = self._converter.convert(batch)
-        per_column = column_newlines(batch)  # ~0.02 s per 400 MB
+        per_column = column_newlines(batch)  # one vectorized pass: cheap
         if not rejected and not self._tracker.needs_walk(batch.num_rows):
             self._tracker.skip(batch.num_rows, sum(per_column))
         else:

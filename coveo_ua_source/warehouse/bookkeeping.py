@@ -298,8 +298,8 @@ def active_pipeline() -> Any:
     return context.pipeline() if context.is_active() else dlt.current.pipeline()
 
 
-# capabilities() resolves the destination's configuration each time: 30 ms on DuckDB,
-# once per window and table otherwise
+# capabilities() resolves the destination's configuration each time it is called: asked
+# once per destination, not once per window and table
 _MERGES: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
 
 

@@ -1,4 +1,4 @@
-"""Bounded memory by default: the load settings measured best, unless the user set them.
+"""Bounded memory by default: settings that bound the load's memory, unless the user set them.
 
 ``lean_load_defaults(destination)`` sets, as environment variables of this process, each
 setting that no dlt config provider (environment, ``.dlt/*.toml``, ...) has a value for:

@@ -55,7 +55,7 @@ QUICK_STALLS = {**QUICK_DOWNLOADS, "download_stall_seconds": 0.2}
 
 @pytest.fixture
 def simulator(module_simulator: Simulator) -> Iterator[Simulator]:
-    """One simulator for the module (starting and stopping one costs ~0.2 s of waiting):
+    """One simulator for the module (starting and stopping one means waiting):
     each test starts with no fault queued and no request recorded. Pipeline names differ
     per test, so no run reattaches to or cleans up another test's exports."""
     module_simulator.clear_faults()

@@ -55,7 +55,7 @@ def loaded_tables(
     pipeline: Pipeline, tables: Sequence[TTable]
 ) -> dict[TTable, list[dict[str, Any]]]:
     """``loaded_rows`` of several tables, read through one SQL client: opening one costs
-    dlt's config resolution and a new database connection (about 40 ms on DuckDB).
+    dlt's config resolution and a new database connection.
 
     Every table read is also checked for variant columns (``<column>__v_<type>``): a
     column's type never changes once loaded, so none may ever appear."""

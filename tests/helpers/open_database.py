@@ -1,12 +1,10 @@
 """DuckDB files kept open while tests load them, so dlt's runs skip reopening them.
 
 dlt opens and closes the database file for each load job and each state or schema query:
-about 20-40 ms a time in these tests, DuckDB reading the catalog on opening and writing a
+each time DuckDB reading the catalog on opening and writing a
 checkpoint on closing the last connection. While this process holds a connection, DuckDB
-shares the open database with dlt's connections instead: two runs and a ground-truth check
-of `make_pipeline` took 1.58-1.65 s of CPU held open against 2.14-2.27 s (ten of each, in
-one process). Data, state and schemas still go through the file as dlt writes them; only
-the reopening is skipped.
+shares the open database with dlt's connections instead. Data, state and schemas still go
+through the file as dlt writes them; only the reopening is skipped.
 
 What a held file rules out, so fixtures that hold one say so:
 - another process cannot open the file (DuckDB locks it), so a test whose forked or

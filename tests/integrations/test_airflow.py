@@ -117,7 +117,7 @@ class Deployment:
         self.simulator = simulator
         self.dataset = f"airflow_{uuid.uuid4().hex[:8]}"
         self.env = _base_env(home)
-        if not airflow_secrets:  # the README's advice when no dlt secrets are in Airflow
+        if not airflow_secrets:  # docs/operations.md's advice when no dlt secrets are in Airflow
             self.env["PROVIDERS__ENABLE_AIRFLOW_SECRETS"] = "false"
         self.env.update(
             SOURCES__COVEO_UA__ACCESS_TOKEN=TOKEN,
@@ -200,7 +200,7 @@ class ServedDeployment(Deployment):
 
     def __init__(self, simulator: Simulator, tmp_path: Path, metadata: str) -> None:
         self.home = tmp_path / "airflow_home"
-        # Without dlt's lookups of Airflow Variables (the README's advice): each one is a
+        # Without dlt's lookups of Airflow Variables (docs/operations.md's advice): each one is a
         # request to the api-server, and they would make most of a task's time.
         super().__init__(self.home, simulator, tmp_path, airflow_secrets=False)
         port = _free_port()
@@ -401,7 +401,7 @@ def test_daily_dag_loads_each_window_once_and_a_fresh_task_only_the_new_one(
     deployment: Deployment,
 ) -> None:
     # The data interval of logical date 2024-03-03 ends at 2024-03-03: two day windows. This
-    # run skips dlt's Airflow Variable lookups (the README's advice); the next one does not.
+    # run skips dlt's Airflow Variable lookups (docs/operations.md's advice); the next one does not.
     deployment.env["PROVIDERS__ENABLE_AIRFLOW_SECRETS"] = "false"
     deployment.airflow("dags", "test", "coveo_ua_daily", "2024-03-03")
     assert deployment.windows_exported() == _days(START, 2), "one export per window"

@@ -27,7 +27,7 @@ def _prompt_loader(monkeypatch: pytest.MonkeyPatch) -> None:
 
     It sleeps until a running job signals that it is done, or 1 s. A Delta table's file
     jobs are done on creation and never signal (only the table's merge job that follows
-    them runs), so each run idled about a second, measured with py-spy.
+    them runs), so each run would idle about a second.
     """
     create = Load.__init__
 

@@ -55,7 +55,7 @@ def driver(
     # One job at a time, so that the kill catches the searches job alone in the gap. With
     # parallel jobs another one may be in it too; on PostgreSQL a dict-row job (the
     # bookkeeping tables, dlt's own state) run again breaks the unique `_dlt_id` index, and
-    # the resumed package fails instead of duplicating (a dlt limitation, see README).
+    # the resumed package fails instead of duplicating (a dlt limitation, see docs/operations.md).
     monkeypatch.setenv("LOAD__WORKERS", "1")
     if request.param == "duckdb":
         made = Driver(simulator, tmp_path)
