@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dlt
 import duckdb
 import pytest
-from helpers import utc
+from helpers.plans import INPUTS
 from helpers.stub_client import StubClient
 
-from coveo_ua_source.arguments import WindowRange
-from coveo_ua_source.exports.types import ExportRequest
 from coveo_ua_source.runs.holdings import destination_view
-from coveo_ua_source.runs.plan import PlanInputs, final_plan
-from coveo_ua_source.schema import TABLES
-
-START = utc(2024, 3, 1)
-DAY = timedelta(days=1)
-WINDOWS = WindowRange(
-    start=START,
-    end=START + 3 * DAY,
-    window=DAY,
-    lookback=timedelta(0),
-    tables=TABLES,
-    settle_delay=timedelta(hours=4),
-    max_exports=10,
-)
-INPUTS = PlanInputs(
-    WINDOWS, ExportRequest(), frozenset({"searches", "clicks"}), START + 3 * DAY, partition=False
-)
+from coveo_ua_source.runs.plan import final_plan
 
 
 def test_a_run_asks_the_destination_over_one_connection(

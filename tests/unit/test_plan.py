@@ -11,32 +11,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from helpers import utc
+from helpers.plans import DAY, INPUTS, START, WINDOWS
 from helpers.stub_client import StubClient
 
-from coveo_ua_source.arguments import WindowRange
 from coveo_ua_source.dates import Window
 from coveo_ua_source.dlt_internals import CommittedState
 from coveo_ua_source.exceptions import ConfigurationError
-from coveo_ua_source.exports.types import ExportRequest
 from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.runs.holdings import DestinationView, LoadedWindows
-from coveo_ua_source.runs.plan import PlanInputs, final_plan, first_plan
-from coveo_ua_source.schema import TABLES
-
-START = utc(2024, 3, 1)
-DAY = timedelta(days=1)
-WINDOWS = WindowRange(
-    start=START,
-    end=START + 3 * DAY,
-    window=DAY,
-    lookback=timedelta(0),
-    tables=TABLES,
-    settle_delay=timedelta(hours=4),
-    max_exports=10,
-)
-BOTH = frozenset({"searches", "clicks"})
-INPUTS = PlanInputs(WINDOWS, ExportRequest(), BOTH, START + 3 * DAY, partition=False)
+from coveo_ua_source.runs.plan import final_plan, first_plan
 
 
 class Holding(DestinationView):
