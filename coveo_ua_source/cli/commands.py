@@ -35,9 +35,11 @@ def demo_command(args: argparse.Namespace) -> int:
         table_counts,
         top_queries,
     )
+    from coveo_ua_source.cli.warnings_once import warnings_held
 
     console.print("[bold]coveo-ua demo[/]: SIMULATED usage analytics from the local simulator")
-    runs, pipeline = run_demo(Path(args.database), Path(args.pipelines_dir))
+    with warnings_held() as held:
+        runs, pipeline = run_demo(Path(args.database), Path(args.pipelines_dir))
     for run in runs:
         loaded = ", ".join(f"{t} {run.rows[t]:,}" for t in TABLES if t in run.rows) or "none"
         console.print(
@@ -46,7 +48,12 @@ def demo_command(args: argparse.Namespace) -> int:
             highlight=False,
             soft_wrap=True,
         )
-    _print_counts(table_counts(pipeline), f"Rows per table in {args.database}")
+    if held.total:
+        console.print(
+            f"  {held.total} notice(s) while loading, e.g. {next(iter(held.first.values()))}",
+            highlight=False, markup=False, soft_wrap=True,
+        )  # fmt: skip
+    _print_counts(table_counts(pipeline), "Rows per table")
     console.print(TOP_QUERIES_SQL.format(dataset=pipeline.dataset_name).strip(), markup=False)
     print_rows(["query", "searches", "click-through"], top_queries(pipeline), "Top queries")
     headers = ["column", "loaded as", "values", "rejected (NULL)"]

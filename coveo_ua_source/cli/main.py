@@ -19,6 +19,7 @@ from coveo_ua_source import settings
 from coveo_ua_source.cli import commands as run
 from coveo_ua_source.cli import exports as export_commands
 from coveo_ua_source.cli.config import config_only_help
+from coveo_ua_source.cli.warnings_once import warnings_once
 from coveo_ua_source.configuration import MissingSettingError
 from coveo_ua_source.exceptions import CoveoUAError
 from coveo_ua_source.schema import TABLES
@@ -47,7 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(arguments)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return int(args.handler(args))
+        with warnings_once() as once:
+            code = int(args.handler(args))
+        for line in once.repeats():
+            errors.print(line, highlight=False, markup=False, soft_wrap=True)
+        return code
     except KeyboardInterrupt:
         return _interrupted()
     except Exception as error:  # the CLI turns every failure into one line

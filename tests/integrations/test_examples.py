@@ -29,6 +29,7 @@ from coveo_ua_source.cli.main import main
 from coveo_ua_source.schema import TABLES
 
 REPO = Path(__file__).resolve().parents[2]
+MAIN = "coveo_ua_source.cli.main:main"
 START, END = utc(2024, 4, 1), utc(2024, 4, 3)
 
 
@@ -89,17 +90,20 @@ def test_backfill_then_incremental_example_pipelines(simulator: Simulator, tmp_p
     assert_loaded_match(loaded_tables(attach(tmp_path), TABLES), simulator, later, start=START)
 
 
-def test_demo_loads_the_simulated_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    database = tmp_path / "coveo_ua.duckdb"
-    with database_kept_open(database):
-        code = main(["demo", "--database", str(database), "--pipelines-dir", str(tmp_path / "p")])
-    output = capsys.readouterr().out
-    assert code == 0, output
+def test_demo_loads_the_simulated_days_and_fits_one_screen(tmp_path: Path) -> None:
+    environment = {**os.environ, "COLUMNS": "160", "DLT_DATA_DIR": str(tmp_path / "dlt")}
+    argv = ["demo", "--database", "coveo_ua.duckdb", "--pipelines-dir", "p"]
+    output = forked.output_of(MAIN, argv, environment=environment, cwd=tmp_path, label="demo")
+    errors = (tmp_path / "demo.err").read_text()
+    assert "WARNING" not in output + errors, "the demo summarizes its warnings"
+    assert len(output.splitlines()) <= 40, output
     assert "SIMULATED" in output
     assert "rerun, nothing new" in output
     assert "0 export(s) created" in output
     assert "custom_events.c_cart_value" in output
     assert "double" in output, "the demo shows a typed custom dimension"
+    assert "notice(s) while loading" in output, "the unparsable values, told once"
+    database = tmp_path / "coveo_ua.duckdb"
     pipeline = dlt.pipeline(
         pipeline_name="coveo_ua_demo",
         destination=dlt.destinations.duckdb(str(database)),

@@ -136,8 +136,11 @@ def test_a_release_by_the_garbage_collector_inside_an_acquire_does_not_deadlock(
             abandoned.__exit__(None, None, None)  # as the abandoned run's clean-up does
 
     def acquire_another() -> None:
-        with pipeline_lock("another", tmp_path):
-            pass
+        for _ in range(200):  # until a collection falls inside the guard
+            with pipeline_lock("another", tmp_path):
+                pass
+            if released:
+                return
 
     thread = threading.Thread(target=acquire_another, daemon=True)
     thresholds = gc.get_threshold()
