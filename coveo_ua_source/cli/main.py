@@ -56,30 +56,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _interrupted()
     except Exception as error:  # the CLI turns every failure into one line
-        cause = _root_cause(error)
-        if isinstance(cause, KeyboardInterrupt):  # dlt wraps a Ctrl-C inside its steps
-            return _interrupted()
-        errors.print(f"error: {cause}", highlight=False, markup=False, soft_wrap=True)
-        if isinstance(cause, MissingSettingError):
-            return 2
-        return 1 if isinstance(cause, CoveoUAError) else 3
+        return _failed(error)
+
+
+def _failed(error: Exception) -> int:
+    """Print the failure in a line or two; the exit code (2 for settings, 1 for a run)."""
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+    from dlt.common.exceptions import MissingDependencyException
+
+    from coveo_ua_source.cli.failures import failure_text, root_cause
+
+    cause = root_cause(error)
+    if isinstance(cause, KeyboardInterrupt):  # dlt wraps a Ctrl-C inside its steps
+        return _interrupted()
+    errors.print(f"error: {failure_text(cause)}", highlight=False, markup=False, soft_wrap=True)
+    settings_errors = (MissingSettingError, ConfigFieldMissingException, MissingDependencyException)
+    if isinstance(cause, settings_errors):
+        return 2
+    return 1 if isinstance(cause, CoveoUAError) else 3
 
 
 def _interrupted() -> int:
     errors.print(INTERRUPTED, highlight=False, markup=False, soft_wrap=True)
     return 130
-
-
-def _root_cause(error: BaseException) -> BaseException:
-    """The connector's own error inside dlt's wrappers, or the innermost cause."""
-    seen: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and current not in seen:
-        if isinstance(current, CoveoUAError):
-            return current
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen[-1]
 
 
 def _parser() -> argparse.ArgumentParser:

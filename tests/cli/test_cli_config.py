@@ -241,3 +241,21 @@ def test_readme_command_line_examples_run_as_written(simulator: Simulator, tmp_p
         assert f"deleted {export_id}" in pipe, "the shell pipe deletes the exports the load kept"
     assert all(export.deleted for export in simulator.exports.values())
     assert os.environ.get("COVEO_UA_ACCESS_TOKEN") is None, "the token came from secrets.toml"
+
+
+def test_missing_destination_credentials_are_one_line_naming_the_keys_and_exit_2(
+    simulator: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", TOKEN)
+    monkeypatch.delenv("DESTINATION__POSTGRES__CREDENTIALS", raising=False)
+    arguments = ["--base-url", simulator.api_root, "--start-date", "2024-04-01"]
+    where = ["--pipelines-dir", str(tmp_path / "p"), "--no-progress"]
+    assert main(["load", "--destination", "postgres", *arguments, *where]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) <= 2, error
+    assert "destination.postgres.credentials.password" in error
+    assert "DESTINATION__POSTGRES__CREDENTIALS__" in error
+    assert "tried in order" not in error, "dlt's lookup trace stays out"
