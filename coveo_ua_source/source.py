@@ -79,7 +79,7 @@ def coveo_ua_source(
     region: str = settings.DEFAULT_REGION,
     start_date: Any = dlt.config.value,
     end_date: Any = None,
-    tables: Sequence[str] | None = None,
+    tables: Any = None,
     window: Any = settings.DEFAULT_WINDOW,
     lookback: Any = settings.DEFAULT_LOOKBACK,
     export_format: TExportFormat = "EXCEL",
@@ -115,8 +115,9 @@ def coveo_ua_source(
 
     Dates (``start_date``, ``end_date``) take ISO 8601 strings, dates or datetimes; values
     without an offset are UTC. Durations (``window``, ``lookback``, ``settle_delay``) take
-    ISO 8601 strings such as ``"P1D"`` or timedeltas. They are typed ``Any`` because dlt
-    injects config values only into parameters of a single type.
+    ISO 8601 strings such as ``"P1D"`` or timedeltas; ``tables`` a list or a comma-separated
+    string (``"searches,clicks"``). They are typed ``Any`` because dlt injects config
+    values only into parameters of a single type.
 
     Runs that load into the same dataset take turns (``coordination``, ``lease_timeout``;
     see ``runs/lease.py``): a run builds its first exports at once, then waits for its

@@ -11,6 +11,7 @@ from typing import Any
 
 from dlt.common.configuration.exceptions import (
     ConfigFieldMissingException,
+    ConfigValueCannotBeCoercedException,
     LookupTraces,
 )
 from dlt.common.exceptions import MissingDependencyException
@@ -21,6 +22,7 @@ from coveo_ua_source.exceptions import CoveoUAError
 SELF_EXPLAINING: tuple[type[BaseException], ...] = (
     CoveoUAError,
     ConfigFieldMissingException,
+    ConfigValueCannotBeCoercedException,
     MissingDependencyException,
 )
 
@@ -41,9 +43,22 @@ def failure_text(cause: BaseException) -> str:
     """The message of ``cause`` for a terminal: one line, two at most."""
     if isinstance(cause, ConfigFieldMissingException):
         return missing_settings_text(cause.traces)
+    if isinstance(cause, ConfigValueCannotBeCoercedException):
+        return bad_value_text(cause.field_name, cause.field_value, cause.hint)
     if isinstance(cause, MissingDependencyException):
         return f"{cause.caller} needs more packages: {cause._to_pip_install()}"
     return str(cause).strip()
+
+
+def bad_value_text(name: str, value: Any, hint: Any) -> str:
+    """A setting whose text is not of its type; a list is the usual case."""
+    wanted = getattr(hint, "__name__", str(hint))
+    if wanted in {"Sequence", "list", "List", "tuple"}:
+        return (
+            f"setting {name} = {value!r} is not a list: in .dlt/config.toml write "
+            f'{name} = ["a", "b"]; in the environment a JSON list, e.g. \'["a", "b"]\''
+        )
+    return f"setting {name} = {value!r} is not a valid {wanted}: fix it where it is set"
 
 
 def missing_settings_text(traces: Mapping[str, Any]) -> str:

@@ -61,7 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _failed(error: Exception) -> int:
     """Print the failure in a line or two; the exit code (2 for settings, 1 for a run)."""
-    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+    from dlt.common.configuration.exceptions import (
+        ConfigFieldMissingException,
+        ConfigValueCannotBeCoercedException,
+    )
     from dlt.common.exceptions import MissingDependencyException
 
     from coveo_ua_source.cli.failures import failure_text, root_cause
@@ -70,7 +73,10 @@ def _failed(error: Exception) -> int:
     if isinstance(cause, KeyboardInterrupt):  # dlt wraps a Ctrl-C inside its steps
         return _interrupted()
     errors.print(f"error: {failure_text(cause)}", highlight=False, markup=False, soft_wrap=True)
-    settings_errors = (MissingSettingError, ConfigFieldMissingException, MissingDependencyException)
+    settings_errors = (
+        MissingSettingError, ConfigFieldMissingException, ConfigValueCannotBeCoercedException,
+        MissingDependencyException,
+    )  # fmt: skip
     if isinstance(cause, settings_errors):
         return 2
     return 1 if isinstance(cause, CoveoUAError) else 3

@@ -113,8 +113,8 @@ def check_export_count(plan: Sequence[PlannedExport], max_exports: int) -> None:
     """
     if len(plan) > max_exports:
         raise ConfigurationError(
-            f"this run would create {len(plan):,} exports, more than max_exports={max_exports}; "
-            "`coveo-ua plan` shows them without creating any. Use a larger window or a later "
+            f"the plan has {len(plan):,} exports, more than max_exports={max_exports}, so "
+            "none was created. Use a larger window or a later "
             "start_date, or raise max_exports (--max-exports, SOURCES__COVEO_UA__MAX_EXPORTS "
             "or max_exports in [sources.coveo_ua]) if so many are intended"
         )

@@ -259,3 +259,19 @@ def test_missing_destination_credentials_are_one_line_naming_the_keys_and_exit_2
     assert "destination.postgres.credentials.password" in error
     assert "DESTINATION__POSTGRES__CREDENTIALS__" in error
     assert "tried in order" not in error, "dlt's lookup trace stays out"
+
+
+def test_a_comma_string_of_tables_in_toml_is_a_list_and_a_bad_list_names_the_setting(
+    simulator: Simulator, dlt_config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dlt_config(simulator, tables="searches,clicks", **RANGE)
+    assert main(["plan", "--pipelines-dir", "pipelines"]) == 0
+    output = capsys.readouterr().out
+    assert "searches" in output
+    assert "groups" not in output, "only the two tables named"
+    dlt_config(simulator, filters="a,b", **RANGE)
+    assert main(["plan", "--pipelines-dir", "pipelines"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: setting filters = 'a,b' is not a list"), error
+    assert "\n" not in error
+    assert simulator.created_count == 0

@@ -140,6 +140,8 @@ def test_the_final_plan_reuses_the_first_plans_estimates_when_they_agree() -> No
 def test_too_many_exports_are_refused_before_anything_is_asked() -> None:
     client = StubClient()
     at_most_two = replace(INPUTS, partition=True, windows=replace(WINDOWS, max_exports=2))
-    with pytest.raises(ConfigurationError, match="would create 3 exports, more than max_exports=2"):
+    with pytest.raises(
+        ConfigurationError, match="has 3 exports, more than max_exports=2, so none was created"
+    ):
         first_plan(at_most_two, client, None)
     assert client.estimated == []
