@@ -31,17 +31,27 @@ def _parser() -> argparse.ArgumentParser:
     add("--view-only-token", default=_DEFAULTS.view_only_token, help="token that may only GET")
     add("--org-id", default=None, help="require org=<ORG_ID> on every API call")
     add("--seed", type=int, default=_DEFAULTS.seed, help="data seed")
-    add("--searches-per-hour", type=int, default=_DEFAULTS.searches_per_hour)
-    add("--pending-polls", type=int, default=_DEFAULTS.pending_polls)
-    add("--build-delay", type=float, default=_DEFAULTS.build_delay, help="seconds")
-    add("--row-limit", type=int, default=_DEFAULTS.row_limit)
-    add("--timestamp-style", choices=get_args(TTimestampStyle), default=_DEFAULTS.timestamp_style)
+    add("--searches-per-hour", type=int, default=_DEFAULTS.searches_per_hour,
+        help="mean searches in each simulated hour")  # fmt: skip
+    add("--pending-polls", type=int, default=_DEFAULTS.pending_polls,
+        help="status checks an export answers PENDING before AVAILABLE")  # fmt: skip
+    add("--build-delay", type=float, default=_DEFAULTS.build_delay,
+        help="seconds an export takes to build")  # fmt: skip
+    add("--row-limit", type=int, default=_DEFAULTS.row_limit,
+        help="rows one table of an export may hold (/v15/exports/rowLimit)")  # fmt: skip
+    add("--timestamp-style", choices=get_args(TTimestampStyle), default=_DEFAULTS.timestamp_style,
+        help="how the CSV writes datetimes (a form the API account lists)")  # fmt: skip
     add("--bom", action=argparse.BooleanOptionalAction, default=None, help="default: EXCEL only")
-    add("--header-case", choices=get_args(THeaderCase), default=_DEFAULTS.header_case)
-    add("--empty-table", choices=get_args(TEmptyTable), default=_DEFAULTS.empty_table)
-    add("--max-rows-per-file", type=int, default=None)
-    add("--estimate-factor", type=float, default=_DEFAULTS.estimate_factor)
-    add("--storage-host", default=_DEFAULTS.storage_host)
+    add("--header-case", choices=get_args(THeaderCase), default=_DEFAULTS.header_case,
+        help="the casing of the CSV headers")  # fmt: skip
+    add("--empty-table", choices=get_args(TEmptyTable), default=_DEFAULTS.empty_table,
+        help="how a table without rows appears in the zip")  # fmt: skip
+    add("--max-rows-per-file", type=int, default=None,
+        help="split a table into several CSV members past this many rows")  # fmt: skip
+    add("--estimate-factor", type=float, default=_DEFAULTS.estimate_factor,
+        help="the estimate endpoint answers the true count times this")  # fmt: skip
+    add("--storage-host", default=_DEFAULTS.storage_host,
+        help="the loopback address of the download host (not the API's)")  # fmt: skip
     add("--bad-dimension-rate", type=float, default=None,
         help="share of custom dimension values that do not parse (default: ~1 in 5)")  # fmt: skip
     return parser

@@ -23,6 +23,7 @@ from coveo_ua_source.exceptions import (
     ExportFileError,
     ExportTimeoutError,
     PipelineLockedError,
+    TooManyExportsError,
     WindowsFailedError,
 )
 from coveo_ua_source.recipe import run_load
@@ -54,6 +55,7 @@ __all__ = [
     "ExportTimeoutError",
     "PipelineLockedError",
     "TTable",
+    "TooManyExportsError",
     "WindowsFailedError",
     "coveo_ua_source",
     "create_views",

@@ -4,7 +4,8 @@ The tree, and when to catch each::
 
     CoveoUAError                      anything this package raises on purpose
     ├── ConfigurationError(ValueError)  bad arguments: dates, durations, tables, missing token;
-    │                                   raised before any request is made
+    │   │                               raised before any request is made
+    │   └── TooManyExportsError         the plan has more exports than max_exports
     ├── CoveoAPIError                 the API answered with an error status (carries status,
     │   │                             method, path, the service's message and X-Request-ID)
     │   ├── CoveoAuthError            401/403: the token is invalid, expired or lacks privileges
@@ -37,6 +38,10 @@ class CoveoUAError(Exception):
 
 class ConfigurationError(CoveoUAError, ValueError):
     """An argument is invalid; nothing was requested."""
+
+
+class TooManyExportsError(ConfigurationError):
+    """The run's plan has more exports than ``max_exports``: refused, nothing created."""
 
 
 class CoveoAPIError(CoveoUAError):

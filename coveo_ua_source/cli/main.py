@@ -21,7 +21,7 @@ from coveo_ua_source.cli import exports as export_commands
 from coveo_ua_source.cli.config import config_only_help
 from coveo_ua_source.cli.warnings_once import warnings_once
 from coveo_ua_source.configuration import MissingSettingError
-from coveo_ua_source.exceptions import CoveoUAError
+from coveo_ua_source.exceptions import ConfigurationError, CoveoUAError, TooManyExportsError
 from coveo_ua_source.schema import TABLES
 
 errors = Console(stderr=True, width=max(100, Console().width))
@@ -77,7 +77,8 @@ def _failed(error: Exception) -> int:
         MissingSettingError, ConfigFieldMissingException, ConfigValueCannotBeCoercedException,
         MissingDependencyException,
     )  # fmt: skip
-    if isinstance(cause, settings_errors):
+    usage = isinstance(cause, ConfigurationError) and not isinstance(cause, TooManyExportsError)
+    if usage or isinstance(cause, settings_errors):
         return 2
     return 1 if isinstance(cause, CoveoUAError) else 3
 

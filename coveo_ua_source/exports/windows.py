@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from coveo_ua_source.dates import Window, format_utc
-from coveo_ua_source.exceptions import ConfigurationError
+from coveo_ua_source.exceptions import ConfigurationError, TooManyExportsError
 from coveo_ua_source.schema import TABLES, TTable
 
 
@@ -112,7 +112,7 @@ def check_export_count(plan: Sequence[PlannedExport], max_exports: int) -> None:
     ``max_exports`` itself was checked with the other arguments (``arguments.py``).
     """
     if len(plan) > max_exports:
-        raise ConfigurationError(
+        raise TooManyExportsError(
             f"the plan has {len(plan):,} exports, more than max_exports={max_exports}, so "
             "none was created. Use a larger window or a later "
             "start_date, or raise max_exports (--max-exports, SOURCES__COVEO_UA__MAX_EXPORTS "

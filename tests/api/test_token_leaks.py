@@ -253,14 +253,16 @@ def test_a_non_json_export_object_is_redacted_too(simulator: Simulator) -> None:
 
 
 @pytest.mark.parametrize(
-    ("token", "fault", "message"),
+    ("token", "fault", "message", "exit_code"),
     [
-        pytest.param(TOKEN, {"kind": "echo", "path": "estimate"}, "not JSON", id="echo-page"),
+        pytest.param(TOKEN, {"kind": "echo", "path": "estimate"}, "not JSON", 1, id="echo-page"),
         pytest.param(
             TOKEN, {"kind": "bad_redirect", "path": "rowLimit", "scheme": "file"},
-            "InvalidSchema", id="file-redirect",
+            "InvalidSchema", 1, id="file-redirect",
         ),
-        pytest.param(TOKEN + "\r\nX-Injected: yes", None, "line break", id="crlf-token"),
+        pytest.param(  # a malformed token is a setting to fix: a usage error
+            TOKEN + "\r\nX-Injected: yes", None, "line break", 2, id="crlf-token"
+        ),
     ],
 )  # fmt: skip
 def test_the_cli_fails_with_one_line_and_without_the_token(
@@ -272,6 +274,7 @@ def test_the_cli_fails_with_one_line_and_without_the_token(
     token: str,
     fault: dict[str, Any] | None,
     message: str,
+    exit_code: int,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("COVEO_UA_ACCESS_TOKEN", token)
@@ -282,7 +285,7 @@ def test_the_cli_fails_with_one_line_and_without_the_token(
     arguments = ["--base-url", simulator.api_root, "--start-date", "2024-03-01"]
     code = main(["load", *arguments, "--end-date", "2024-03-02", "--no-progress"])
     captured = capsys.readouterr()
-    assert code == 1, captured
+    assert code == exit_code, captured
     assert message in captured.err
     for secret in (token, TOKEN):
         assert_no_token([captured.out, captured.err], caplog, [tmp_path], secret)

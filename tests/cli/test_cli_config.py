@@ -275,3 +275,15 @@ def test_a_comma_string_of_tables_in_toml_is_a_list_and_a_bad_list_names_the_set
     assert error.startswith("error: setting filters = 'a,b' is not a list"), error
     assert "\n" not in error
     assert simulator.created_count == 0
+
+
+def test_a_bad_argument_is_a_usage_error_and_a_refused_plan_a_failed_run(
+    connected: Simulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = ["--start-date", "2024-04-01", "--end-date", "2024-04-02", "--pipelines-dir", "p"]
+    assert main(["plan", *day, "--tables", "searches,sessions"]) == 2
+    assert "unknown table(s) sessions" in capsys.readouterr().err
+    assert main(["load", *day, "--window", "P1X"]) == 2
+    assert "window='P1X' is not a duration" in capsys.readouterr().err
+    assert main(["plan", *day, "--window", "PT1M"]) == 1, "refused: too many exports"
+    assert connected.requests == []

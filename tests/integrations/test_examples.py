@@ -168,7 +168,7 @@ def test_cli_failure_is_one_line_and_nonzero(
     assert error.startswith("error: HTTP 401")
     assert "invalid or expired" in error
     assert "wrong-token-value" not in error
-    assert main(["load", *arguments, "--end-date", "2024-03-01"]) == 1
+    assert main(["load", *arguments, "--end-date", "2024-03-01"]) == 2, "a usage error"
     assert "not before end_date" in capsys.readouterr().err
 
 
