@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import dlt
@@ -61,6 +61,30 @@ def run_script(args: list[str], environment: dict[str, str], cwd: Path) -> str:
     """``python SCRIPT ARGS...`` in a process forked from one that imported dlt already."""
     target = "helpers.targets:run_script"
     return forked.output_of(target, args, environment=environment, cwd=cwd, label="script")
+
+
+def readme_python_blocks() -> list[str]:
+    """The ```python blocks of the README, as written."""
+    readme = (REPO / "README.md").read_text("utf-8")
+    return [part.split("```", 1)[0] for part in readme.split("```python\n")[1:]]
+
+
+@pytest.mark.slow
+def test_the_readme_python_examples_run_as_written(simulator: Simulator, tmp_path: Path) -> None:
+    blocks = readme_python_blocks()
+    assert blocks, "the README shows a Python example"
+    environment = script_environment(simulator, tmp_path)
+    for number, block in enumerate(blocks, 1):
+        script = tmp_path / f"readme_{number}.py"
+        script.write_text(block, encoding="utf-8")
+        run_script([str(script)], environment, tmp_path)
+    start = datetime.combine(date.today() - timedelta(days=7), time(), UTC)
+    pipeline = attach(tmp_path)
+    with pipeline.sql_client() as client:
+        ends = client.execute_sql("SELECT max(window_end) FROM _coveo_ua_windows")
+    end = ends[0][0].astimezone(UTC)
+    assert end > start + timedelta(days=6), "a week of windows"
+    assert_loaded_match(loaded_tables(pipeline, TABLES), simulator, end, start=start)
 
 
 @pytest.mark.slow
