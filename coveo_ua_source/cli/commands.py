@@ -78,7 +78,7 @@ def source_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def load_command(args: argparse.Namespace) -> int:
-    from coveo_ua_source.cli.pipeline import make_pipeline
+    from coveo_ua_source.cli.pipeline import make_pipeline, remember_destination
     from coveo_ua_source.cli.progress import LoadProgress, RunTally
     from coveo_ua_source.recipe import run_load
     from coveo_ua_source.source import coveo_ua_source
@@ -86,7 +86,7 @@ def load_command(args: argparse.Namespace) -> int:
     config = source_config(args)
     require_token(config)
     require_start_date(config)
-    pipeline = make_pipeline(args)
+    pipeline = make_pipeline(args, loading=True)
     views = not args.no_views
     if args.no_progress:
         tally = RunTally()
@@ -106,6 +106,7 @@ def load_command(args: argparse.Namespace) -> int:
             f"exports deleted on Coveo now that they are loaded: {summary['exports_deleted']}"
         )
     _print_load_summary(pipeline, tally)
+    remember_destination(pipeline, args)
     return 0
 
 
@@ -146,7 +147,7 @@ def _print_load_summary(pipeline: Any, tally: Any) -> None:
 
 
 def plan_command(args: argparse.Namespace) -> int:
-    from coveo_ua_source.cli.pipeline import make_pipeline
+    from coveo_ua_source.cli.pipeline import pipeline_if_known
     from coveo_ua_source.cli.plan_report import estimate_progress, print_plan
     from coveo_ua_source.runs.dry_run import plan_load
 
@@ -155,7 +156,7 @@ def plan_command(args: argparse.Namespace) -> int:
     chosen["start_date"] = require_start_date(config)
     token = require_token(config)
     plan = plan_load(
-        token, pipeline=make_pipeline(args), on_estimate=estimate_progress(errors), **chosen
+        token, pipeline=pipeline_if_known(args), on_estimate=estimate_progress(errors), **chosen
     )
     print_plan(console, plan, config, show_windows=args.windows)
     return 0

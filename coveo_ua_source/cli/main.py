@@ -144,7 +144,10 @@ def _range_options() -> argparse.ArgumentParser:
 def _pipeline_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
     group = options.add_argument_group("pipeline")
-    group.add_argument("--destination", default="duckdb", help="dlt destination name")
+    group.add_argument(
+        "--destination",
+        help="dlt destination name (default: as the pipeline's last load, else duckdb)",
+    )
     group.add_argument(
         "--duckdb-file", help="DuckDB database file (default: dlt's, <pipeline-name>.duckdb)"
     )
@@ -153,7 +156,10 @@ def _pipeline_options() -> argparse.ArgumentParser:
         help="destination credentials, e.g. a connection string (visible to other local "
         "users in the process list: prefer DESTINATION__<NAME>__CREDENTIALS or secrets.toml)",
     )
-    group.add_argument("--dataset-name", default="usage_analytics", help="dataset to load into")
+    group.add_argument(
+        "--dataset-name",
+        help="dataset to load into (default: as the pipeline's last load, else usage_analytics)",
+    )
     _state_options(group)
     return options
 

@@ -12,6 +12,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import dlt
@@ -20,6 +21,7 @@ from helpers import TOKEN, assert_loaded_match, forked, loaded_tables, utc
 from helpers.cli import cli_environment, write_dlt_config
 from helpers.forked import ForkedProcess
 from helpers.open_database import database_kept_open
+from helpers.postgres import drop_datasets, postgres_url
 
 from coveo_ua_simulator import Simulator
 from coveo_ua_source.api.client import CoveoClient
@@ -287,3 +289,63 @@ def test_a_bad_argument_is_a_usage_error_and_a_refused_plan_a_failed_run(
     assert "window='P1X' is not a duration" in capsys.readouterr().err
     assert main(["plan", *day, "--window", "PT1M"]) == 1, "refused: too many exports"
     assert connected.requests == []
+
+
+@pytest.mark.parametrize(
+    "destination", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_commands_after_a_load_use_the_destination_it_recorded(
+    destination: str,
+    connected: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = f"recorded_{destination}_{uuid.uuid4().hex[:8]}"
+    monkeypatch.chdir(tmp_path)
+    where = ["--pipeline-name", name, "--pipelines-dir", "pipelines"]
+    if destination == "postgres":
+        monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres_url())
+        target = ["--destination", "postgres", "--dataset-name", name]
+    else:
+        target = ["--duckdb-file", "data/loaded.duckdb", "--dataset-name", "ua"]
+        (tmp_path / "data").mkdir()
+    day = ["--start-date", "2024-04-01", "--end-date", "2024-04-02"]
+    try:
+        assert main(["load", *day, *where, *target, "--no-progress"]) == 0
+        capsys.readouterr()
+        assert main(["views", *where]) == 0, capsys.readouterr().err
+        assert "all_events" in capsys.readouterr().out
+        assert main(["plan", *day, *where]) == 0
+        assert "0 export(s) planned" in capsys.readouterr().out, "the pipeline is current"
+        assert main(["exports", "prune", *where]) == 0, capsys.readouterr().err
+        assert not list(tmp_path.glob("*.duckdb")), "no database the user did not name"
+        assert main(["views", "--pipeline-name", "never_loaded", "--pipelines-dir", "p"]) == 2
+        assert "no destination known for pipeline 'never_loaded'" in capsys.readouterr().err
+        assert not list(tmp_path.glob("*.duckdb"))
+    finally:
+        if destination == "postgres":
+            drop_datasets(dlt.attach(name, pipelines_dir=str(tmp_path / "pipelines")))
+
+
+def test_the_destination_can_be_set_in_config_and_a_flag_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from argparse import Namespace
+
+    from coveo_ua_source.cli.pipeline import chosen_destination
+
+    monkeypatch.setenv("COVEO_UA__DESTINATION", "postgres")
+    monkeypatch.setenv("COVEO_UA__DATASET_NAME", "from_config")
+    args = Namespace(pipeline_name="configured", pipelines_dir=str(tmp_path), destination=None,
+                     duckdb_file=None, dataset_name=None, credentials=None)  # fmt: skip
+    chosen = chosen_destination(args)
+    assert (chosen["known"], chosen["destination"], chosen["dataset_name"]) == (
+        True, "postgres", "from_config",
+    )  # fmt: skip
+    args.destination = "duckdb"
+    assert chosen_destination(args)["destination"] == "duckdb", "the flag first"
+    monkeypatch.delenv("COVEO_UA__DESTINATION")
+    monkeypatch.delenv("COVEO_UA__DATASET_NAME")
+    args.destination = None
+    assert chosen_destination(args)["known"] is False, "nothing names it: unknown"

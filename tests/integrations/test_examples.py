@@ -209,8 +209,11 @@ def test_help_documents_every_option(
                    "--org-id", "--region", "--base-url", "--destination", "--dataset-name",
                    "--pipeline-name", "--export-format"):  # fmt: skip
         assert option in stdout
-    for default in ("P1D", "PT0S", "all", "us", "duckdb", "usage_analytics", "coveo_ua", "EXCEL"):
+    for default in ("P1D", "PT0S", "all", "us", "coveo_ua", "EXCEL"):
         assert f"(default: {default})" in stdout
+    flat = " ".join(stdout.split())
+    assert "(default: as the pipeline's last load, else duckdb)" in flat
+    assert "(default: as the pipeline's last load, else usage_analytics)" in flat
 
 
 def test_public_names_are_listed_sorted() -> None:
