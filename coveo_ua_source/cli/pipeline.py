@@ -75,7 +75,18 @@ def chosen_destination(args: argparse.Namespace) -> dict[str, Any]:
         chosen["duckdb_file"] = None  # recorded for DuckDB, another destination asked
     chosen["destination"] = chosen["destination"] or DEFAULT_DESTINATION
     chosen["dataset_name"] = chosen["dataset_name"] or DEFAULT_DATASET
+    # dlt's own credentials of the destination name where it is, too
+    chosen["known"] = chosen["known"] or _has_credentials(chosen["destination"])
     return chosen
+
+
+def _has_credentials(destination: str) -> bool:
+    import dlt
+
+    key = f"destination.{destination}.credentials"
+    secret: Any = dlt.secrets.get(key)
+    configured: Any = dlt.config.get(key)
+    return bool(secret or configured)
 
 
 def remember_destination(pipeline: Any, args: argparse.Namespace) -> None:
