@@ -7,6 +7,7 @@ Every command reads its settings through ``configuration.resolve_source_config``
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,7 @@ def load_command(args: argparse.Namespace) -> int:
     require_start_date(config)
     pipeline = make_pipeline(args, loading=True)
     views = not args.no_views
-    if args.no_progress:
+    if args.no_progress or args.json:
         tally = RunTally()
         summary = run_load(
             pipeline, coveo_ua_source(**config, progress=tally), views=views, **config
@@ -99,6 +100,10 @@ def load_command(args: argparse.Namespace) -> int:
             source = coveo_ua_source(**config, progress=tally)
             summary = run_load(pipeline, source, views=views, **config)
             console.print(display.summary, highlight=False)
+    remember_destination(pipeline, args)
+    if args.json:
+        print(json.dumps(cli_summary(summary, pipeline, tally), indent=2))
+        return 0
     if views:
         _print_views(pipeline, summary["views"])
     if summary["exports_deleted"]:
@@ -106,8 +111,20 @@ def load_command(args: argparse.Namespace) -> int:
             f"exports deleted on Coveo now that they are loaded: {summary['exports_deleted']}"
         )
     _print_load_summary(pipeline, tally)
-    remember_destination(pipeline, args)
     return 0
+
+
+def cli_summary(summary: dict[str, Any], pipeline: Any, tally: Any) -> dict[str, Any]:
+    """``run_load``'s summary, with what the command saw: windows, rejected rows, where."""
+    from coveo_ua_source.cli.pipeline import location
+
+    return {
+        **summary,
+        "table_windows": tally.table_windows,
+        "rejected_rows": dict(sorted(tally.rejected.items())),
+        "location": location(pipeline),
+        "pipelines_dir": str(pipeline.pipelines_dir),
+    }
 
 
 def _print_views(pipeline: Any, names: list[str]) -> None:

@@ -204,6 +204,10 @@ def _add_load(commands: Any) -> None:
     )  # fmt: skip
     load.add_argument("--no-progress", action="store_true", help="no progress display")
     load.add_argument("--no-views", action="store_true", help="do not (re)create SQL views")
+    load.add_argument(
+        "--json", action="store_true",
+        help="print only the run's summary, one JSON object (fields: docs/operations.md)",
+    )  # fmt: skip
     load.set_defaults(handler=run.load_command)
 
 

@@ -23,7 +23,7 @@ from helpers.forked import ForkedProcess
 from helpers.open_database import database_kept_open
 from helpers.postgres import drop_datasets, postgres_url
 
-from coveo_ua_simulator import Simulator
+from coveo_ua_simulator import Simulator, ground_truth
 from coveo_ua_source.api.client import CoveoClient
 from coveo_ua_source.cli.config import CONFIG_ONLY_OPTIONS
 from coveo_ua_source.cli.main import main
@@ -349,3 +349,24 @@ def test_the_destination_can_be_set_in_config_and_a_flag_wins(
     monkeypatch.delenv("COVEO_UA__DATASET_NAME")
     args.destination = None
     assert chosen_destination(args)["known"] is False, "nothing names it: unknown"
+
+
+def test_load_json_prints_only_the_summary_object(
+    connected: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    day = ["--start-date", "2024-04-01", "--end-date", "2024-04-02"]
+    where = ["--duckdb-file", "json.duckdb", "--pipelines-dir", "p", "--pipeline-name", "js"]
+    assert main(["load", *day, *where, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)  # nothing else on standard output
+    assert set(summary) == {
+        "pipeline_name", "dataset_name", "destination", "rows", "views", "exports_deleted",
+        "table_windows", "rejected_rows", "location", "pipelines_dir",
+    }  # fmt: skip
+    truth = {t: len(ground_truth(connected.config, t, utc(2024, 4, 1), utc(2024, 4, 2)))
+             for t in TABLES}  # fmt: skip
+    assert summary["rows"] == truth
+    assert summary["table_windows"] == len(TABLES)
+    assert summary["exports_deleted"] == 1
+    assert summary["location"] == f"file {tmp_path / 'json.duckdb'}"
+    assert "all_events" in summary["views"]
