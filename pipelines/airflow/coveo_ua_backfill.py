@@ -17,12 +17,12 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.models.param import Param
 
 try:  # Airflow 3
-    from airflow.sdk import dag, task
+    from airflow.sdk import Param, dag, task
 except ImportError:  # Airflow 2
     from airflow.decorators import dag, task  # type: ignore[no-redef]
+    from airflow.models.param import Param  # type: ignore[no-redef]
 
 DESTINATION = os.environ.get("COVEO_UA_DESTINATION", "bigquery")
 DATASET_NAME = os.environ.get("COVEO_UA_DATASET", "usage_analytics")

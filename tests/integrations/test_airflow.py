@@ -478,6 +478,24 @@ def test_dag_files_import_without_any_configuration(airflow_home: Path) -> None:
         pytest.fail(f"the DAG files do not import: {dags}\n{errors[-4000:]}")
 
 
+def test_dag_files_use_no_deprecated_airflow_name(airflow_home: Path) -> None:
+    assert AIRFLOW is not None
+    python = Path(AIRFLOW).with_name("python")
+    check = (
+        "import sys, warnings\n"
+        "warnings.simplefilter('always')\n"
+        f"sys.path.insert(0, {str(REPO / 'pipelines' / 'airflow')!r})\n"
+        "import coveo_ua_backfill, coveo_ua_daily\n"
+    )
+    done = subprocess.run(
+        [str(python), "-c", check], env=_base_env(airflow_home), capture_output=True,
+        text=True, timeout=RUN_TIMEOUT, check=False,
+    )  # fmt: skip
+    output = done.stdout + done.stderr  # Airflow logs warnings rather than raising them
+    assert done.returncode == 0, output[-2000:]
+    assert "deprecated" not in output.lower(), output[-2000:]
+
+
 def _json_output(output: str) -> Any:
     """The JSON document of a command's output (Airflow prints warnings before it)."""
     lines = [line for line in output.splitlines() if line.startswith("[")]
