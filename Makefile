@@ -8,14 +8,17 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test test-unit lint typecheck pytest airflow-test bench cassettes clean
 
+# pip's output goes to a log, shown only when the install fails
 $(STAMP): pyproject.toml constraints.txt
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
-	touch $(STAMP)
+	@echo "installing into $(VENV), pinned by constraints.txt (log: $(VENV)/install.log)"
+	@$(PYTHON) -m venv $(VENV)
+	@{ $(BIN)/python -m pip install --upgrade "pip>=24" \
+	  && $(BIN)/python -m pip install -c constraints.txt -e ".[dev]"; } \
+	  > $(VENV)/install.log 2>&1 || { tail -n 40 $(VENV)/install.log; exit 1; }
+	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/coveo-ua demo
+	@$(BIN)/coveo-ua demo
 
 test: lint typecheck pytest
 

@@ -116,10 +116,14 @@ def committed_source_state(
     return CommittedState(int(state["_state_version"]), dict(sources.get(source_name, {})))
 
 
+def _is_filesystem(client: Any) -> bool:
+    return str(client.config.destination_type).endswith("filesystem")
+
+
 def _highest_state(client: Any, pipeline_name: str) -> Any:
-    sql = getattr(client, "sql_client", None)
-    if sql is None:  # a filesystem destination: dlt's own choice
+    if _is_filesystem(client):  # its SQL client reads files; dlt knows where its state is
         return load_pipeline_state_from_destination(pipeline_name, client)
+    sql = client.sql_client
     states = sql.make_qualified_table_name(client.schema.state_table_name)
     loads = sql.make_qualified_table_name(client.schema.loads_table_name)
     version, state, name, load_id, status, loaded = (

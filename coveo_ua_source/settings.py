@@ -128,3 +128,6 @@ SOURCE_SECTION: Final = "coveo_ua"
 DUCKDB_LOAD_WORKERS: Final = 1
 DUCKDB_MEMORY_LIMIT: Final = "512MB"
 PARQUET_COMPRESSION: Final = "none"
+# A log record's `extra` for warnings that the CLI's run summary also reports (with the
+# table to query): the CLI counts them instead of printing each; Python callers see them.
+IN_RUN_SUMMARY: Final = {"coveo_ua_in_run_summary": True}

@@ -66,7 +66,7 @@ from coveo_ua_source.warehouse.dimension_catalog import (
     loaded_column_types,
     rejected_values_item,
 )
-from coveo_ua_source.warehouse.lakehouse import for_delta, is_delta
+from coveo_ua_source.warehouse.lakehouse import explain_plain_lake, for_delta, is_delta
 
 logger = logging.getLogger(__name__)
 
@@ -179,9 +179,16 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress
     started = start_run(pipeline, inputs, client, runner, local_state, coordination)
     plan = started.plan
     dispositions = _record_plan(plan, readers)
+    destination_type = pipeline.destination.destination_type if pipeline.destination else ""
+    explain_plain_lake(destination_type, readers, plan.exports, plan.positions)
     if progress is not None:
         window = Window(load.windows.start, inputs.end)
-        progress(ProgressEvent("planned", window, None, {"exports": len(plan.exports)}))
+        detail = {
+            "exports": len(plan.exports),
+            "repaired_windows": dict(plan.repaired_windows),
+            "retried_windows": dict(plan.retried_windows),
+        }
+        progress(ProgressEvent("planned", window, None, detail))
     failures = WindowFailures(new_report(pipeline), plan, readers, load)
     return FeedRun(
         plan.exports, started.stream, started.runner, readers, plan.positions,
@@ -306,7 +313,10 @@ def _table_batches(
         if not load.partition:
             _advance(table, ready.window.end)
         if progress is not None:
-            detail = {"table": table, "rows": loaded, "rejected": len(rejected)}
+            detail = {
+                "table": table, "rows": loaded, "rejected": len(rejected),
+                "rejected_values": bad_values, "repaired_values": stats.repaired_values,
+            }  # fmt: skip
             progress(ProgressEvent("rows", ready.window, ready.export_id, detail))
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
+from coveo_ua_source.cli.tables import titled_table
 from coveo_ua_source.configuration import require_start_date, require_token, resolve_source_config
 from coveo_ua_source.schema import TABLES
 
@@ -49,9 +49,10 @@ def demo_command(args: argparse.Namespace) -> int:
             highlight=False,
             soft_wrap=True,
         )
-    if held.total:
+    notices = held.not_summarized()  # values that did not parse: in the last table
+    if notices:
         console.print(
-            f"  {held.total} notice(s) while loading, e.g. {next(iter(held.first.values()))}",
+            f"  {notices.total()} notice(s) while loading, e.g. {next(iter(notices))}",
             highlight=False, markup=False, soft_wrap=True,
         )  # fmt: skip
     _print_counts(table_counts(pipeline), "Rows per table")
@@ -80,7 +81,8 @@ def source_config(args: argparse.Namespace) -> dict[str, Any]:
 
 def load_command(args: argparse.Namespace) -> int:
     from coveo_ua_source.cli.pipeline import make_pipeline, remember_destination
-    from coveo_ua_source.cli.progress import LoadProgress, RunTally
+    from coveo_ua_source.cli.progress import LoadProgress
+    from coveo_ua_source.cli.summary import RunTally, WindowLines, json_summary, print_summary
     from coveo_ua_source.recipe import run_load
     from coveo_ua_source.source import coveo_ua_source
 
@@ -89,20 +91,21 @@ def load_command(args: argparse.Namespace) -> int:
     require_start_date(config)
     pipeline = make_pipeline(args, loading=True)
     views = not args.no_views
-    if args.no_progress or args.json:
-        tally = RunTally()
+    lines = [WindowLines(console)] if args.verbose and not args.json else []
+    if args.no_progress or args.json or not console.is_terminal:
+        tally = RunTally(*lines)
         summary = run_load(
             pipeline, coveo_ua_source(**config, progress=tally), views=views, **config
         )
     else:
-        with LoadProgress(console) as display:
-            tally = RunTally(display)
+        with LoadProgress(console, keep_windows=args.verbose) as display:
+            tally = RunTally(display, *lines)
             source = coveo_ua_source(**config, progress=tally)
             summary = run_load(pipeline, source, views=views, **config)
             console.print(display.summary, highlight=False)
     remember_destination(pipeline, args)
     if args.json:
-        print(json.dumps(cli_summary(summary, pipeline, tally), indent=2))
+        print(json.dumps(json_summary(summary, pipeline, tally), indent=2))
         return 0
     if views:
         _print_views(pipeline, summary["views"])
@@ -110,21 +113,8 @@ def load_command(args: argparse.Namespace) -> int:
         console.print(
             f"exports deleted on Coveo now that they are loaded: {summary['exports_deleted']}"
         )
-    _print_load_summary(pipeline, tally)
+    print_summary(console, pipeline, tally)
     return 0
-
-
-def cli_summary(summary: dict[str, Any], pipeline: Any, tally: Any) -> dict[str, Any]:
-    """``run_load``'s summary, with what the command saw: windows, rejected rows, where."""
-    from coveo_ua_source.cli.pipeline import location
-
-    return {
-        **summary,
-        "table_windows": tally.table_windows,
-        "rejected_rows": dict(sorted(tally.rejected.items())),
-        "location": location(pipeline),
-        "pipelines_dir": str(pipeline.pipelines_dir),
-    }
 
 
 def _print_views(pipeline: Any, names: list[str]) -> None:
@@ -137,30 +127,19 @@ def _print_views(pipeline: Any, names: list[str]) -> None:
         console.print(f"views: {', '.join(names)}", highlight=False, soft_wrap=True)
 
 
-def _create_views(pipeline: Any) -> None:
+def _create_views(pipeline: Any) -> bool:
+    """Create the views and say which; False when there were no tables to make them on."""
     from coveo_ua_source.cli.pipeline import destination_type, keeps_views
     from coveo_ua_source.warehouse.views import create_views
 
     if not keeps_views(pipeline):
         kind = destination_type(pipeline)
         console.print(f"views: none (the {kind} destination keeps no SQL views)")
-        return
+        return True
     names = create_views(pipeline)
     if names:
         console.print(f"views: {', '.join(names)}", highlight=False, soft_wrap=True)
-
-
-def _print_load_summary(pipeline: Any, tally: Any) -> None:
-    from coveo_ua_source.cli.pipeline import where_rows
-
-    trace = pipeline.last_trace
-    normalize = trace.last_normalize_info if trace is not None else None
-    counts = dict(normalize.row_counts) if normalize is not None else {}
-    rows: list[tuple[str, str]] = [(t, f"{counts.get(t, 0):,}") for t in TABLES]
-    rows.append(("rejected rows (see _coveo_ua_rejected_rows)", f"{tally.rejected_total:,}"))
-    print_rows(["table", "rows loaded"], rows, f"Loaded ({tally.table_windows} table-windows)")
-    for name, value in where_rows(pipeline):
-        console.print(f"{name + ':':<18}{value}", highlight=False, markup=False, soft_wrap=True)
+    return bool(names)
 
 
 def plan_command(args: argparse.Namespace) -> int:
@@ -186,9 +165,17 @@ _PLAN_OPTIONS = (
 
 
 def views_command(args: argparse.Namespace) -> int:
-    from coveo_ua_source.cli.pipeline import make_pipeline
+    from coveo_ua_source.cli.pipeline import make_pipeline, with_schema_restored
 
-    _create_views(make_pipeline(args))
+    pipeline = with_schema_restored(make_pipeline(args))
+    if not _create_views(pipeline):
+        errors.print(
+            f"views: none; no loaded tables found in dataset {pipeline.dataset_name!r} of "
+            f"pipeline {pipeline.pipeline_name!r}: load it first, or name the dataset that "
+            "holds them (--dataset-name)",
+            highlight=False, markup=False, soft_wrap=True,
+        )  # fmt: skip
+        return 1
     return 0
 
 
@@ -199,7 +186,7 @@ def _print_counts(counts: dict[str, int], title: str) -> None:
 def print_rows(
     headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str, target: Console = console
 ) -> None:
-    table = Table(title=title, title_justify="left")
+    table = titled_table(target, title)
     for header in headers:
         table.add_column(header, overflow="fold")
     for row in rows:

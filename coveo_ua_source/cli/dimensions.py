@@ -17,9 +17,9 @@ from typing import Any
 import dlt
 from dlt.pipeline.exceptions import CannotRestorePipelineException
 from rich.console import Console
-from rich.table import Table
 
 from coveo_ua_source.cli.commands import source_config
+from coveo_ua_source.cli.tables import titled_table
 from coveo_ua_source.configuration import client_from_config
 from coveo_ua_source.ingest.custom_dimensions import Dimension, parse_exportables
 from coveo_ua_source.schema import COLUMNS
@@ -33,18 +33,19 @@ TLoadedColumns = Mapping[str, Mapping[str, str]]
 def dimensions_command(args: argparse.Namespace) -> int:
     """Print the exportable dimensions as a table, or as JSON with ``--json``."""
     dimensions = parse_exportables(client_from_config(source_config(args)).exportable_dimensions())
-    rows = dimension_rows(dimensions, loaded_columns(args.pipeline_name, args.pipelines_dir))
+    rows = dimension_rows(dimensions, loaded_columns(args))
     if args.json:
         print(json.dumps(rows, indent=2))  # machine-readable: no markup
         return 0
-    table = Table(title=f"Exportable dimensions ({len(rows)})", title_justify="left")
+    terminal = Console()  # made here so that it takes the terminal's current width
+    table = titled_table(terminal, f"Exportable dimensions ({len(rows)})")
     for header in HEADERS:
         table.add_column(header)
     for row in rows:
         loaded = ", ".join(f"{name} ({type_})" for name, type_ in row["loaded"].items())
         values = [*(row[h] for h in HEADERS[:4]), ",".join(row["event_types"])]
         table.add_row(*(str(v) for v in values), row["loads_as"], loaded or "-")
-    Console().print(table)  # made here so that it takes the terminal's current width
+    terminal.print(table)
     return 0
 
 
@@ -91,18 +92,12 @@ def loaded_as(dimension: Dimension, loaded: TLoadedColumns) -> dict[str, str]:
     return found
 
 
-def loaded_columns(pipeline_name: str, pipelines_dir: str | None) -> dict[str, dict[str, str]]:
-    """{table: {column: data type}} of the pipeline's schema ({} if it was never run here)."""
-    try:
-        if pipelines_dir:
-            pipeline = dlt.attach(pipeline_name, pipelines_dir=pipelines_dir)
-        else:
-            pipeline = dlt.attach(pipeline_name)
-    except CannotRestorePipelineException:
+def loaded_columns(args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    """{table: {column: data type}} of the pipeline's schema, from its folder or, on a fresh
+    worker, from its destination ({} when it was never loaded or has no known destination)."""
+    schema = _local_schema(args) or _destination_schema(args)
+    if schema is None:
         return {}
-    if not pipeline.schema_names:
-        return {}
-    schema = pipeline.default_schema
     return {
         table: {
             name: str(column["data_type"])
@@ -111,3 +106,25 @@ def loaded_columns(pipeline_name: str, pipelines_dir: str | None) -> dict[str, d
         }
         for table in schema.data_table_names()
     }
+
+
+def _local_schema(args: argparse.Namespace) -> Any:
+    """The schema in the pipeline's folder, whoever ran it (the CLI or the user's code)."""
+    try:
+        if args.pipelines_dir:
+            pipeline = dlt.attach(args.pipeline_name, pipelines_dir=args.pipelines_dir)
+        else:
+            pipeline = dlt.attach(args.pipeline_name)
+    except CannotRestorePipelineException:
+        return None
+    return pipeline.default_schema if pipeline.schema_names else None
+
+
+def _destination_schema(args: argparse.Namespace) -> Any:
+    """The schema stored in the destination the configuration names (a fresh worker)."""
+    from coveo_ua_source.cli.pipeline import pipeline_if_known, with_schema_restored
+
+    pipeline = pipeline_if_known(args)
+    if pipeline is None or not with_schema_restored(pipeline).schema_names:
+        return None
+    return pipeline.default_schema

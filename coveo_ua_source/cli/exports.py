@@ -13,13 +13,15 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from rich.console import Console
 from rich.table import Table
 
 from coveo_ua_source.api.models import ExportInfo
 from coveo_ua_source.cli.commands import console, source_config
+from coveo_ua_source.cli.tables import titled_table
 from coveo_ua_source.configuration import MissingSettingError, client_from_config
 from coveo_ua_source.exports.lifecycle import TAG, covered, parse_description, scope_of
 from coveo_ua_source.schema import TABLES
@@ -34,22 +36,38 @@ def exports_list_command(args: argparse.Namespace) -> int:
     elif args.ids_only:
         print("".join(f"{info.id}\n" for info in exports), end="")
     elif sys.stdout.isatty():
-        console.print(_table(exports))
+        terminal = Console()  # the terminal's own width: one line per export
+        terminal.print(_table(exports, terminal))
     else:
         print("".join("\t".join(_fields(info)) + "\n" for info in exports), end="")
     return 0
 
 
-def _table(exports: list[ExportInfo]) -> Table:
-    """A terminal table whose id column is never cut (ids are for copying)."""
-    table = Table(title=f"{len(exports)} export(s)", title_justify="left")
-    widest = max((len(info.id) for info in exports), default=2)
-    table.add_column("id", no_wrap=True, min_width=widest)
-    for header in ("status", "from", "to", "tables", "description"):
-        table.add_column(header, overflow="fold")
-    for info in exports:
-        table.add_row(*_fields(info))
+def _table(exports: list[ExportInfo], terminal: Console) -> Table:
+    """A terminal table of one line per export: the id and dates are never cut (ids are
+    for copying), the description gets the width left (``--json`` has it whole)."""
+    table = titled_table(terminal, f"{len(exports)} export(s)")
+    rows = [_terminal_fields(info) for info in exports]
+    headers = ("id", "status", "from", "to", "tables")
+    widths = [max((len(row[i]) for row in rows), default=0) for i in range(len(headers))]
+    for header, width in zip(headers, widths, strict=True):
+        table.add_column(header, no_wrap=True, min_width=max(width, len(header)))
+    borders = 3 * (len(headers) + 1) + 1
+    left = max(12, terminal.width - sum(max(w, 6) for w in widths) - borders)
+    table.add_column("description", no_wrap=True, overflow="ellipsis", max_width=left)
+    for row in rows:
+        table.add_row(*row)
     return table
+
+
+def _terminal_fields(info: ExportInfo) -> tuple[str, ...]:
+    tables = "all" if set(info.tables) == set(TABLES) else ",".join(info.tables)
+    description = _fields(info)[-1]
+    return (info.id, info.status, _minute(info.start), _minute(info.end), tables, description)
+
+
+def _minute(moment: datetime | None) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%dT%H:%MZ}" if moment is not None else ""
 
 
 def export_object(info: ExportInfo) -> dict[str, Any]:

@@ -48,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(arguments)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        with warnings_once() as once:
+        verbose = getattr(args, "verbose", False)
+        summarized = args.handler is not run.load_command  # load's summary reports them
+        with warnings_once(show_all=verbose, summarized=summarized) as once:
             code = int(args.handler(args))
         for line in once.repeats():
             errors.print(line, highlight=False, markup=False, soft_wrap=True)
@@ -202,7 +204,15 @@ def _add_load(commands: Any) -> None:
         "--export-format", choices=["EXCEL", "NO_NEWLINE"], default=None, type=_upper,
         help="CSV dialect, any case (default: EXCEL)",
     )  # fmt: skip
-    load.add_argument("--no-progress", action="store_true", help="no progress display")
+    load.add_argument(
+        "--no-progress", action="store_true",
+        help="no progress display (none either when the output is not a terminal)",
+    )  # fmt: skip
+    load.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="a line per table-window loaded, and every warning (not only the first of "
+        "each kind)",
+    )  # fmt: skip
     load.add_argument("--no-views", action="store_true", help="do not (re)create SQL views")
     load.add_argument(
         "--json", action="store_true",
@@ -272,16 +282,11 @@ def _add_views(commands: Any) -> None:
 
 def _add_dimensions(commands: Any) -> None:
     dimensions = commands.add_parser(
-        "dimensions", parents=[_connection_options()], formatter_class=_Formatter,
+        "dimensions", parents=[_connection_options(), _pipeline_options()],
+        formatter_class=_Formatter,
         help="list the exportable dimensions and how the pipeline loaded each",
     )  # fmt: skip
     dimensions.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    dimensions.add_argument(
-        "--pipeline-name", default="coveo_ua", help="read this pipeline's schema"
-    )
-    dimensions.add_argument(
-        "--pipelines-dir", default=None, help="where dlt keeps pipelines (default: dlt's)"
-    )
     dimensions.set_defaults(handler=_dimensions)
 
 

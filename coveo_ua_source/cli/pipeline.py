@@ -57,6 +57,14 @@ def pipeline_if_known(args: argparse.Namespace) -> Any:
     return make_pipeline(args) if chosen_destination(args)["known"] else None
 
 
+def with_schema_restored(pipeline: Any) -> Any:
+    """The pipeline with the schema and state its destination holds when its folder has
+    none (a fresh worker, a new DLT_DATA_DIR): read-only commands then see what was loaded."""
+    if not pipeline.schema_names:
+        pipeline.sync_destination()
+    return pipeline
+
+
 def chosen_destination(args: argparse.Namespace) -> dict[str, Any]:
     """destination, duckdb_file and dataset_name, each from the first place that sets it;
     ``known``: whether anything but the defaults named them."""

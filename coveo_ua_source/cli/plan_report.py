@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 from coveo_ua_source import settings
+from coveo_ua_source.cli.tables import titled_table
 from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.schema import TABLES
 
@@ -79,7 +79,7 @@ def print_plan(
 ) -> None:
     if show_windows:
         _print_windows(target, plan)
-    table = Table(title=f"{len(plan)} export(s) planned", title_justify="left")
+    table = titled_table(target, f"{len(plan)} export(s) planned")
     for header in ("table", "windows", "estimated rows"):
         table.add_column(header)
     for totals in table_totals(plan):
@@ -96,7 +96,7 @@ def print_plan(
 
 
 def _print_windows(target: Console, plan: Sequence[PlannedExport]) -> None:
-    table = Table(title="windows", title_justify="left")
+    table = titled_table(target, "windows")
     for header in ("window", "tables", "estimated rows"):
         table.add_column(header, overflow="fold")
     for planned in plan:

@@ -1,9 +1,10 @@
 """A terminal progress display for `coveo-ua load`, fed by the runner's progress events.
 
-One line per export window: its status and time waited while the service builds it, a
-byte bar while it downloads, and the rows read per table once loaded. A first line counts
-the windows loaded out of those planned, with the elapsed time and an ETA. Events arrive
-from the runner's worker threads; rich's Progress is safe to update from several threads.
+A first line counts the windows loaded out of those planned, with the elapsed time and an
+ETA; below it a line per export window in progress: its status and time waited while the
+service builds it, a byte bar while it downloads, and the rows read once loaded. A loaded
+window's line goes away (``keep_windows`` keeps it). Events arrive from the runner's worker
+threads; rich's Progress is safe to update from several threads.
 """
 
 from __future__ import annotations
@@ -27,36 +28,7 @@ from rich.progress import (
 from rich.text import Text
 
 from coveo_ua_source.dates import Window
-from coveo_ua_source.exports.types import ProgressEvent, TExportProgress
-
-
-class RunTally:
-    """What a run's progress events report: rows and rejected rows per table, windows.
-
-    Pass it as the source's ``progress``; it forwards every event to ``display``.
-    """
-
-    def __init__(self, display: TExportProgress | None = None) -> None:
-        self.display = display
-        self.rows: dict[str, int] = {}
-        self.rejected: dict[str, int] = {}
-        self.table_windows = 0
-        self._lock = threading.Lock()
-
-    def __call__(self, event: ProgressEvent) -> None:
-        if event.kind == "rows":
-            table = str(event.detail["table"])
-            with self._lock:
-                self.rows[table] = self.rows.get(table, 0) + int(event.detail["rows"])
-                rejected = int(event.detail.get("rejected", 0))
-                self.rejected[table] = self.rejected.get(table, 0) + rejected
-                self.table_windows += 1
-        if self.display is not None:
-            self.display(event)
-
-    @property
-    def rejected_total(self) -> int:
-        return sum(self.rejected.values())
+from coveo_ua_source.exports.types import ProgressEvent
 
 
 def eta_text(elapsed: float, done: int, total: int) -> str:
@@ -90,7 +62,11 @@ class LoadProgress:
     """Use as a context manager; pass the instance as the source's ``progress``."""
 
     def __init__(
-        self, console: Console | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        console: Console | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        keep_windows: bool = False,
     ) -> None:
         columns: list[ProgressColumn] = [
             TextColumn("{task.fields[window]}"),
@@ -109,6 +85,7 @@ class LoadProgress:
         self._started: dict[Window, float] = {}
         self._rows: dict[Window, dict[str, int]] = {}
         self._tables: dict[Window, int] = {}
+        self._keep_windows = keep_windows
         self._lock = threading.Lock()
 
     def __enter__(self) -> LoadProgress:
@@ -136,6 +113,8 @@ class LoadProgress:
             if event.kind == "planned":
                 self._plan(int(event.detail["exports"]))
                 return
+            if event.window in self._done and not self._keep_windows:
+                return  # its line is gone
             if event.kind == "split":
                 self._planned += 1  # one window became two
             task = self._task(event.window)
@@ -146,9 +125,18 @@ class LoadProgress:
             if event.kind == "ready":
                 self._tables[event.window] = len(event.detail.get("tables", ()))
             if len(self._rows.get(event.window, {})) == self._tables.get(event.window, -1):
-                self._progress.stop_task(task)  # every table has read it: stop its clock
-                self._done.add(event.window)
+                self._window_done(event.window, task)
             self._show_overall()
+
+    def _window_done(self, window: Window, task: TaskID) -> None:
+        """Every table has read the window: its clock stops, or its line goes away."""
+        if window in self._done:
+            return
+        self._done.add(window)
+        if self._keep_windows:
+            self._progress.stop_task(task)
+        else:
+            self._progress.remove_task(task)
 
     def _plan(self, exports: int) -> None:
         self._planned = exports

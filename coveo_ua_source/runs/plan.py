@@ -64,6 +64,9 @@ class RunPlan:
     committed_version: int | None = None  # the version of the committed state planned from
     # The windows earlier runs failed to get, per (table, window): attempts, last error.
     failed_before: Mapping[tuple[str, Window], tuple[int, str]] = field(default_factory=dict)
+    # Windows loaded again per table: held duplicate rows, or failed in an earlier run.
+    repaired_windows: Mapping[str, int] = field(default_factory=dict)
+    retried_windows: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,13 @@ def final_plan(
     exports = _reuse_or_size(client, inputs, unsized, first)
     version = None if committed is None else committed.version
     return RunPlan(
-        exports, positions, appending, frozenset(damaged), checked, version, failed_before=failed
-    )
+        exports, positions, appending, frozenset(damaged), checked, version, failed_before=failed,
+        repaired_windows=_counts(damaged), retried_windows=_counts(retried),
+    )  # fmt: skip
+
+
+def _counts(windows: Mapping[TTable, Sequence[Window]]) -> dict[str, int]:
+    return {table: len(each) for table, each in windows.items() if each}
 
 
 def _retries(

@@ -155,7 +155,7 @@ def rejected_item(
         logger.warning(
             "%s %s: %d malformed row(s) kept in %s, e.g. line %s: %s",
             table, ready.window, len(rejected), REJECTED_TABLE,
-            rejected[0].line_number, rejected[0].reason,
+            rejected[0].line_number, rejected[0].reason, extra=settings.IN_RUN_SUMMARY,
         )  # fmt: skip
     details = [
         {

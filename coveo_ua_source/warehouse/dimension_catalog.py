@@ -27,6 +27,7 @@ from dlt.common.schema.utils import new_table
 from dlt.extract.exceptions import CurrentSourceSchemaNotAvailable
 from dlt.extract.items import DataItemWithMeta
 
+from coveo_ua_source import settings
 from coveo_ua_source.exceptions import CoveoUAError
 from coveo_ua_source.exports.types import ReadyExport
 from coveo_ua_source.ingest.custom_dimensions import (
@@ -159,7 +160,7 @@ def rejected_values_item(
             "%s %s: %d custom dimension value(s) did not parse and load as NULL; kept in %s, "
             "e.g. %s=%r (%s)",
             table, ready.window, values.num_rows, REJECTED_VALUES_TABLE, first["column_name"],
-            first["raw_text"], first["expected_type"],
+            first["raw_text"], first["expected_type"], extra=settings.IN_RUN_SUMMARY,
         )  # fmt: skip
     return window_replaced_table(table, ready, values, _REJECTED_VALUES_HINTS)
 

@@ -14,6 +14,9 @@ Needs ``pip install "coveo-ua-source[delta]"`` (the ``deltalake`` package).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import dlt
@@ -21,7 +24,10 @@ import pyarrow as pa
 from dlt.extract import DltSource
 from dlt.extract.items import DataItemWithMeta
 
+from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.warehouse.bookkeeping import WINDOWS_TABLE
+
+logger = logging.getLogger(__name__)
 
 UPSERT: Any = {"disposition": "merge", "strategy": "upsert"}
 _WINDOW = ("table_name", "window_start", "window_end")
@@ -65,6 +71,54 @@ def for_delta(item: DataItemWithMeta) -> DataItemWithMeta:
         table_format="delta",
     )
     return dlt.mark.with_hints(rows, new_hints, create_table_variant=True)
+
+
+# What dlt logs, for each table of each package, when a plain file lake cannot merge: the
+# connector says it once per run instead (``explain_plain_lake``).
+_FALLBACK_MESSAGES = ("Falling back to `append`", '"hard_delete" column hint')
+
+
+class _ExplainedByConnector(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(part in message for part in _FALLBACK_MESSAGES)
+
+
+def explain_plain_lake(
+    destination_type: str,
+    readers: frozenset[str],
+    exports: Sequence[PlannedExport],
+    positions: Mapping[str, datetime | None] | None,
+) -> None:
+    """On a filesystem destination without a table format (which appends what it cannot
+    merge): dlt's per-table fallback warnings silenced, and one warning when windows
+    already loaded are exported again."""
+    if not destination_type.endswith("filesystem") or any(is_delta(t) for t in readers):
+        return
+    dlt_logger = logging.getLogger("dlt")
+    if not any(isinstance(each, _ExplainedByConnector) for each in dlt_logger.filters):
+        dlt_logger.addFilter(_ExplainedByConnector())
+    repeated = sum(
+        1
+        for planned in exports
+        for table in planned.tables
+        if table in readers and _loaded_before(planned.window.start, table, positions)
+    )
+    if repeated:
+        logger.warning(
+            "a filesystem destination without a table format appends and cannot replace: "
+            "%d table-window(s) loaded before are exported again (lookback, repairs) and "
+            "their rows are added a second time; wrap the source in delta_lakehouse(...) "
+            "to upsert on the primary keys, or set lookback to PT0S",
+            repeated,
+        )
+
+
+def _loaded_before(
+    start: datetime, table: str, positions: Mapping[str, datetime | None] | None
+) -> bool:
+    position = None if positions is None else positions.get(table)
+    return position is not None and start < position
 
 
 def _as_rows(data: Any) -> list[dict[str, Any]]:

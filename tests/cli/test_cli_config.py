@@ -361,12 +361,16 @@ def test_load_json_prints_only_the_summary_object(
     summary = json.loads(capsys.readouterr().out)  # nothing else on standard output
     assert set(summary) == {
         "pipeline_name", "dataset_name", "destination", "rows", "views", "exports_deleted",
-        "table_windows", "rejected_rows", "location", "pipelines_dir",
+        "exports_planned", "table_windows", "rejected_rows", "rejected_values",
+        "repaired_values", "repaired_windows", "retried_windows", "location", "pipelines_dir",
     }  # fmt: skip
     truth = {t: len(ground_truth(connected.config, t, utc(2024, 4, 1), utc(2024, 4, 2)))
              for t in TABLES}  # fmt: skip
     assert summary["rows"] == truth
     assert summary["table_windows"] == len(TABLES)
+    assert summary["exports_planned"] == 1
+    assert set(summary["rejected_values"]) == set(TABLES)
+    assert summary["repaired_windows"] == summary["retried_windows"] == {}
     assert summary["exports_deleted"] == 1
     assert summary["location"] == f"file {tmp_path / 'json.duckdb'}"
     assert "all_events" in summary["views"]

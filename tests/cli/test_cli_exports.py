@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -61,10 +62,13 @@ def test_list_prints_full_ids_as_json_tsv_and_table(
     assert main(["exports", "list", "--mine", "--ids-only"]) == 0
     assert capsys.readouterr().out == f"{ours}\n"
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("COLUMNS", "130")
     assert main(["exports", "list"]) == 0
-    table = capsys.readouterr().out
-    assert ours in table, "ids are never cut on a terminal"
-    assert foreign in table
+    table = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().out)  # no colours
+    rows = [line for line in table.splitlines() if ours in line or foreign in line]
+    assert len(rows) == 2, "ids are never cut on a terminal, and an export takes one line"
+    assert max(len(line) for line in table.splitlines()) <= 130
+    assert "…" in next(row for row in rows if ours in row), "a long description is cut"
 
 
 def test_delete_dash_reads_ids_from_stdin(

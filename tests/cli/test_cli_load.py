@@ -9,6 +9,7 @@ from io import StringIO
 from pathlib import Path
 
 import dlt
+import duckdb
 import pytest
 from helpers import TOKEN, expected_rows, utc
 from helpers.open_database import database_kept_open
@@ -23,11 +24,19 @@ from coveo_ua_source.cli.progress import LoadProgress, eta_text
 from coveo_ua_source.dates import Window
 from coveo_ua_source.exceptions import ConfigurationError
 from coveo_ua_source.exports.types import ProgressEvent
+from coveo_ua_source.schema import TABLES
 from coveo_ua_source.warehouse.bookkeeping import REJECTED_TABLE
+from coveo_ua_source.warehouse.dimension_catalog import REJECTED_VALUES_TABLE
 
 START, MIDDLE, END = utc(2024, 4, 1), utc(2024, 4, 2), utc(2024, 4, 3)
 RANGE = ["--start-date", "2024-04-01", "--end-date", "2024-04-03"]
 MALFORMED_LINES = 3
+
+
+def table_row(output: str, table: str) -> list[str]:
+    """The summary table's cells after the table's name: rows, rejected rows, NULL values."""
+    rows = (line.replace("│", " ").split() for line in output.splitlines())
+    return next(cells for cells in rows if cells[:1] == [table])[1:]
 
 
 def summary_value(output: str, label: str) -> str:
@@ -73,13 +82,37 @@ def cli_loads(module_simulator: Simulator, tmp_path_factory: pytest.TempPathFact
 @pytest.mark.xdist_group("cli_load_summaries")  # one worker loads it once
 def test_rejected_count_is_the_malformed_rows(cli_loads: CliLoads) -> None:
     output = cli_loads.first
-    assert summary_value(output, "rejected rows (see _coveo_ua_rejected_rows)") == "6"
-    assert "Loaded (10 table-windows)" in output
+    assert "Loaded: 2 export(s), 10 table-window(s)" in output
     searches = len(expected_rows(cli_loads.simulator, "searches", START, END))
-    assert summary_value(output, "searches") == f"{searches:,}"
+    loaded = table_row(output, "searches")[0]
+    assert loaded == f"{searches:,}"
+    rejected_rows = sum(int(table_row(output, table)[1]) for table in TABLES)
+    assert rejected_rows == 2 * MALFORMED_LINES
+    assert f"rejected rows: {2 * MALFORMED_LINES} " in output
+    assert f"see ua.{REJECTED_TABLE}" in output
     output = cli_loads.clean  # a clean window: nothing rejected
-    assert summary_value(output, "rejected rows (see _coveo_ua_rejected_rows)") == "0"
-    assert "Loaded (5 table-windows)" in output
+    assert all(table_row(output, table)[1] == "0" for table in TABLES)
+    assert "rejected rows:" not in output
+    assert "Loaded: 1 export(s), 5 table-window(s)" in output
+
+
+@pytest.mark.xdist_group("cli_load_summaries")
+def test_values_loaded_as_null_are_counted_per_table_with_where_to_see_them(
+    cli_loads: CliLoads,
+) -> None:
+    query = f"SELECT table_name, count(*) FROM ua.{REJECTED_VALUES_TABLE} GROUP BY 1"
+    with duckdb.connect(str(cli_loads.folder / "here.duckdb"), read_only=True) as connection:
+        held = dict(connection.sql(query).fetchall())
+    shown = {table: int(table_row(cli_loads.clean, table)[2]) for table in TABLES}
+    first = {table: int(table_row(cli_loads.first, table)[2]) for table in TABLES}
+    assert sum(held.values()) == sum(first.values()) + sum(shown.values()) > 0
+    assert f"see ua.{REJECTED_VALUES_TABLE}" in cli_loads.first
+
+
+@pytest.mark.xdist_group("cli_load_summaries")
+def test_piped_output_has_no_progress_frames(cli_loads: CliLoads) -> None:
+    assert "━" not in cli_loads.clean, "the progress display is for terminals"
+    assert "window 1 of 1" not in cli_loads.clean
 
 
 @pytest.mark.xdist_group("cli_load_summaries")
@@ -118,6 +151,59 @@ def test_filesystem_load_has_no_marker_rows_and_no_views(
     assert len(rows) == MALFORMED_LINES, "only the malformed rows, no marker row"
     assert len({row["window_start"] for row in rows}) == 1
     assert not any(row.get("_superseded") for row in rows)
+
+
+def test_a_plain_lake_says_once_that_a_lookback_appends_again_and_dlt_stays_quiet(
+    connected: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("DESTINATION__FILESYSTEM__BUCKET_URL", (tmp_path / "lake").as_uri())
+    load = ["load", "--destination", "filesystem", "--pipelines-dir", "p", "--no-progress"]
+    load += ["--pipeline-name", "lake_lookback", "--lookback", "P1D", "--start-date", "2024-04-01"]
+    assert main([*load, "--end-date", "2024-04-03"]) == 0
+    first = capfd.readouterr().err + caplog.text
+    caplog.clear()
+    assert main([*load, "--end-date", "2024-04-04"]) == 0
+    second = capfd.readouterr().err + caplog.text
+    for output in (first, second):
+        assert "Falling back to `append`" not in output
+        assert "hard_delete" not in output
+        assert "could not read the committed state" not in output
+    assert "cannot replace" not in first, "nothing loaded before: nothing repeats"
+    explained = [r for r in caplog.records if "cannot replace" in r.getMessage()]
+    assert len(explained) == 1
+    assert f"{len(TABLES)} table-window(s) loaded before" in explained[0].getMessage()
+
+
+def test_verbose_prints_a_line_per_table_window_and_every_warning(
+    connected: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    load = ["load", *RANGE, "--pipelines-dir", "p", "--no-progress"]
+
+    def not_parsed() -> int:
+        return sum("did not parse" in record.getMessage() for record in caplog.records)
+
+    assert main([*load, "--pipeline-name", "quiet", "--duckdb-file", "q.duckdb"]) == 0
+    quiet, told_once = capsys.readouterr().out, not_parsed()
+    caplog.clear()
+    assert main([*load, "--pipeline-name", "loud", "--duckdb-file", "l.duckdb", "-v"]) == 0
+    verbose, told_all = capsys.readouterr().out, not_parsed()
+    window_lines = [line for line in verbose.splitlines() if line.startswith("[2024-04-0")]
+    assert len(window_lines) == 2 * len(TABLES)
+    searches = len(expected_rows(connected, "searches", START, MIDDLE))
+    assert f"[2024-04-01T00:00:00.000Z, 2024-04-02T00:00:00.000Z) searches: {searches:,} rows" in (
+        verbose
+    )
+    assert not any(line.startswith("[2024-04-0") for line in quiet.splitlines())
+    assert told_once == 0 < told_all, "the summary counts them; --verbose prints each"
 
 
 def test_filesystem_gets_no_rejected_table_when_nothing_is_rejected(
@@ -173,7 +259,7 @@ def test_plan_prints_totals_duration_and_its_progress(
     assert "estimating rows: window 2 of 2" in captured.err
     for table in ("searches", "clicks"):
         expected = len(expected_rows(connected, table, START, END))  # estimate_factor 1.0
-        assert re.search(rf"│ {table}\s+│ 2\s+│ {expected:,}\s+│", captured.out), table
+        assert table_row(captured.out, table) == ["2", f"{expected:,}"], table
     assert "2 export(s) planned" in captured.out
     assert re.search(r"estimated duration: about \d+ min \(2 exports, 2 built at a time",
                      captured.out)  # fmt: skip

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from coveo_ua_source import settings
 from coveo_ua_source.cli.warnings_once import warnings_held, warnings_once
 
 
@@ -57,3 +58,25 @@ def test_held_warnings_are_counted_and_printed_nowhere(printed: _Lines) -> None:
     assert held.total == 2
     assert list(held.first.values()) == ["window 1 skipped"]
     assert logging.getLogger("coveo_ua_source").propagate
+
+
+def test_warnings_the_summary_reports_are_counted_not_printed(printed: _Lines) -> None:
+    connector = logging.getLogger("coveo_ua_source.warehouse.bookkeeping")
+    with warnings_once(summarized=False) as once:
+        for window in range(2):
+            connector.warning("window %d: rows rejected", window, extra=settings.IN_RUN_SUMMARY)
+        connector.warning("window %d: loaded fewer rows than estimated", 0)
+    assert printed.lines == ["window 0: loaded fewer rows than estimated"]
+    assert once.total == 3
+    assert once.repeats() == [], "the summary tells them, no 'more warning(s) like' line"
+    with warnings_once() as once:  # a command without a summary prints the first one
+        connector.warning("window %d: rows rejected", 5, extra=settings.IN_RUN_SUMMARY)
+    assert printed.lines[-1] == "window 5: rows rejected"
+
+
+def test_every_warning_is_printed_with_show_all(printed: _Lines) -> None:
+    connector = logging.getLogger("coveo_ua_source.runs.plan")
+    with warnings_once(show_all=True):
+        connector.warning("window %d skipped", 1)
+        connector.warning("window %d skipped", 2)
+    assert printed.lines == ["window 1 skipped", "window 2 skipped"]
