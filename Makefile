@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-unit lint typecheck pytest airflow-test bench cassettes clean
+.PHONY: demo test test-unit lint typecheck pytest airflow-test test-dlt-oldest bench cassettes clean
 
 # pip's output goes to a log, shown only when the install fails
 $(STAMP): pyproject.toml constraints.txt
@@ -41,6 +41,12 @@ test-unit: $(STAMP)
 airflow-test: $(STAMP)
 	COVEO_UA_AIRFLOW="$$(bash .ci/airflow.sh)" $(BIN)/pytest tests/integrations/test_airflow.py
 
+# The test suite (but the Airflow and packaging tests) on the oldest supported dlt, in its
+# own venv (.venv-dlt-oldest, pinned by .ci/constraints-dlt-oldest.txt); CI runs it after
+# `make test`.
+test-dlt-oldest:
+	bash .ci/dlt-oldest.sh
+
 # The performance targets (docs/performance.md) at 1M searches (with extract RSS at 4x rows, and case b again with
 # the simulator's high rate of bad custom dimension values) and at 2M searches;
 # `make bench ROWS=N` runs one size, all cases.
@@ -56,4 +62,4 @@ cassettes: $(STAMP)
 	COVEO_UA_RECORD=1 $(BIN)/pytest -n 0 tests/api/test_client.py --record-mode=rewrite
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache coveo_ua.duckdb .coveo_ua
+	rm -rf $(VENV) .venv-dlt-oldest .pytest_cache .mypy_cache .ruff_cache coveo_ua.duckdb .coveo_ua

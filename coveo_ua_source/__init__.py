@@ -6,6 +6,10 @@
 >>> run_load(pipeline, start_date="2024-01-01")  # doctest: +SKIP
 """
 
+from coveo_ua_source.dlt_version import require_supported_dlt as _require_supported_dlt
+
+_require_supported_dlt()  # before dlt is imported: a release out of range fails here, clearly
+
 from coveo_ua_source.exceptions import (
     BusyError,
     ConfigurationError,

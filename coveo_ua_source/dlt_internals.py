@@ -8,7 +8,8 @@ one place.
   ``pipeline.run`` ends, successful or not. A run keeps its dataset's turn until its
   load is committed, and only this hook sees that moment in a bare ``pipeline.run``.
 - ``dlt.common.versioned_state.decompress_state``, ``dlt.pipeline.state_sync``'s
-  ``migrate_state_to_current`` and ``load_pipeline_state_from_destination``, and
+  ``migrate_pipeline_state``, ``PIPELINE_STATE_ENGINE_VERSION`` and
+  ``load_pipeline_state_from_destination`` (as they are in dlt 1.22 to 1.31), and
   ``dlt.common.destination.client.WithStateSync`` (dlt 0.3 on, ``client`` since 1.0):
   the pipeline state committed in the destination. A run plans from it, under its turn,
   instead of from a local copy another worker may have overtaken
@@ -25,6 +26,10 @@ one place.
   file (one process at a time may open it), and sets the flag so that ``run`` does not
   open the file again outside the turn. ``restore_from_destination=False`` would also stop
   dlt from saving the state to the destination.
+- The load package state's ``refresh`` (dlt 1.31), ``dropped_tables`` and
+  ``truncated_tables`` (dlt 1.22 on): whether this extract runs under
+  ``pipeline.run(..., refresh=...)``, whose tables and committed state the load step
+  drops. dlt 1.22 records only the tables it will drop or truncate.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import dlt
 from dlt.common.configuration.container import Container
 from dlt.common.destination.client import WithStateSync
 from dlt.common.destination.exceptions import DestinationUndefinedEntity
@@ -41,8 +47,9 @@ from dlt.common.pipeline import StateInjectableContext
 from dlt.common.versioned_state import decompress_state
 from dlt.pipeline import trace
 from dlt.pipeline.state_sync import (
+    PIPELINE_STATE_ENGINE_VERSION,
     load_pipeline_state_from_destination,
-    migrate_state_to_current,
+    migrate_pipeline_state,
 )
 
 _run_end_callbacks: list[Callable[[Any], None]] = []
@@ -80,6 +87,13 @@ def on_run_end(callback: Callable[[Any], None]) -> None:
         modules = trace.TRACKING_MODULES
         if modules is not None and _RUN_END not in modules:
             modules.append(_RUN_END)
+
+
+def refresh_requested() -> bool:
+    """Whether the running extract was started with ``refresh`` and drops or truncates
+    tables: the destination's committed state is then about to go."""
+    package_state: Mapping[str, Any] = dlt.current.load_package_state()["state"]
+    return any(package_state.get(key) for key in ("refresh", "dropped_tables", "truncated_tables"))
 
 
 def mark_restored(pipeline: Any) -> None:
@@ -138,7 +152,11 @@ def _highest_state(client: Any, pipeline_name: str) -> Any:
         row = cursor.fetchone()
     if not row:
         return None
-    return migrate_state_to_current(pipeline_name, decompress_state(row[0]))
+    state = decompress_state(row[0])
+    # dlt 1.31's migrate_state_to_current wraps this call; dlt 1.22 has only this one
+    return migrate_pipeline_state(
+        pipeline_name, state, state["_state_engine_version"], PIPELINE_STATE_ENGINE_VERSION
+    )
 
 
 def follow_committed_version(version: int) -> None:

@@ -24,7 +24,7 @@ from coveo_ua_source.arguments import (
     window_range,
 )
 from coveo_ua_source.dates import Window, parse_datetime
-from coveo_ua_source.dlt_internals import follow_committed_version
+from coveo_ua_source.dlt_internals import follow_committed_version, refresh_requested
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.exports.feed import ExportFeed, FeedPerExtract, FeedRun
 from coveo_ua_source.exports.runner import ExportRunner
@@ -161,7 +161,7 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress
     extract step, where it waits for the dataset's turn (kept until dlt's run ends)."""
     pipeline = active_pipeline()
     readers = _readers(load.windows.tables)
-    refreshed = bool(dlt.current.load_package_state()["state"].get("refresh"))
+    refreshed = refresh_requested()
     inputs = PlanInputs(
         load.windows,
         load.request,

@@ -125,18 +125,35 @@ class Progress:
 
 
 def kill_after_commit(table: str, marker: Path) -> None:
-    """SIGKILL this process once a load job of ``table`` is committed, before dlt records it."""
+    """SIGKILL this process once a load job of ``table`` is committed, before dlt records it.
+
+    dlt 1.31 records a finished job as a pending transition first; dlt 1.22 records it by
+    moving the job's file to the completed jobs.
+    """
     from dlt.common.storages.load_package import PackageStorage
 
-    original = PackageStorage.save_pending_transition
-
-    def save(self: Any, load_id: str, file_name: str, state: str, *args: Any) -> None:
-        if file_name.startswith(f"{table}.") and state == "completed":
+    def kill(load_id: str, file_name: str) -> None:
+        if file_name.startswith(f"{table}."):
             marker.write_text(json.dumps({"load_id": load_id, "job": file_name}))
             os.kill(os.getpid(), signal.SIGKILL)
-        original(self, load_id, file_name, state, *args)
 
-    PackageStorage.save_pending_transition = save  # type: ignore[method-assign]
+    if hasattr(PackageStorage, "save_pending_transition"):
+        save_transition = PackageStorage.save_pending_transition
+
+        def save(self: Any, load_id: str, file_name: str, state: str, *args: Any) -> None:
+            if state == "completed":
+                kill(load_id, file_name)
+            save_transition(self, load_id, file_name, state, *args)
+
+        PackageStorage.save_pending_transition = save  # type: ignore[method-assign]
+        return
+    complete_job = PackageStorage.complete_job
+
+    def complete(self: Any, load_id: str, file_name: str) -> str:
+        kill(load_id, file_name)
+        return complete_job(self, load_id, file_name)
+
+    PackageStorage.complete_job = complete  # type: ignore[method-assign]
 
 
 def destination(arguments: argparse.Namespace) -> Any:

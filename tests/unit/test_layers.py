@@ -19,7 +19,7 @@ SIMULATOR = "coveo_ua_simulator"
 LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(names.split())
     for names in (
-        "exceptions settings",
+        "exceptions settings dlt_version",
         "schema dates clock disk",
         "api",
         "ingest",
