@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -186,10 +187,19 @@ _PLAN_OPTIONS = (
 
 
 def views_command(args: argparse.Namespace) -> int:
-    from coveo_ua_source.cli.pipeline import make_pipeline
+    from coveo_ua_source.cli.pipeline import DEFAULT_DATASET, make_pipeline
 
+    if args.print_sql:
+        _print_view_sql(args.dialect, args.dataset_name or DEFAULT_DATASET)
+        return 0
     _create_views(make_pipeline(args))
     return 0
+
+
+def _print_view_sql(dialect: str, dataset: str) -> None:
+    from coveo_ua_source.warehouse.views import view_script
+
+    sys.stdout.write(view_script(dialect, dataset))
 
 
 def _print_counts(counts: dict[str, int], title: str) -> None:
