@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -165,8 +166,11 @@ _PLAN_OPTIONS = (
 
 
 def views_command(args: argparse.Namespace) -> int:
-    from coveo_ua_source.cli.pipeline import make_pipeline, with_schema_restored
+    from coveo_ua_source.cli.pipeline import DEFAULT_DATASET, make_pipeline, with_schema_restored
 
+    if args.print_sql:
+        _print_view_sql(args.dialect, args.dataset_name or DEFAULT_DATASET)
+        return 0
     pipeline = with_schema_restored(make_pipeline(args))
     if not _create_views(pipeline):
         errors.print(
@@ -177,6 +181,12 @@ def views_command(args: argparse.Namespace) -> int:
         )  # fmt: skip
         return 1
     return 0
+
+
+def _print_view_sql(dialect: str, dataset: str) -> None:
+    from coveo_ua_source.warehouse.views import view_script
+
+    sys.stdout.write(view_script(dialect, dataset))
 
 
 def _print_counts(counts: dict[str, int], title: str) -> None:

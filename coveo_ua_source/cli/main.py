@@ -23,6 +23,7 @@ from coveo_ua_source.cli.warnings_once import warnings_once
 from coveo_ua_source.configuration import MissingSettingError
 from coveo_ua_source.exceptions import ConfigurationError, CoveoUAError, TooManyExportsError
 from coveo_ua_source.schema import TABLES
+from coveo_ua_source.warehouse.views import DIALECTS
 
 errors = Console(stderr=True, width=max(100, Console().width))
 
@@ -275,7 +276,16 @@ def _add_prune(actions: Any) -> None:
 def _add_views(commands: Any) -> None:
     views = commands.add_parser(
         "views", parents=[_pipeline_options()], formatter_class=_Formatter,
-        help="(re)create the SQL views over the loaded tables",
+        help="(re)create the SQL views over the loaded tables, or print their SQL",
+    )  # fmt: skip
+    views.add_argument(
+        "--print-sql", action="store_true",
+        help="print the CREATE VIEW statements for --dialect and --dataset-name instead of "
+        "creating views (for a warehouse where the connector does not create them)",
+    )  # fmt: skip
+    views.add_argument(
+        "--dialect", choices=DIALECTS, default="duckdb",
+        help="SQL dialect of --print-sql (BigQuery: --dataset-name project.dataset)",
     )  # fmt: skip
     views.set_defaults(handler=run.views_command)
 

@@ -1,11 +1,18 @@
-"""SQL views over the loaded tables, for DuckDB and PostgreSQL.
+"""SQL views over the loaded tables, written once and rendered per SQL dialect by sqlglot.
+
+Each view's SELECT is written once, in PostgreSQL's dialect with every identifier quoted, and
+sqlglot renders it for the destination's dialect (dlt's ``sqlglot_dialect``: duckdb,
+postgres, bigquery, snowflake, redshift, databricks, ...). Identifiers are case-folded as dlt
+names them there (upper case on Snowflake) and quoted in the target's style.
 
 ``create_views(pipeline)`` (re)creates the views below in the pipeline's dataset, next to
 the tables, and returns their names. Call it after each load (it is idempotent). A view is
 made only when every table it reads was loaded; a column that was not loaded (``dimensions``
-chooses a subset) reads as a typed NULL. On PostgreSQL a view is dropped and created again,
-in one transaction, so grants on the views must be given again after each call; tables
-with views on them cannot be dropped (``refresh="drop_sources"``) until ``drop_views``.
+chooses a subset) reads as a typed NULL. On PostgreSQL and Redshift a view is dropped and
+created again, in one transaction, so grants on the views must be given again after each
+call; tables with views on them cannot be dropped (``refresh="drop_sources"``) until ``drop_views``.
+``view_statements(dialect, dataset)`` gives the statements for a dataset loaded with every
+catalog column, without a database (``coveo-ua views --print-sql``).
 
 Definitions (a "day" is the UTC calendar date of ``datetime``, whatever the session's
 TimeZone; ratios and averages are DOUBLE PRECISION; no view has an order, so add one):
@@ -46,18 +53,25 @@ custom_events_by_type (custom_events)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import dlt
+import sqlglot
 from dlt.common.schema.typing import TColumnSchema
 from dlt.destinations.sql_client import SqlClientBase
 
-from coveo_ua_source.schema import SQL_TYPES, TTable, column_type
+from coveo_ua_source.schema import COLUMNS, SQL_TYPES, TTable, column_type, snake_case
 from coveo_ua_source.warehouse.column_comments import comment_columns
 
-# Destinations whose CREATE OR REPLACE VIEW cannot change a view's columns: drop, create.
+# Dialects whose CREATE OR REPLACE VIEW cannot change a view's columns: drop, create.
 _DROP_AND_CREATE = frozenset({"postgres", "redshift"})
+# The dialects ``view_statements`` renders for (golden files in tests/golden/views/).
+DIALECTS = ("duckdb", "postgres", "bigquery", "snowflake", "redshift", "databricks")
+# Dialects where dlt folds identifiers to upper case (the others keep dlt's snake_case).
+_UPPER_CASE = frozenset({"snowflake"})
+# The views' source dialect: the SELECTs below are PostgreSQL.
+_SOURCE = "postgres"
 # all_events: (event_type, table, event id column, search id column).
 _EVENT_TABLES: tuple[tuple[str, TTable, str, str], ...] = (
     ("Search", "searches", "search_id", "search_id"),
@@ -81,20 +95,29 @@ _SPECIFIC: tuple[tuple[str, TTable, str], ...] = (
 
 @dataclass(frozen=True)
 class _Dataset:
-    """The loaded tables and their columns, named and quoted for one destination."""
+    """The loaded tables and their columns, and how the destination names them.
 
-    client: SqlClientBase[Any]
+    ``path`` is the dataset's path (``[project, dataset]`` on BigQuery), case-folded and
+    unquoted; names are written quoted in PostgreSQL's style, for sqlglot to re-quote.
+    """
+
     columns: dict[str, dict[str, TColumnSchema]]
+    path: tuple[str, ...]
+    casefold: Callable[[str], str] = field(default=str)
 
     def has(self, *tables: TTable) -> bool:
         return all(table in self.columns for table in tables)
 
+    def qualified(self, name: str) -> str:
+        """The table or view's name with the dataset's path, quoted."""
+        return ".".join(_quote(part) for part in (*self.path, self.casefold(name)))
+
     def table(self, table: TTable, alias: str) -> str:
-        return f"{self.client.make_qualified_table_name(table)} AS {alias}"
+        return f"{self.qualified(table)} AS {alias}"
 
     def q(self, name: str) -> str:
         """A quoted identifier: a view column or an alias."""
-        return self.client.escape_column_name(name)
+        return _quote(self.casefold(name))
 
     def col(self, alias: str, table: TTable, column: str) -> str:
         """``alias.column`` when the table has the column, else a NULL of its catalog type."""
@@ -112,21 +135,30 @@ class _Dataset:
         return f"CAST({alias}.{self.q('datetime')} AT TIME ZONE 'UTC' AS DATE)"
 
 
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def render(select: str, dialect: str) -> str:
+    """A SELECT written in the views' source dialect, in ``dialect``'s SQL."""
+    rendered: str = sqlglot.transpile(select, read=_SOURCE, write=dialect, pretty=True)[0]
+    return rendered
+
+
 def create_views(pipeline: dlt.Pipeline) -> list[str]:
     """Create or replace every view whose tables were loaded; return the views' names."""
     if not pipeline.schema_names:
         return []
-    replace = pipeline.destination.destination_type.rsplit(".", 1)[-1] not in _DROP_AND_CREATE
     created: list[str] = []
     with pipeline.sql_client() as client:
-        for name, select in _selects(pipeline, client):
-            view = client.make_qualified_table_name(name)
-            if replace:
-                client.execute_sql(f"CREATE OR REPLACE VIEW {view} AS\n{select}")
+        dialect = _dialect(client)
+        for name, statements in _statements(_loaded(pipeline, client), dialect):
+            if len(statements) == 1:
+                client.execute_sql(statements[0])
             else:
                 with client.begin_transaction():
-                    client.execute_sql(f"DROP VIEW IF EXISTS {view}")
-                    client.execute_sql(f"CREATE VIEW {view} AS\n{select}")
+                    for statement in statements:
+                        client.execute_sql(statement)
             created.append(name)
     comment_columns(pipeline)  # PostgreSQL and DuckDB keep column descriptions as comments
     return created
@@ -140,16 +172,63 @@ def drop_views(pipeline: dlt.Pipeline) -> list[str]:
     return list(VIEWS)
 
 
-def _selects(pipeline: dlt.Pipeline, client: SqlClientBase[Any]) -> Iterator[tuple[str, str]]:
-    """Each view that the loaded tables allow, with its SELECT."""
-    schema = pipeline.default_schema
-    dataset = _Dataset(
-        client, {table: schema.get_table_columns(table) for table in schema.data_table_names()}
+def view_statements(dialect: str, dataset: str) -> list[tuple[str, list[str]]]:
+    """Each view with the statements that (re)create it in ``dataset`` (``project.dataset``
+    on BigQuery), in ``dialect``, for tables loaded with every catalog column."""
+    casefold = str.upper if dialect in _UPPER_CASE else str
+    path = tuple(casefold(part) for part in dataset.split("."))
+    return list(_statements(_Dataset(_catalog_columns(), path, casefold), dialect))
+
+
+def view_script(dialect: str, dataset: str) -> str:
+    """``view_statements`` as one SQL script, each statement ended by ``;``."""
+    return "\n".join(
+        f"{statement};\n"
+        for _, statements in view_statements(dialect, dataset)
+        for statement in statements
     )
+
+
+def _catalog_columns() -> dict[str, dict[str, TColumnSchema]]:
+    """Every catalog column of every table, as dlt loads them (timestamps with time zone)."""
+    return {
+        table: {
+            snake_case(known.api_name): {"name": snake_case(known.api_name)}
+            for known in table_columns
+        }
+        for table, table_columns in COLUMNS.items()
+    }
+
+
+def _dialect(client: SqlClientBase[Any]) -> str:
+    return client.capabilities.sqlglot_dialect or _SOURCE
+
+
+def _loaded(pipeline: dlt.Pipeline, client: SqlClientBase[Any]) -> _Dataset:
+    schema = pipeline.default_schema
+    return _Dataset(
+        {table: schema.get_table_columns(table) for table in schema.data_table_names()},
+        tuple(client.make_qualified_table_name_path(None, quote=False)),
+        client.capabilities.casefold_identifier,
+    )
+
+
+def _statements(dataset: _Dataset, dialect: str) -> Iterator[tuple[str, list[str]]]:
+    """Each view that the dataset's tables allow, with the statements that (re)create it."""
     for name, build in VIEWS.items():
         select = build(dataset)
-        if select is not None:
-            yield name, select
+        if select is None:
+            continue
+        view = _table_name(dataset.qualified(name), dialect)
+        body = render(select, dialect)
+        if dialect in _DROP_AND_CREATE:
+            yield name, [f"DROP VIEW IF EXISTS {view}", f"CREATE VIEW {view} AS\n{body}"]
+        else:
+            yield name, [f"CREATE OR REPLACE VIEW {view} AS\n{body}"]
+
+
+def _table_name(qualified: str, dialect: str) -> str:
+    return sqlglot.parse_one(qualified, into=sqlglot.exp.Table, read=_SOURCE).sql(dialect=dialect)
 
 
 def _all_events(d: _Dataset) -> str | None:
@@ -263,4 +342,12 @@ VIEWS: dict[str, Callable[[_Dataset], str | None]] = {
     "custom_events_by_type": _custom_events_by_type,
 }
 
-__all__ = ["VIEWS", "create_views", "drop_views"]
+__all__ = [
+    "DIALECTS",
+    "VIEWS",
+    "create_views",
+    "drop_views",
+    "render",
+    "view_script",
+    "view_statements",
+]

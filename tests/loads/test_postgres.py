@@ -23,7 +23,7 @@ from helpers.views import END, START, assert_view_matches, existing_views, truth
 
 from coveo_ua_simulator import Simulator
 from coveo_ua_source.schema import TABLES
-from coveo_ua_source.warehouse.views import VIEWS, create_views, drop_views
+from coveo_ua_source.warehouse.views import VIEWS, create_views, drop_views, view_statements
 
 pytestmark = pytest.mark.postgres
 
@@ -90,6 +90,23 @@ def test_views_on_postgres(simulator: Simulator, make_pg_pipeline: Callable[[], 
         assert_view_matches(pipeline, "daily_search_metrics", truth, session_timezone)
     events = view_rows(pipeline, "all_events")
     assert len(events) == sum(len(rows) for rows in truth.values())
+
+
+def test_printed_sql_for_postgres_makes_the_views(
+    simulator: Simulator, make_pg_pipeline: Callable[[], Pipeline]
+) -> None:
+    """What ``coveo-ua views --print-sql --dialect postgres`` prints, run by hand, twice."""
+    pipeline = make_pg_pipeline()
+    pipeline.run(make_source(simulator, end_date=END)).raise_on_failed_jobs()
+    with pipeline.sql_client() as client:
+        for _ in range(2):  # drop-then-create statements can run again
+            for _, statements in view_statements("postgres", pipeline.dataset_name):
+                for statement in statements:
+                    client.execute_sql(statement)
+    assert existing_views(pipeline) == set(VIEWS)
+    truth = truth_rows(simulator)
+    for view in ("all_events", "daily_search_metrics", "top_queries", "custom_events_by_type"):
+        assert_view_matches(pipeline, view, truth)
 
 
 def test_drop_views_lets_dlt_drop_the_tables(

@@ -37,7 +37,7 @@ from helpers.views import (
 
 from coveo_ua_simulator import Simulator
 from coveo_ua_source.schema import TTable
-from coveo_ua_source.warehouse.views import VIEWS, create_views, drop_views
+from coveo_ua_source.warehouse.views import VIEWS, create_views, drop_views, view_statements
 
 # Tests that read one module-scoped load run on one xdist worker, so the load is made once.
 READS_THREE_DAYS = pytest.mark.xdist_group("views_three_days")
@@ -132,6 +132,21 @@ def test_create_views_twice_then_a_later_load(
     assert len(truth["searches"]) > len(loaded.truth["searches"])
     for view in ("all_events", "daily_search_metrics"):  # views read the tables live
         assert_view_matches(loaded.pipeline, view, truth)
+
+
+@READS_THREE_DAYS
+def test_printed_sql_for_duckdb_makes_the_same_views(own_loaded: Loaded) -> None:
+    """What ``coveo-ua views --print-sql --dialect duckdb`` prints, run by hand."""
+    pipeline = own_loaded.pipeline
+    drop_views(pipeline)
+    assert existing_views(pipeline) == set()
+    with pipeline.sql_client() as client:
+        for _, statements in view_statements("duckdb", pipeline.dataset_name):
+            for statement in statements:
+                client.execute_sql(statement)
+    assert existing_views(pipeline) == set(VIEWS)
+    for view in EXPECTED:
+        assert_view_matches(pipeline, view, own_loaded.truth)
 
 
 @dataclass(frozen=True)
