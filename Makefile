@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-unit lint typecheck pytest airflow-test test-dlt-oldest bench cassettes clean
+.PHONY: demo test test-unit lint typecheck pytest airflow-test dagster-test test-dlt-oldest bench cassettes clean
 
 # pip's output goes to a log, shown only when the install fails
 $(STAMP): pyproject.toml constraints.txt
@@ -46,6 +46,11 @@ airflow-test: $(STAMP)
 # `make test`.
 test-dlt-oldest:
 	bash .ci/dlt-oldest.sh
+
+# The Dagster asset tests, with a pinned Dagster in its own venv (.dagster-venv); CI runs
+# them inside `make test` by exporting COVEO_UA_DAGSTER first (see .ci/run).
+dagster-test: $(STAMP)
+	COVEO_UA_DAGSTER="$$(bash .ci/dagster.sh)" $(BIN)/pytest tests/integrations/test_dagster.py
 
 # The performance targets (docs/performance.md) at 1M searches (with extract RSS at 4x rows, and case b again with
 # the simulator's high rate of bad custom dimension values) and at 2M searches;
