@@ -152,6 +152,7 @@ def load_summary(pipeline: Any, views: list[str], deleted: list[str]) -> dict[st
         "rows": {table: int(counts.get(table, 0)) for table in TABLES},
         "views": views,
         "exports_deleted": len(deleted),
+        **last_report(pipeline).tally.summary(),
     }
 
 

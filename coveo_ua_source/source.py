@@ -43,7 +43,7 @@ from coveo_ua_source.runs.plan import (
     RunPlan,
     checked_value,
 )
-from coveo_ua_source.runs.report import WindowFailures, new_report
+from coveo_ua_source.runs.report import WindowFailures, last_report, new_report
 from coveo_ua_source.runs.start import start_run
 from coveo_ua_source.runs.turns import Coordination
 from coveo_ua_source.schema import (
@@ -181,15 +181,14 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress
     dispositions = _record_plan(plan, readers)
     destination_type = pipeline.destination.destination_type if pipeline.destination else ""
     explain_plain_lake(destination_type, readers, plan.exports, plan.positions)
-    if progress is not None:
-        window = Window(load.windows.start, inputs.end)
-        detail = {
-            "exports": len(plan.exports),
-            "repaired_windows": dict(plan.repaired_windows),
-            "retried_windows": dict(plan.retried_windows),
-        }
-        progress(ProgressEvent("planned", window, None, detail))
-    failures = WindowFailures(new_report(pipeline), plan, readers, load)
+    report = new_report(pipeline)
+    detail = {
+        "exports": len(plan.exports),
+        "repaired_windows": dict(plan.repaired_windows),
+        "retried_windows": dict(plan.retried_windows),
+    }
+    _tell(progress, ProgressEvent("planned", Window(load.windows.start, inputs.end), None, detail))
+    failures = WindowFailures(report, plan, readers, load)
     return FeedRun(
         plan.exports, started.stream, started.runner, readers, plan.positions,
         load.keep_exports, dispositions=dispositions, on_window_failed=failures.handle,
@@ -312,12 +311,18 @@ def _table_batches(
             feed.record(for_delta(item) if delta else item)
         if not load.partition:
             _advance(table, ready.window.end)
-        if progress is not None:
-            detail = {
-                "table": table, "rows": loaded, "rejected": len(rejected),
-                "rejected_values": bad_values, "repaired_values": stats.repaired_values,
-            }  # fmt: skip
-            progress(ProgressEvent("rows", ready.window, ready.export_id, detail))
+        detail = {
+            "table": table, "rows": loaded, "rejected": len(rejected),
+            "rejected_values": bad_values, "repaired_values": stats.repaired_values,
+        }  # fmt: skip
+        _tell(progress, ProgressEvent("rows", ready.window, ready.export_id, detail))
+
+
+def _tell(progress: TExportProgress | None, event: ProgressEvent) -> None:
+    """Count ``event`` in the run's report (its summary), and pass it to ``progress``."""
+    last_report(active_pipeline()).tally(event)
+    if progress is not None:
+        progress(event)
 
 
 def _advance(table: TTable, end: datetime) -> None:

@@ -83,7 +83,7 @@ def source_config(args: argparse.Namespace) -> dict[str, Any]:
 def load_command(args: argparse.Namespace) -> int:
     from coveo_ua_source.cli.pipeline import make_pipeline, remember_destination
     from coveo_ua_source.cli.progress import LoadProgress
-    from coveo_ua_source.cli.summary import RunTally, WindowLines, json_summary, print_summary
+    from coveo_ua_source.cli.summary import Displays, WindowLines, json_summary, print_summary
     from coveo_ua_source.recipe import run_load
     from coveo_ua_source.source import coveo_ua_source
 
@@ -94,19 +94,16 @@ def load_command(args: argparse.Namespace) -> int:
     views = not args.no_views
     lines = [WindowLines(console)] if args.verbose and not args.json else []
     if args.no_progress or args.json or not console.is_terminal:
-        tally = RunTally(*lines)
-        summary = run_load(
-            pipeline, coveo_ua_source(**config, progress=tally), views=views, **config
-        )
+        source = coveo_ua_source(**config, progress=Displays(*lines))
+        summary = run_load(pipeline, source, views=views, **config)
     else:
         with LoadProgress(console, keep_windows=args.verbose) as display:
-            tally = RunTally(display, *lines)
-            source = coveo_ua_source(**config, progress=tally)
+            source = coveo_ua_source(**config, progress=Displays(display, *lines))
             summary = run_load(pipeline, source, views=views, **config)
             console.print(display.summary, highlight=False)
     remember_destination(pipeline, args)
     if args.json:
-        print(json.dumps(json_summary(summary, pipeline, tally), indent=2))
+        print(json.dumps(json_summary(summary, pipeline), indent=2))
         return 0
     if views:
         _print_views(pipeline, summary["views"])
@@ -114,7 +111,7 @@ def load_command(args: argparse.Namespace) -> int:
         console.print(
             f"exports deleted on Coveo now that they are loaded: {summary['exports_deleted']}"
         )
-    print_summary(console, pipeline, tally)
+    print_summary(console, pipeline)
     return 0
 
 

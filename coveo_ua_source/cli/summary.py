@@ -1,14 +1,14 @@
 """What `coveo-ua load` says once a run is done: one summary block, or one JSON object.
 
-``RunTally`` counts what the run's progress events report (rows, rejected rows, values
-that did not parse, repaired values per table; windows planned, repaired and retried);
-``print_summary`` prints it with the rows dlt loaded and where they are; ``json_summary``
-is the same as plain values. ``WindowLines`` prints a line per table-window (``--verbose``).
+``print_summary`` prints what the run's report counted (``runs.tally``: rows, rejected
+rows, values that did not parse, repaired values per table; windows planned, repaired and
+retried) with the rows dlt loaded and where they are; ``json_summary`` is ``run_load``'s
+summary (the same counts) with where the data is. ``WindowLines`` prints a line per
+table-window (``--verbose``).
 """
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from typing import Any
 
@@ -16,47 +16,22 @@ from rich.console import Console
 
 from coveo_ua_source.cli.tables import titled_table
 from coveo_ua_source.exports.types import ProgressEvent, TExportProgress
+from coveo_ua_source.runs.report import last_report
+from coveo_ua_source.runs.tally import RunTally
 from coveo_ua_source.schema import TABLES
 from coveo_ua_source.warehouse.bookkeeping import REJECTED_TABLE
 from coveo_ua_source.warehouse.dimension_catalog import REJECTED_VALUES_TABLE
 
-# Per table, what each "rows" event adds up.
-_COUNTED = ("rows", "rejected", "rejected_values", "repaired_values")
 
-
-class RunTally:
-    """What a run's progress events report. Pass it as the source's ``progress``; it
-    forwards every event to each of ``displays``."""
+class Displays:
+    """Every event of a run to each display (the source takes one ``progress``)."""
 
     def __init__(self, *displays: TExportProgress) -> None:
         self.displays = displays
-        self.per_table: dict[str, Counter[str]] = {}
-        self.table_windows = 0
-        self.exports_planned = 0
-        self.repaired_windows: dict[str, int] = {}
-        self.retried_windows: dict[str, int] = {}
-        self._lock = threading.Lock()
 
     def __call__(self, event: ProgressEvent) -> None:
-        with self._lock:
-            if event.kind == "rows":
-                counts = self.per_table.setdefault(str(event.detail["table"]), Counter())
-                for name in _COUNTED:
-                    counts[name] += int(event.detail.get(name, 0))
-                self.table_windows += 1
-            elif event.kind == "planned":
-                self.exports_planned = int(event.detail["exports"])
-                self.repaired_windows = dict(event.detail.get("repaired_windows", {}))
-                self.retried_windows = dict(event.detail.get("retried_windows", {}))
         for display in self.displays:
             display(event)
-
-    def total(self, name: str) -> int:
-        """``name`` (one of rows, rejected, rejected_values, repaired_values) over tables."""
-        return sum(counts[name] for counts in self.per_table.values())
-
-    def by_table(self, name: str) -> dict[str, int]:
-        return {table: counts[name] for table, counts in sorted(self.per_table.items())}
 
 
 class WindowLines:
@@ -91,30 +66,23 @@ def loaded_rows(pipeline: Any) -> dict[str, int]:
     return {table: int(n) for table, n in (normalize.row_counts if normalize else {}).items()}
 
 
-def json_summary(summary: dict[str, Any], pipeline: Any, tally: RunTally) -> dict[str, Any]:
-    """``run_load``'s summary, with what the command saw: windows, rejected rows and
-    values, repairs and where the data is."""
+def json_summary(summary: dict[str, Any], pipeline: Any) -> dict[str, Any]:
+    """``run_load``'s summary, with where the data is."""
     from coveo_ua_source.cli.pipeline import location
 
     return {
         **summary,
-        "exports_planned": tally.exports_planned,
-        "table_windows": tally.table_windows,
-        "rejected_rows": tally.by_table("rejected"),
-        "rejected_values": tally.by_table("rejected_values"),
-        "repaired_values": tally.by_table("repaired_values"),
-        "repaired_windows": dict(sorted(tally.repaired_windows.items())),
-        "retried_windows": dict(sorted(tally.retried_windows.items())),
         "location": location(pipeline),
         "pipelines_dir": str(pipeline.pipelines_dir),
     }
 
 
-def print_summary(console: Console, pipeline: Any, tally: RunTally) -> None:
+def print_summary(console: Console, pipeline: Any) -> None:
     """The run's summary block: rows per table, what was rejected or repaired and where
     to query it, then where the data is."""
     from coveo_ua_source.cli.pipeline import where_rows
 
+    tally = last_report(pipeline).tally
     loaded = loaded_rows(pipeline)
     title = f"Loaded: {tally.exports_planned} export(s), {tally.table_windows} table-window(s)"
     table = titled_table(console, title)

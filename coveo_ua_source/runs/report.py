@@ -1,4 +1,5 @@
-"""What a run could not do, for whoever started it: the windows the service could not give.
+"""What a run could not do, for whoever started it: the windows the service could not
+give; and what it read (``RunTally``), for the run's summary.
 
 The source notes each failed window here (and in ``_coveo_ua_windows``) while it extracts;
 the load recipe reads the note once the load is committed and raises ``WindowsFailedError``
@@ -22,6 +23,7 @@ from coveo_ua_source.arguments import LoadSettings
 from coveo_ua_source.dates import Window
 from coveo_ua_source.exports.types import WindowFailedError
 from coveo_ua_source.runs.plan import RunPlan
+from coveo_ua_source.runs.tally import RunTally
 from coveo_ua_source.warehouse.bookkeeping import failed_item
 
 logger = logging.getLogger(__name__)
@@ -44,6 +46,8 @@ class RunReport:
     # load recipe does); a bare ``pipeline.run`` does not, so a failed window ends it.
     read_by_caller: bool = False
     failed: list[FailedWindow] = field(default_factory=list)
+    # what the run read: windows, rows, rejected rows and values per table
+    tally: RunTally = field(default_factory=RunTally)
 
     @property
     def stopped_at(self) -> FailedWindow | None:

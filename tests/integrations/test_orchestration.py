@@ -158,6 +158,11 @@ def test_incremental_task_runs_keep_nothing_locally_and_export_each_window_once(
     tasks = incremental_tasks
     first, second = tasks.summaries
     assert first["rows"]["searches"] > 0
+    assert (first["exports_planned"], second["exports_planned"]) == (2, 1)
+    assert (first["table_windows"], second["table_windows"]) == (2 * len(TABLES), len(TABLES))
+    assert set(first["rejected_values"]) == set(TABLES), "the CLI's summary fields, per table"
+    assert sum(first["rejected_values"].values()) > 0, "the simulator's unparsable values"
+    assert first["rejected_rows"] == dict.fromkeys(sorted(TABLES), 0)
     assert tasks.created_counts[0] == 2
     assert tasks.created_counts[1] == 3, "the second task exported only the new window"
     assert second["pipeline_name"] == "coveo_ua"
