@@ -30,9 +30,7 @@ def resolve_source_config(
     Required options that are set nowhere come back as None; ``require_token`` and
     ``require_start_date`` turn that into an error naming where to set them.
     """
-    from dlt.common.configuration import inject_section, resolve_configuration
-    from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
-
+    from coveo_ua_source.dlt_internals import resolve_in_sections
     from coveo_ua_source.source import coveo_ua_source
 
     reference = coveo_ua_source.ref
@@ -41,11 +39,7 @@ def resolve_source_config(
     token = os.environ.get(TOKEN_VARIABLE, "").strip()
     if token and "access_token" not in chosen:
         chosen["access_token"] = token
-    context = ConfigSectionContext(pipeline_name=pipeline_name, sections=sections)
-    with inject_section(context):
-        resolved = resolve_configuration(
-            reference.SPEC(), sections=sections, explicit_value=chosen, accept_partial=True
-        )
+    resolved = resolve_in_sections(reference.SPEC(), sections, pipeline_name, chosen)
     return {name: getattr(resolved, name) for name in reference.SPEC.get_resolvable_fields()}
 
 

@@ -23,7 +23,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import dlt
-from dlt.pipeline.pipeline import Pipeline
 
 from coveo_ua_source.dates import format_utc, parse_datetime, parse_duration
 from coveo_ua_source.recipe import delete_loaded_exports, run_load
@@ -110,7 +109,9 @@ def _run(
 
 
 @contextmanager
-def _fresh_pipeline(destination: Any, pipeline_name: str, dataset_name: str) -> Iterator[Pipeline]:
+def _fresh_pipeline(
+    destination: Any, pipeline_name: str, dataset_name: str
+) -> Iterator[dlt.Pipeline]:
     """A pipeline in a temporary folder: its state comes from the destination."""
     with tempfile.TemporaryDirectory(prefix=f"{pipeline_name}-") as pipelines_dir:
         yield dlt.pipeline(

@@ -28,13 +28,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from dlt.common.pipeline import LoadInfo
-from dlt.extract.source import DltSource
+from dlt.sources import DltSource
 
 from coveo_ua_source import settings
 from coveo_ua_source.configuration import client_from_config, resolve_source_config
 from coveo_ua_source.disk import disk_full_error, full_disk
-from coveo_ua_source.dlt_internals import mark_restored
+from coveo_ua_source.dlt_internals import LoadInfo, mark_restored
 from coveo_ua_source.exceptions import DiskFullError, WindowsFailedError
 from coveo_ua_source.exports.lifecycle import delete_loaded
 from coveo_ua_source.runs.holdings import answers_sql

@@ -11,7 +11,7 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
-from dlt.extract.resource import DltResource
+from dlt.sources import DltResource
 
 from coveo_ua_source import settings
 from coveo_ua_source.api.client import CoveoClient
@@ -24,7 +24,11 @@ from coveo_ua_source.arguments import (
     window_range,
 )
 from coveo_ua_source.dates import Window, parse_datetime
-from coveo_ua_source.dlt_internals import follow_committed_version, refresh_requested
+from coveo_ua_source.dlt_internals import (
+    active_pipeline,
+    follow_committed_version,
+    refresh_requested,
+)
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.exports.feed import ExportFeed, FeedPerExtract, FeedRun
 from coveo_ua_source.exports.runner import ExportRunner
@@ -56,7 +60,6 @@ from coveo_ua_source.warehouse.bookkeeping import (
     BOOKKEEPING_RESOURCE,
     REJECTED_TABLE,
     WINDOWS_TABLE,
-    active_pipeline,
     coverage_item,
     joined_by_table,
     rejected_item,

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-from dlt.pipeline.pipeline import Pipeline
 
 from coveo_ua_source.exports.types import ProgressEvent
 from coveo_ua_source.recipe import run_load
@@ -49,7 +48,7 @@ class DemoRun:
     rows: dict[str, int]
 
 
-def demo_pipeline(database: Path, pipelines_dir: Path) -> Pipeline:
+def demo_pipeline(database: Path, pipelines_dir: Path) -> dlt.Pipeline:
     return dlt.pipeline(
         pipeline_name="coveo_ua_demo",
         destination=dlt.destinations.duckdb(str(database)),
@@ -61,7 +60,7 @@ def demo_pipeline(database: Path, pipelines_dir: Path) -> Pipeline:
 DEMO_TOKEN = "coveo-ua-demo"  # noqa: S105 - the local simulator's, for this run only
 
 
-def run_demo(database: Path, pipelines_dir: Path) -> tuple[list[DemoRun], Pipeline]:
+def run_demo(database: Path, pipelines_dir: Path) -> tuple[list[DemoRun], dlt.Pipeline]:
     """Load the simulated data in three runs; return what each did."""
     pipeline = demo_pipeline(database, pipelines_dir)
     runs: list[DemoRun] = []
@@ -120,7 +119,7 @@ def _announced_api_root(process: subprocess.Popen[str]) -> str:
     )
 
 
-def _rows_in_last_run(pipeline: Pipeline) -> dict[str, int]:
+def _rows_in_last_run(pipeline: dlt.Pipeline) -> dict[str, int]:
     trace = pipeline.last_trace
     counts: dict[str, int] = {}
     if trace is None or trace.last_normalize_info is None:
@@ -131,7 +130,7 @@ def _rows_in_last_run(pipeline: Pipeline) -> dict[str, int]:
     return counts
 
 
-def table_counts(pipeline: Pipeline) -> dict[str, int]:
+def table_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
     """Rows in each loaded table of the destination."""
     counts: dict[str, int] = {}
     with pipeline.sql_client() as client:
@@ -142,13 +141,13 @@ def table_counts(pipeline: Pipeline) -> dict[str, int]:
     return counts
 
 
-def top_queries(pipeline: Pipeline) -> list[tuple[Any, ...]]:
+def top_queries(pipeline: dlt.Pipeline) -> list[tuple[Any, ...]]:
     with pipeline.sql_client() as client:
         sql = TOP_QUERIES_SQL.format(dataset=client.fully_qualified_dataset_name())
         return [tuple(row) for row in client.execute_sql(sql) or []]
 
 
-def custom_dimension_rows(pipeline: Pipeline) -> list[tuple[str, str, int, int]]:
+def custom_dimension_rows(pipeline: dlt.Pipeline) -> list[tuple[str, str, int, int]]:
     """(table.column, loaded type, non-NULL values, rejected values) per custom dimension."""
     schema = pipeline.default_schema
     rejected = _rejected_value_counts(pipeline)
@@ -172,7 +171,7 @@ def custom_dimension_rows(pipeline: Pipeline) -> list[tuple[str, str, int, int]]
     return out
 
 
-def _rejected_value_counts(pipeline: Pipeline) -> dict[tuple[str, str], int]:
+def _rejected_value_counts(pipeline: dlt.Pipeline) -> dict[tuple[str, str], int]:
     if REJECTED_VALUES_TABLE not in pipeline.default_schema.tables:
         return {}
     with pipeline.sql_client() as client:

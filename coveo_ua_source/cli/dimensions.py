@@ -15,12 +15,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dlt
-from dlt.pipeline.exceptions import CannotRestorePipelineException
 from rich.console import Console
 
 from coveo_ua_source.cli.commands import source_config
 from coveo_ua_source.cli.tables import titled_table
 from coveo_ua_source.configuration import client_from_config
+from coveo_ua_source.dlt_internals import CannotRestorePipelineException
 from coveo_ua_source.ingest.custom_dimensions import Dimension, parse_exportables
 from coveo_ua_source.schema import COLUMNS
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dlt.common.configuration.exceptions import (
+from coveo_ua_source.dlt_internals import (
     ConfigFieldMissingException,
     ConfigValueCannotBeCoercedException,
     LookupTraces,
+    MissingDependencyException,
 )
-from dlt.common.exceptions import MissingDependencyException
-
 from coveo_ua_source.exceptions import CoveoUAError
 
 # Errors that tell the user what to do themselves: the unwrapping stops at them.

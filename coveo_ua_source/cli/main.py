@@ -64,13 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _failed(error: Exception) -> int:
     """Print the failure in a line or two; the exit code (2 for settings, 1 for a run)."""
-    from dlt.common.configuration.exceptions import (
+    from coveo_ua_source.cli.failures import failure_text, root_cause
+    from coveo_ua_source.dlt_internals import (
         ConfigFieldMissingException,
         ConfigValueCannotBeCoercedException,
+        MissingDependencyException,
     )
-    from dlt.common.exceptions import MissingDependencyException
-
-    from coveo_ua_source.cli.failures import failure_text, root_cause
 
     cause = root_cause(error)
     if isinstance(cause, KeyboardInterrupt):  # dlt wraps a Ctrl-C inside its steps

@@ -127,7 +127,8 @@ def _pipelines_dir(args: argparse.Namespace) -> str | None:
 
 def _destination(chosen: dict[str, Any], credentials: str | None) -> Any:
     import dlt
-    from dlt.common.destination.reference import Destination
+
+    from coveo_ua_source.dlt_internals import destination_with_credentials
 
     duckdb_file = chosen["duckdb_file"]
     if duckdb_file:
@@ -138,7 +139,7 @@ def _destination(chosen: dict[str, Any], credentials: str | None) -> Any:
             )
         return dlt.destinations.duckdb(str(Path(duckdb_file).resolve()))
     if credentials:
-        return Destination.from_reference(chosen["destination"], credentials=credentials)
+        return destination_with_credentials(chosen["destination"], credentials)
     return chosen["destination"]
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pyarrow as pa
-from dlt.common.normalizers.naming.snake_case import NamingConvention
 
+from coveo_ua_source.dlt_internals import SnakeCaseNaming
 from coveo_ua_source.exceptions import ExportFileError
 from coveo_ua_source.schema import (
     ARROW_TYPES,
@@ -21,7 +21,7 @@ from coveo_ua_source.schema import (
     snake_case,
 )
 
-_NAMING = NamingConvention()  # dlt's snake_case: how dlt will name the loaded columns
+_NAMING = SnakeCaseNaming()  # dlt's snake_case: how dlt will name the loaded columns
 DLT_COLUMN_PREFIX = "coveo"  # a CSV column `_dlt_id` is loaded as `coveo_dlt_id`
 
 

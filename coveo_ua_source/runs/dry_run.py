@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from dlt.pipeline.pipeline import Pipeline
+import dlt
 
 from coveo_ua_source import settings
 from coveo_ua_source.api.client import CoveoClient
@@ -34,7 +34,7 @@ def plan_load(
     search_filters: Sequence[str] = (),
     custom_event_filters: Sequence[str] = (),
     settle_delay: Any = settings.DEFAULT_SETTLE_DELAY,
-    pipeline: Pipeline | None = None,
+    pipeline: dlt.Pipeline | None = None,
     max_exports: int = settings.DEFAULT_MAX_EXPORTS,
     on_estimate: Callable[[int, int, PlannedExport], None] | None = None,
 ) -> list[PlannedExport]:
@@ -71,7 +71,7 @@ def plan_load(
         return final_plan(view, inputs, client, local).exports
 
 
-def _local_state(pipeline: Pipeline | None) -> dict[str, Any]:
+def _local_state(pipeline: dlt.Pipeline | None) -> dict[str, Any]:
     if pipeline is None:
         return {}
     sources: dict[str, Any] = pipeline.state.get("sources", {})

@@ -20,11 +20,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dlt.common.destination.exceptions import DestinationUndefinedEntity
-
 from coveo_ua_source import settings
 from coveo_ua_source.dates import Window
-from coveo_ua_source.dlt_internals import CommittedState, committed_source_state
+from coveo_ua_source.dlt_internals import (
+    CommittedState,
+    DestinationUndefinedEntity,
+    committed_source_state,
+)
 from coveo_ua_source.warehouse.bookkeeping import FAILED, WINDOWS_TABLE
 
 logger = logging.getLogger(__name__)

@@ -39,9 +39,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Final, Protocol
 
-from dlt.common.destination.exceptions import DestinationUndefinedEntity
-
 from coveo_ua_source import settings
+from coveo_ua_source.dlt_internals import DestinationUndefinedEntity
 from coveo_ua_source.exceptions import ConfigurationError, DatasetBusyError
 
 logger = logging.getLogger(__name__)

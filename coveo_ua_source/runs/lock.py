@@ -26,8 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from dlt.common.pipeline import get_dlt_pipelines_dir
-from dlt.pipeline.pipeline import Pipeline
+import dlt
 
 from coveo_ua_source import settings
 from coveo_ua_source.exceptions import PipelineLockedError
@@ -49,17 +48,18 @@ _held_guard = threading.RLock()
 
 
 def lock_path(
-    pipeline: Pipeline | str, pipelines_dir: str | os.PathLike[str] | None = None
+    pipeline: dlt.Pipeline | str, pipelines_dir: str | os.PathLike[str] | None = None
 ) -> Path:
     """Where the lock of a pipeline (object, or name plus pipelines_dir) lives."""
-    if isinstance(pipeline, Pipeline):
+    if isinstance(pipeline, dlt.Pipeline):
         return Path(pipeline.pipelines_dir) / f".{pipeline.pipeline_name}.lock"
-    return Path(pipelines_dir or get_dlt_pipelines_dir()) / f".{pipeline}.lock"
+    folder = pipelines_dir or dlt.current.run_context().get_data_entity("pipelines")
+    return Path(folder) / f".{pipeline}.lock"
 
 
 @contextmanager
 def pipeline_lock(
-    pipeline: Pipeline | str,
+    pipeline: dlt.Pipeline | str,
     pipelines_dir: str | os.PathLike[str] | None = None,
     wait: float = 0.0,
 ) -> Iterator[Path]:
@@ -70,7 +70,7 @@ def pipeline_lock(
     ...     pipeline.run(coveo_ua_source())
     """
     path = lock_path(pipeline, pipelines_dir).resolve()
-    name = pipeline.pipeline_name if isinstance(pipeline, Pipeline) else pipeline
+    name = pipeline.pipeline_name if isinstance(pipeline, dlt.Pipeline) else pipeline
     _acquire_within(path, name, wait)
     try:
         yield path

@@ -19,14 +19,15 @@ from typing import Any
 import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
-from dlt.common.configuration.container import Container
-from dlt.common.normalizers.utils import generate_dlt_ids
-from dlt.common.pipeline import PipelineContext
-from dlt.common.schema.typing import TTableSchema
-from dlt.extract.items import DataItemWithMeta
 
 from coveo_ua_source import settings
 from coveo_ua_source.dates import Window
+from coveo_ua_source.dlt_internals import (
+    DataItemWithMeta,
+    TTableSchema,
+    active_pipeline,
+    new_dlt_id,
+)
 from coveo_ua_source.exports.types import ReadyExport
 from coveo_ua_source.ingest.archive import RejectedRow
 
@@ -267,7 +268,7 @@ def _row_ids(rows: int) -> pa.Array:
     Built column-wise: dlt's own generator takes about 3 us per id.
     """
     numbers = pc.cast(pc.cumulative_sum(_repeat(1, pa.int64(), rows)), pa.string())
-    return pc.binary_join_element_wise(generate_dlt_ids(1)[0] + "-", numbers, "")
+    return pc.binary_join_element_wise(new_dlt_id() + "-", numbers, "")
 
 
 def _key_field(name: str, arrow_type: pa.DataType) -> pa.Field:
@@ -289,13 +290,6 @@ def destination_merges() -> bool:
     if destination not in _MERGES:
         _MERGES[destination] = _merges(destination)
     return _MERGES[destination]
-
-
-def active_pipeline() -> Any:
-    """The pipeline running this extract. dlt.current.pipeline() resolves the pipeline
-    configuration on every call (5-20 ms); the active pipeline is in dlt's context already."""
-    context = Container()[PipelineContext]
-    return context.pipeline() if context.is_active() else dlt.current.pipeline()
 
 
 # capabilities() resolves the destination's configuration each time it is called: asked

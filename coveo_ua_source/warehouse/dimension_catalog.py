@@ -22,12 +22,14 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
-from dlt.common.schema.typing import TColumnSchema
-from dlt.common.schema.utils import new_table
-from dlt.extract.exceptions import CurrentSourceSchemaNotAvailable
-from dlt.extract.items import DataItemWithMeta
 
 from coveo_ua_source import settings
+from coveo_ua_source.dlt_internals import (
+    CurrentSourceSchemaNotAvailable,
+    DataItemWithMeta,
+    TColumnSchema,
+    new_table,
+)
 from coveo_ua_source.exceptions import CoveoUAError
 from coveo_ua_source.exports.types import ReadyExport
 from coveo_ua_source.ingest.custom_dimensions import (

@@ -21,9 +21,9 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
-from dlt.extract import DltSource
-from dlt.extract.items import DataItemWithMeta
+from dlt.sources import DltSource
 
+from coveo_ua_source.dlt_internals import DataItemWithMeta
 from coveo_ua_source.exports.windows import PlannedExport
 from coveo_ua_source.warehouse.bookkeeping import WINDOWS_TABLE
 

@@ -58,9 +58,9 @@ from typing import Any
 
 import dlt
 import sqlglot
-from dlt.common.schema.typing import TColumnSchema
 from dlt.destinations.sql_client import SqlClientBase
 
+from coveo_ua_source.dlt_internals import TColumnSchema
 from coveo_ua_source.schema import COLUMNS, SQL_TYPES, TTable, column_type, snake_case
 from coveo_ua_source.warehouse.column_comments import comment_columns
 

@@ -20,12 +20,12 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(names.split())
     for names in (
         "exceptions settings dlt_version",
-        "schema dates clock disk",
+        "schema dates clock disk dlt_internals",
         "api",
         "ingest",
         "exports",
         "arguments",
-        "dlt_internals warehouse",
+        "warehouse",
         "runs",
         "source",
         "configuration recipe",
