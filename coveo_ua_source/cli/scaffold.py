@@ -204,9 +204,9 @@ def _option_lines(name: str, value: Any, meaning: str, *, commented: bool) -> li
 
 def _where_lines(destination: str) -> list[str]:
     return [
-        "# Where the data goes, for the coveo-ua command, coveo_ua_pipeline.py, backfill.py",
-        "# and coveo_ua_dagster.py (COVEO_UA_DESTINATION and COVEO_UA_DATASET win over it; the",
-        "# Airflow DAGs read only those). The credentials are in .dlt/secrets.toml.",
+        "# Where the data goes, for the coveo-ua command, coveo_ua_pipeline.py and backfill.py",
+        "# (COVEO_UA_DESTINATION wins for the scripts; the Airflow DAGs and coveo_ua_dagster.py",
+        "# read only COVEO_UA_DESTINATION and COVEO_UA_DATASET). Credentials: .dlt/secrets.toml.",
         "[coveo_ua]",
         f"destination = {toml_value(destination)}",
         f"dataset_name = {toml_value(DEFAULT_DATASET)}",
@@ -267,7 +267,9 @@ def _next_lines(destination: str, written: set[str]) -> list[str]:
             "  and the settings (SOURCES__COVEO_UA__*, DESTINATION__*) in their environment",
         ]
     if DAGSTER[0] in written:
-        lines.append("  dagster dev -f coveo_ua_dagster.py    # Dagster, from this folder")
+        lines.append(
+            f"  COVEO_UA_DESTINATION={destination} dagster dev -f coveo_ua_dagster.py   # Dagster"
+        )
     return lines
 
 

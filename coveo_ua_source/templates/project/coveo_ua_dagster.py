@@ -20,10 +20,8 @@ loaded; ``@dlt_assets`` still provides the asset specs and the partitions.
 Configuration, as for every entry point: the token and the source's settings from dlt
 (``SOURCES__COVEO_UA__ACCESS_TOKEN``, ``.dlt/secrets.toml``, ...). Where the data goes:
 ``COVEO_UA_DESTINATION`` (a dlt destination name, with dlt's credentials for it) and
-``COVEO_UA_DATASET``, else ``destination`` and ``dataset_name`` under ``[coveo_ua]`` in
-``.dlt/config.toml`` (as the ``coveo-ua`` command reads them); the first partition:
-``COVEO_UA_START_DATE``. The file imports without any of them. From the folder that holds
-``.dlt/``, ``dagster dev -f coveo_ua_dagster.py`` serves it and ``dagster asset
+``COVEO_UA_DATASET``; the first partition: ``COVEO_UA_START_DATE``. The file imports
+without any of them. ``dagster dev -f coveo_ua_dagster.py`` serves it; ``dagster asset
 materialize -f coveo_ua_dagster.py --select '*' --partition 2024-03-01`` loads one day.
 """
 
@@ -49,14 +47,8 @@ from coveo_ua_source import coveo_ua_source
 from coveo_ua_source.orchestration import load_partition
 from coveo_ua_source.schema import TABLES
 
-DESTINATION = (
-    os.environ.get("COVEO_UA_DESTINATION") or dlt.config.get("coveo_ua.destination") or "duckdb"
-)
-DATASET_NAME = (
-    os.environ.get("COVEO_UA_DATASET")
-    or dlt.config.get("coveo_ua.dataset_name")
-    or "usage_analytics"
-)
+DESTINATION = os.environ.get("COVEO_UA_DESTINATION", "duckdb")
+DATASET_NAME = os.environ.get("COVEO_UA_DATASET", "usage_analytics")
 START_DATE = os.environ.get("COVEO_UA_START_DATE", "2024-01-01")
 KEY_PREFIX = "coveo_ua"
 
