@@ -33,6 +33,13 @@ GITIGNORE = ".gitignore"
 PIPELINES = ("coveo_ua_pipeline.py", "backfill.py")
 AIRFLOW = ("dags/coveo_ua_daily.py", "dags/coveo_ua_backfill.py")
 DAGSTER = ("coveo_ua_dagster.py",)
+PURPOSES = {
+    "coveo_ua_pipeline.py": "the incremental load",
+    "backfill.py": "a historical range, once",
+    "dags/coveo_ua_daily.py": "Airflow: the daily load",
+    "dags/coveo_ua_backfill.py": "Airflow: a backfill, one task per partition",
+    "coveo_ua_dagster.py": "Dagster: the tables as daily-partitioned assets",
+}
 DEFAULT_DATASET = "usage_analytics"
 FIRST_DAYS = 7  # a first load starts this many days back: one export a day
 
@@ -108,7 +115,7 @@ def project_files(destination: str, extras: Sequence[str], today: date) -> list[
     return [
         ProjectFile(CONFIG_FILE, config_toml(destination, today), "every source option"),
         ProjectFile(SECRETS_FILE, secrets_toml(destination), "the token and credentials"),
-        *(ProjectFile(name, template(name), _purpose(name)) for name in (*PIPELINES, *extras)),
+        *(ProjectFile(name, template(name), PURPOSES[name]) for name in (*PIPELINES, *extras)),
     ]
 
 
@@ -125,17 +132,6 @@ def _resource(root: Traversable, name: str) -> Traversable:
     for part in name.split("/"):
         root = root / part
     return root
-
-
-def _purpose(name: str) -> str:
-    purposes = {
-        "coveo_ua_pipeline.py": "the incremental load",
-        "backfill.py": "a historical range, once",
-        "dags/coveo_ua_daily.py": "Airflow: the daily load",
-        "dags/coveo_ua_backfill.py": "Airflow: a backfill, one task per partition",
-        "coveo_ua_dagster.py": "Dagster: the tables as daily-partitioned assets",
-    }
-    return purposes[name]
 
 
 def _refuse_existing(folder: Path, project: Sequence[ProjectFile]) -> None:
