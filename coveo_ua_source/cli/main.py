@@ -1,4 +1,4 @@
-"""The `coveo-ua` command: demo, load, plan, exports, views and dimensions.
+"""The `coveo-ua` command: init, demo, load, plan, exports, views and dimensions.
 
 Exit codes: 0 done; 1 the connector or the API reported an error (one line says why);
 2 bad command-line usage or a required setting set nowhere; 3 another failure of the
@@ -100,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=_Formatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_init(commands)
     _add_demo(commands)
     _add_load(commands)
     _add_plan(commands)
@@ -178,6 +179,36 @@ def _max_exports(parser: argparse.ArgumentParser) -> None:
         "--max-exports", type=int,
         help=f"refuse a plan of more exports (default: {settings.DEFAULT_MAX_EXPORTS})",
     )  # fmt: skip
+
+
+def _add_init(commands: Any) -> None:
+    from coveo_ua_source.cli.scaffold import DESTINATIONS
+
+    init = commands.add_parser(
+        "init", formatter_class=_Formatter,
+        help="start a project in the current folder: .dlt/config.toml (every option), "
+        ".dlt/secrets.toml, the example pipelines; never overwrites a file",
+    )  # fmt: skip
+    init.add_argument(
+        "destination", nargs="?", default="duckdb", choices=list(DESTINATIONS),
+        metavar="DESTINATION",
+        help=f"the dlt destination to load into, one of {', '.join(DESTINATIONS)}",
+    )  # fmt: skip
+    init.add_argument(
+        "--airflow", action="store_true", help="also the daily and backfill Airflow DAGs (dags/)"
+    )
+    init.add_argument(
+        "--dagster", action="store_true",
+        help="also the Dagster definitions (coveo_ua_dagster.py)",
+    )  # fmt: skip
+    init.add_argument("--all", action="store_true", help="the Airflow DAGs and Dagster too")
+    init.set_defaults(handler=_init)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from coveo_ua_source.cli.scaffold import init_command
+
+    return init_command(args)
 
 
 def _add_demo(commands: Any) -> None:

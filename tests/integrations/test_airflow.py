@@ -47,7 +47,7 @@ from coveo_ua_source.schema import TABLES
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]  # one Airflow home
 
 REPO = Path(__file__).resolve().parents[2]
-DAGS = REPO / "pipelines" / "airflow"
+DAGS = REPO / "coveo_ua_source" / "templates" / "project" / "dags"
 AIRFLOW = os.environ.get("COVEO_UA_AIRFLOW")
 POSTGRES = os.environ.get("COVEO_UA_TEST_POSTGRES")
 START = utc(2024, 3, 1)
@@ -484,7 +484,7 @@ def test_dag_files_use_no_deprecated_airflow_name(airflow_home: Path) -> None:
     check = (
         "import sys, warnings\n"
         "warnings.simplefilter('always')\n"
-        f"sys.path.insert(0, {str(REPO / 'pipelines' / 'airflow')!r})\n"
+        f"sys.path.insert(0, {str(DAGS)!r})\n"
         "import coveo_ua_backfill, coveo_ua_daily\n"
     )
     done = subprocess.run(

@@ -31,7 +31,7 @@ from coveo_ua_source.schema import TABLES
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dagster")]
 
 REPO = Path(__file__).resolve().parents[2]
-DEFINITIONS = REPO / "pipelines" / "dagster" / "definitions.py"
+DEFINITIONS = REPO / "coveo_ua_source" / "templates" / "project" / "coveo_ua_dagster.py"
 DAGSTER = os.environ.get("COVEO_UA_DAGSTER")
 POSTGRES = os.environ.get("COVEO_UA_TEST_POSTGRES")
 START = utc(2024, 3, 1)

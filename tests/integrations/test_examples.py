@@ -30,6 +30,7 @@ from coveo_ua_source.schema import TABLES
 
 REPO = Path(__file__).resolve().parents[2]
 MAIN = "coveo_ua_source.cli.main:main"
+PROJECT = REPO / "coveo_ua_source" / "templates" / "project"  # what `coveo-ua init` writes
 START, END = utc(2024, 4, 1), utc(2024, 4, 3)
 
 
@@ -91,7 +92,7 @@ def test_the_readme_python_examples_run_as_written(simulator: Simulator, tmp_pat
 def test_backfill_then_incremental_example_pipelines(simulator: Simulator, tmp_path: Path) -> None:
     environment = script_environment(simulator, tmp_path)
     backfill = [
-        str(REPO / "pipelines" / "backfill.py"),
+        str(PROJECT / "backfill.py"),
         f"--start-date={START.date()}",
         f"--end-date={END.date()}",
         "--window=P1D",
@@ -101,11 +102,11 @@ def test_backfill_then_incremental_example_pipelines(simulator: Simulator, tmp_p
     later = END + timedelta(days=1)
     environment["SOURCES__COVEO_UA__START_DATE"] = START.isoformat()
     environment["SOURCES__COVEO_UA__END_DATE"] = later.isoformat()
-    run_script([str(REPO / "pipelines" / "coveo_ua_pipeline.py")], environment, tmp_path)
+    run_script([str(PROJECT / "coveo_ua_pipeline.py")], environment, tmp_path)
     assert simulator.created_count == 3, "the incremental run carries on after the backfill"
     before = set(simulator.exports)
     partition = [
-        str(REPO / "pipelines" / "backfill.py"), "--partition", "--pipeline-name=coveo_ua_p0",
+        str(PROJECT / "backfill.py"), "--partition", "--pipeline-name=coveo_ua_p0",
         f"--start-date={START.date()}", f"--end-date={(START + timedelta(days=1)).date()}",
     ]  # fmt: skip
     run_script(partition, environment, tmp_path)

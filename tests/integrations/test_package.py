@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import tomllib
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,21 @@ def test_sdist_ships_license_changelog_and_docs() -> None:
     assert "## [Unreleased]" in (REPO / "CHANGELOG.md").read_text("utf-8")
     ci = (REPO / ".ci" / "run").read_text("utf-8")
     assert ci.index("make test") < ci.index("bash .ci/package.sh")
+
+
+def test_the_wheel_is_typed_and_carries_the_templates_of_init() -> None:
+    """.ci/package.sh checks the built wheel; here, what makes setuptools put them in."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))
+    assert "Typing :: Typed" in pyproject["project"]["classifiers"]
+    data = pyproject["tool"]["setuptools"]["package-data"]["coveo_ua_source"]
+    assert (REPO / "coveo_ua_source" / "py.typed").is_file()
+    assert "py.typed" in data
+    package = REPO / "coveo_ua_source"
+    templates = [p for p in (package / "templates").rglob("*") if p.is_file()]
+    templates = [p for p in templates if "__pycache__" not in p.parts]
+    assert templates, "coveo-ua init has files to write"
+    for path in templates:
+        name = path.relative_to(package).as_posix()
+        assert any(fnmatch(name, pattern) for pattern in data), name
+    manifest = (REPO / "MANIFEST.in").read_text("utf-8")
+    assert "graft cassettes" in manifest, "the sdist's tests read the cassettes"

@@ -14,7 +14,7 @@ from coveo_ua_simulator import Simulator
 from coveo_ua_source import coveo_ua_source
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "pipelines" / ".dlt" / "examples"
+EXAMPLES = REPO / "coveo_ua_source" / "templates" / "destinations"
 
 
 def test_filesystem_parquet_lake_holds_the_ground_truth(

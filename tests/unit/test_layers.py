@@ -15,6 +15,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = "coveo_ua_source"
 SIMULATOR = "coveo_ua_simulator"
+# Files `coveo-ua init` copies into a user's project: they import the package as its
+# users do, and no module of the package imports them.
+TEMPLATES = REPO / PACKAGE / "templates"
 
 LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(names.split())
@@ -60,10 +63,15 @@ def part_of(module: str) -> str | None:
     return names[1] if len(names) > 1 else "__init__"
 
 
+def package_modules(package: str = PACKAGE) -> list[Path]:
+    """The package's modules, its templates left out."""
+    return [p for p in sorted((REPO / package).rglob("*.py")) if TEMPLATES not in p.parents]
+
+
 def part_edges() -> dict[tuple[str, str], list[str]]:
     """(importing part, imported part) -> where, for every import between two parts."""
     edges: dict[tuple[str, str], list[str]] = {}
-    for path in sorted((REPO / PACKAGE).rglob("*.py")):
+    for path in package_modules():
         source = part_of(".".join(path.relative_to(REPO).with_suffix("").parts))
         for module, line in imports_of(path):
             target = part_of(module)
@@ -120,8 +128,7 @@ def test_no_cycle_between_the_parts() -> None:
 
 def test_every_part_is_in_a_layer() -> None:
     parts = {
-        part_of(".".join(p.relative_to(REPO).with_suffix("").parts))
-        for p in (REPO / PACKAGE).rglob("*.py")
+        part_of(".".join(p.relative_to(REPO).with_suffix("").parts)) for p in package_modules()
     }
     assert parts - set(RANK) == set(), "place the new part in LAYERS and the architecture page"
 
@@ -143,7 +150,7 @@ def test_the_connector_and_the_simulator_stay_apart(package: str) -> None:
     other = SIMULATOR if package == PACKAGE else PACKAGE
     reached = {
         f"{path.relative_to(REPO)}:{line} {module}"
-        for path in (REPO / package).rglob("*.py")
+        for path in package_modules(package)
         for module, line in imports_of(path)
         if module.split(".")[0] == other and ".".join(module.split(".")[:2]) not in allowed
     }

@@ -21,9 +21,8 @@ Configuration, as for every entry point: the token and the source's settings fro
 (``SOURCES__COVEO_UA__ACCESS_TOKEN``, ``.dlt/secrets.toml``, ...). Where the data goes:
 ``COVEO_UA_DESTINATION`` (a dlt destination name, with dlt's credentials for it) and
 ``COVEO_UA_DATASET``; the first partition: ``COVEO_UA_START_DATE``. The file imports
-without any of them. ``dagster dev -f pipelines/dagster/definitions.py`` serves it;
-``dagster asset materialize -f pipelines/dagster/definitions.py --select '*'
---partition 2024-03-01`` loads one day.
+without any of them. ``dagster dev -f coveo_ua_dagster.py`` serves it; ``dagster asset
+materialize -f coveo_ua_dagster.py --select '*' --partition 2024-03-01`` loads one day.
 """
 
 # No `from __future__ import annotations`: Dagster reads the context annotation at runtime.

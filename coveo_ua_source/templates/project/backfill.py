@@ -1,24 +1,25 @@
 """Backfill a fixed historical range, then let the incremental pipeline carry on.
 
-    python pipelines/backfill.py --start-date 2023-01-01 --end-date 2024-01-01 \
+    python backfill.py --start-date 2023-01-01 --end-date 2024-01-01 \
         --tables searches,clicks --window P7D
 
-It uses the same pipeline name as coveo_ua_pipeline.py, so once the backfill is done the
-incremental job continues from --end-date. Larger windows mean fewer exports; the source
-splits any window whose export fails or exceeds the org's row limit. To split one large
-backfill across workers, give each worker a disjoint date range, --partition, its own
---pipeline-name and the same dataset: a partition loads exactly its range without reading
-or moving any incremental position, and merge keys keep the tables free of duplicates.
+It uses the same pipeline name, destination and dataset as coveo_ua_pipeline.py (beside
+it), so once the backfill is done the incremental job continues from --end-date. Larger
+windows mean fewer exports; the source splits any window whose export fails or exceeds
+the org's row limit. To split one large backfill across workers, give each worker a
+disjoint date range, --partition, its own --pipeline-name and the same dataset: a
+partition loads exactly its range without reading or moving any incremental position,
+and merge keys keep the tables free of duplicates.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import dlt
+from coveo_ua_pipeline import dataset_name, destination
 
 from coveo_ua_source import run_load
 
@@ -33,11 +34,10 @@ def backfill(
     partition: bool = False,
 ) -> dict[str, Any]:
     """Load [start_date, end_date) for the chosen tables in `window`-sized exports."""
-    destination = os.environ.get("COVEO_UA_DESTINATION", "duckdb")
     pipeline = dlt.pipeline(
         pipeline_name=pipeline_name,
-        destination=destination,
-        dataset_name="usage_analytics",
+        destination=destination(),
+        dataset_name=dataset_name(),
         progress="log",
     )
     # Runs into the same dataset take turns: partitions started at once build their
