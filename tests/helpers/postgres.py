@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import Any
 
+import dlt
 import pytest
 from dlt.pipeline.pipeline import Pipeline
 
@@ -33,3 +36,21 @@ def drop_datasets(pipeline: Pipeline) -> None:
             with client.with_alternative_dataset_name(dataset):
                 if client.has_dataset():
                     client.drop_dataset()
+
+
+def scheduler_destination(database_file: Path) -> tuple[dict[str, str], Any]:
+    """Where a scheduler's runs load (the test PostgreSQL when COVEO_UA_TEST_POSTGRES is
+    set, else ``database_file`` in DuckDB): the environment that tells the shipped DAGs and
+    assets, and a dlt destination to read what they loaded."""
+    url = os.environ.get(URL_VARIABLE)
+    if url:
+        environment = {
+            "COVEO_UA_DESTINATION": "postgres",
+            "DESTINATION__POSTGRES__CREDENTIALS": url,
+        }
+        return environment, dlt.destinations.postgres(url)
+    environment = {
+        "COVEO_UA_DESTINATION": "duckdb",
+        "DESTINATION__DUCKDB__CREDENTIALS": str(database_file),
+    }
+    return environment, dlt.destinations.duckdb(str(database_file))

@@ -39,7 +39,7 @@ import pytest
 import requests
 from dlt.pipeline.pipeline import Pipeline
 from helpers import TOKEN, assert_loaded_match, loaded_tables, utc
-from helpers.postgres import postgres_url
+from helpers.postgres import postgres_url, scheduler_destination
 
 from coveo_ua_simulator import Simulator
 from coveo_ua_source.schema import TABLES
@@ -49,7 +49,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("airflow")]  # one Airfl
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "coveo_ua_source" / "templates" / "project" / "dags"
 AIRFLOW = os.environ.get("COVEO_UA_AIRFLOW")
-POSTGRES = os.environ.get("COVEO_UA_TEST_POSTGRES")
 START = utc(2024, 3, 1)
 RUN_TIMEOUT = 240  # seconds for one airflow command; a healthy one takes ~25 s
 BACKFILL = "coveo_ua_backfill"
@@ -126,17 +125,8 @@ class Deployment:
             SOURCES__COVEO_UA__POLL_INTERVAL="0.05",
             COVEO_UA_DATASET=self.dataset,
         )
-        if POSTGRES:
-            self.env.update(
-                COVEO_UA_DESTINATION="postgres", DESTINATION__POSTGRES__CREDENTIALS=POSTGRES
-            )
-            self.destination: Any = dlt.destinations.postgres(POSTGRES)
-        else:
-            database = str(tmp_path / "airflow.duckdb")
-            self.env.update(
-                COVEO_UA_DESTINATION="duckdb", DESTINATION__DUCKDB__CREDENTIALS=database
-            )
-            self.destination = dlt.destinations.duckdb(database)
+        destination_env, self.destination = scheduler_destination(tmp_path / "airflow.duckdb")
+        self.env.update(destination_env)
         self.reader_dir = tmp_path / "reader"
 
     def airflow(self, *arguments: str) -> str:

@@ -19,11 +19,11 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import dlt
 import pytest
 from helpers import TOKEN, assert_loaded_match, loaded_tables, utc
+from helpers.postgres import scheduler_destination
 
 from coveo_ua_simulator import Simulator
 from coveo_ua_source.schema import TABLES
@@ -33,7 +33,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dagster")]
 REPO = Path(__file__).resolve().parents[2]
 DEFINITIONS = REPO / "coveo_ua_source" / "templates" / "project" / "coveo_ua_dagster.py"
 DAGSTER = os.environ.get("COVEO_UA_DAGSTER")
-POSTGRES = os.environ.get("COVEO_UA_TEST_POSTGRES")
 START = utc(2024, 3, 1)
 RUN_TIMEOUT = 240  # seconds for one dagster command
 
@@ -69,17 +68,8 @@ class Deployment:
             DAGSTER_DISABLE_TELEMETRY="true",
             DLT_DATA_DIR=str(tmp_path / "dlt"),
         )
-        if POSTGRES:
-            self.env.update(
-                COVEO_UA_DESTINATION="postgres", DESTINATION__POSTGRES__CREDENTIALS=POSTGRES
-            )
-            self.destination: Any = dlt.destinations.postgres(POSTGRES)
-        else:
-            database = str(tmp_path / "dagster.duckdb")
-            self.env.update(
-                COVEO_UA_DESTINATION="duckdb", DESTINATION__DUCKDB__CREDENTIALS=database
-            )
-            self.destination = dlt.destinations.duckdb(database)
+        destination_env, self.destination = scheduler_destination(tmp_path / "dagster.duckdb")
+        self.env.update(destination_env)
 
     def materialize_at_once(self, partitions: list[str], select: str = "*") -> list[str]:
         """Start one ``dagster asset materialize`` per partition at once; their outputs."""
