@@ -67,6 +67,7 @@ from coveo_ua_source.warehouse.dimension_catalog import (
     rejected_values_item,
 )
 from coveo_ua_source.warehouse.lakehouse import explain_plain_lake, for_delta, is_delta
+from coveo_ua_source.warehouse.lean_defaults import pipeline_lean_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -158,8 +159,11 @@ def _extract_key() -> str:
 
 def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress | None) -> FeedRun:
     """Plan this extract from dlt's selection, state and destination; runs inside the
-    extract step, where it waits for the dataset's turn (kept until dlt's run ends)."""
+    extract step, where it waits for the dataset's turn (kept until dlt's run ends).
+    The lean load settings come first: before this extract writes a file or opens the
+    destination, as from every entry point."""
     pipeline = active_pipeline()
+    pipeline_lean_defaults(pipeline)
     readers = _readers(load.windows.tables)
     refreshed = refresh_requested()
     inputs = PlanInputs(
