@@ -33,7 +33,13 @@ from coveo_ua_source.exports.types import (
     ReadyExport,
     TExportProgress,
 )
-from coveo_ua_source.ingest.archive import ReadStats, RejectedRow, missing_table_error, read_table
+from coveo_ua_source.ingest.archive import (
+    ReadStats,
+    RejectedRow,
+    missing_table_error,
+    read_table,
+    release_read_memory,
+)
 from coveo_ua_source.ingest.placement import keep_inside
 from coveo_ua_source.runs.load_path import MERGE, choose_disposition, run_dispositions
 from coveo_ua_source.runs.plan import (
@@ -273,6 +279,7 @@ def _bookkeeping_resource(feeds: FeedPerExtract, tables: Sequence[TTable]) -> Dl
             return
         for queued in feeds.current().records():
             yield from [None] if queued is None else joined_by_table(queued)
+        release_read_memory()  # every table is read: the room goes to the load step
 
     return dlt.resource(records, name=BOOKKEEPING_RESOURCE)
 
