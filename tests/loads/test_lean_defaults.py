@@ -160,3 +160,18 @@ def test_a_full_disk_names_the_folder_and_the_space(tmp_path: Path) -> None:
     assert f"no space left on the disk of {tmp_path} (" in message
     assert "this needs about 48.0 MB" in message
     assert full_disk(RuntimeError("another failure")) is None
+
+
+def test_the_readings_memory_is_given_back_once_every_table_is_read(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import coveo_ua_source.source as source_module
+
+    calls: list[str] = []
+    pipeline = _plain_pipeline(tmp_path, "released")
+    monkeypatch.setattr(source_module, "release_read_memory", lambda: calls.append("released"))
+    pipeline.extract(make_source(simulator, tables="searches,clicks"))
+    assert calls == ["released"], "once per extract, when the bookkeeping resource ends"
+    pipeline.normalize()
+    pipeline.load().raise_on_failed_jobs()
+    assert_tables_match(pipeline, simulator, ("searches", "clicks"))
