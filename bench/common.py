@@ -39,8 +39,10 @@ def rss_mb() -> float:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak RSS so far in MB (ru_maxrss is in KiB on Linux)."""
-    return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, _status_mb("VmHWM"))
+    """This process's peak RSS so far in MB: the kernel's high-water mark of its memory
+    (VmHWM). Not ru_maxrss: on Linux a child's ru_maxrss starts at the RSS its parent
+    had when it forked it, so a large bench.run would raise every case's figure."""
+    return _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def case_main(run: Callable[[Spec], Result]) -> None:

@@ -23,6 +23,7 @@ from coveo_ua_source.ingest.archive import table_members
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 MAX_SEARCHES_PER_HOUR = 50_000
 MIN_SEARCHES_PER_HOUR = 100
 # High enough that the simulator never refuses the single big export of case (a).
@@ -88,6 +89,17 @@ def generate(
     """
     per_hour = searches_per_hour_for(rows)
     start, end = time_range(rows, per_hour)
+    return _write(path, per_hour, start, end, bad_dimension_rate)
+
+
+def generate_day(path: Path, rows: int) -> Dataset:
+    """One UTC day (START) of about ``rows`` searches: what a daily run exports."""
+    return _write(path, max(1, round(rows / 24)), START, START + DAY, REALISTIC_BAD_RATE)
+
+
+def _write(
+    path: Path, per_hour: int, start: datetime, end: datetime, bad_dimension_rate: float | None
+) -> Dataset:
     path.parent.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     config = sim_config(per_hour, bad_dimension_rate=bad_dimension_rate)

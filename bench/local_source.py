@@ -76,6 +76,10 @@ class LocalClient:
     def row_limit(self) -> int:
         return 10**12
 
+    def service_now(self) -> datetime | None:
+        """No answer carries a ``Date``: the source plans by this machine's clock."""
+        return None
+
     def estimate(self, start: datetime, end: datetime, **options: Any) -> dict[str, int]:
         tables = options.get("tables") or list(self.rows)
         return {table: self.rows.get(table, 0) for table in tables}

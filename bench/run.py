@@ -21,12 +21,15 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import dataset, report
-from bench.runner import ROOT, TUNING_PREFIXES, CaseRunner, child_env, say
+from bench import daily, dataset, report
+from bench.runner import ROOT, TUNING_PREFIXES, Case, CaseRunner, child_env, say
 from bench.simproc import SimulatorProcess, served_zip
+from bench.truth_check import TruthCheck
 from coveo_ua_source import settings
 
 DEFAULT_OUT = ROOT / "bench" / "out"
+# One day of a mid-size organization: about 1.4M rows over the five tables.
+DAILY_ROWS = 200_000
 # The simulator's default token, which the benchmark never changes.
 TOKEN = dataset.sim_config(1).token
 
@@ -34,8 +37,14 @@ TOKEN = dataset.sim_config(1).token
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     add = parser.add_argument
-    add("--rows", type=int, default=1_000_000, help="searches rows (other tables follow)")
+    add("--rows", type=int, help="searches rows (other tables follow); default 1,000,000")
     add("--cases", default="abcde", help="which of the cases a-e to run (default: all)")
+    add(
+        "--daily",
+        action="store_true",
+        help="only the daily case: one day of --rows searches (default 200,000), loaded by "
+        "pipeline.run against raw DuckDB, runs interleaved",
+    )
     add("--rss-scaling", action="store_true", help="also measure extract RSS at 4x rows")
     add(
         "--bad-dimension-rate",
@@ -59,6 +68,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--profile", action="store_true", help="cProfile the extract step of b")
     add("--timeout-scale", type=float, default=1.0, help="multiply every case timeout")
     args = parser.parse_args(argv)
+    if args.rows is None:
+        args.rows = DAILY_ROWS if args.daily else 1_000_000
     unknown = set(args.cases) - set("abcde")
     if unknown or min(args.rows, args.dict_fraction, args.windows, args.repeat) < 1:
         parser.error("--cases takes letters a-e; --rows, --dict-fraction, --windows, --repeat >= 1")
@@ -190,6 +201,38 @@ def run_backfills(runner: CaseRunner, args: argparse.Namespace) -> dict[str, Any
     return out
 
 
+def run_daily(args: argparse.Namespace, work: Path, results: dict[str, Any]) -> None:
+    """The connector's daily run and raw DuckDB on the same CSVs, interleaved; every
+    connector run's rows are checked against the ground truth."""
+    runner = CaseRunner(work, args.timeout_scale)
+    say(f"generating one day of ~{args.rows:,} searches with the simulator's generator")
+    data = dataset.generate_day(work / "data" / "export.zip", args.rows)
+    results["dataset"] = data.as_json()
+    say(f"generated {data.total_rows:,} rows in {data.generate_s:.1f} s: {data.rows}")
+    csvs = dataset.extract_csvs(data.zip_path, work / "csv")
+    millions = _millions(data)
+    spec: dict[str, Any] = {
+        "token": TOKEN,
+        "start": data.start.isoformat(),
+        "end": data.end.isoformat(),
+        "exports_dir": str(work / "daily_exports"),
+    }
+    check = TruthCheck(data.config(), data.start, data.end)
+    with SimulatorProcess(data.config(), work / "simulator-daily.log", child_env()) as sim:
+        spec["api_root"] = sim.api_root
+        say("warm-up: the source's extract creates the day's export; the simulator builds it")
+        warm = runner.run("daily_warm_up", "daily", {**spec, "warm_up": True}, millions)
+        results["cases"]["daily_warm_up"] = warm
+        if "error" in warm:
+            return
+        series = [
+            Case("daily", "daily", spec, millions, lambda folder: check(folder / daily.DATABASE)),
+            Case("daily_c", "duckdb_baseline", {"csvs": csvs}, millions),
+        ]
+        results["cases"].update(runner.interleaved(series, args.repeat))
+    shutil.rmtree(work / "csv", ignore_errors=True)
+
+
 def run_all(args: argparse.Namespace, work: Path, results: dict[str, Any]) -> None:
     notes: list[str] = results["notes"]
     cases: dict[str, Any] = results["cases"]
@@ -281,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     began = time.perf_counter()
     try:
-        run_all(args, work, results)
+        (run_daily if args.daily else run_all)(args, work, results)
     finally:
         if args.keep:
             say(f"kept the data and case folders in {work}")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,36 @@ def child_env() -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class Case:
+    """One case of an interleaved series; ``check`` reads its work folder after each run
+    (``{"ok": bool, ...}``), outside the measured process."""
+
+    key: str
+    module: str
+    spec: dict[str, Any]
+    millions: float
+    check: Callable[[Path], dict[str, Any]] | None = None
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median wall time (the lower one for an even count), every run's
+    figures in ``repeats``, and the largest peak RSS of all runs as
+    ``process_peak_rss_mb``; the first failed run if any failed."""
+    good = sorted((r for r in runs if "error" not in r), key=lambda r: r["wall_s"])
+    if len(good) < len(runs):
+        return next(r for r in runs if "error" in r)
+    chosen = dict(good[(len(good) - 1) // 2])
+    if len(runs) > 1:
+        kept = ("wall_s", "steps", "process_peak_rss_mb", "process_cpu_s", "process_wall_s")
+        kept += ("reattached", "created", "stages")
+        chosen["repeats"] = [{k: r[k] for k in kept if k in r} for r in runs]
+        chosen["process_peak_rss_mb"] = max(r["process_peak_rss_mb"] for r in runs)
+    for measure in ("process_wall_s", "process_peak_rss_mb", "process_cpu_s"):
+        chosen[f"median_{measure}"] = statistics.median(r[measure] for r in runs)
+    return chosen
+
+
 class CaseRunner:
     """Runs ``python -m bench.<module>`` per case, with a timeout, and collects results."""
 
@@ -53,18 +86,28 @@ class CaseRunner:
         (the lower one for an even count), every run's figures in ``repeats``, and the
         largest peak RSS of all runs as ``process_peak_rss_mb``."""
         runs = [self._once(f"{key}-{index}", module, spec, millions) for index in range(repeat)]
-        good = sorted((r for r in runs if "error" not in r), key=lambda r: r["wall_s"])
-        if len(good) < len(runs):
-            return next(r for r in runs if "error" in r)
-        chosen = dict(good[(len(good) - 1) // 2])
-        if repeat > 1:
-            kept = ("wall_s", "steps", "process_peak_rss_mb", "process_cpu_s", "reattached")
-            kept += ("created",)
-            chosen["repeats"] = [{k: r[k] for k in kept if k in r} for r in runs]
-            chosen["process_peak_rss_mb"] = max(r["process_peak_rss_mb"] for r in runs)
-        return chosen
+        return median_run(runs)
 
-    def _once(self, key: str, module: str, spec: dict[str, Any], millions: float) -> dict[str, Any]:
+    def interleaved(self, cases: list[Case], repeat: int) -> dict[str, dict[str, Any]]:
+        """Run the cases in turn, ``repeat`` rounds (a b a b ...), so that a change in the
+        machine's load reaches every case alike; ``median_run`` of each case by key."""
+        runs: dict[str, list[dict[str, Any]]] = {case.key: [] for case in cases}
+        for index in range(repeat):
+            for case in cases:
+                run = self._once(
+                    f"{case.key}-{index}", case.module, case.spec, case.millions, case.check
+                )
+                runs[case.key].append(run)
+        return {key: median_run(found) for key, found in runs.items()}
+
+    def _once(
+        self,
+        key: str,
+        module: str,
+        spec: dict[str, Any],
+        millions: float,
+        check: Callable[[Path], dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         directory = self.work / key
         directory.mkdir(parents=True, exist_ok=True)
         spec = {**spec, "workdir": str(directory / "work")}
@@ -75,11 +118,18 @@ class CaseRunner:
         outcome = self._spawn(module, spec_path, result_path, directory, timeout)
         if outcome.get("exit_code") == 0 and result_path.exists():
             outcome.update(json.loads(result_path.read_text()))
+            # the case's own high-water mark, read as it ends (see common.peak_rss_mb)
+            outcome["process_peak_rss_mb"] = outcome.get("peak_rss_mb", outcome["wait4_maxrss_mb"])
         else:
             log = (directory / "log.txt").read_text(errors="replace")
             outcome.setdefault("error", f"exit code {outcome.get('exit_code')}")
             outcome["error"] += ": " + log[-1500:].strip()
             say(f"case {key} FAILED: {outcome['error'][-600:]}")
+        if check is not None and "error" not in outcome:
+            outcome["check"] = check(directory / "work")
+            if not outcome["check"].get("ok"):
+                outcome["error"] = f"loaded rows differ from the ground truth: {outcome['check']}"
+                say(f"case {key} FAILED: {outcome['error'][-600:]}")
         shutil.rmtree(directory / "work", ignore_errors=True)  # free the disk at once
         if "wall_s" in outcome:
             say(
@@ -92,7 +142,8 @@ class CaseRunner:
     def _spawn(
         module: str, spec_path: Path, result_path: Path, directory: Path, timeout: float
     ) -> dict[str, Any]:
-        """Run the case; os.wait4 gives this child's own peak RSS (ru_maxrss)."""
+        """Run the case; os.wait4 gives its CPU seconds (ru_maxrss too, but on Linux that
+        counts this process's RSS at the fork: the case reports its own peak instead)."""
         command = [sys.executable, "-m", f"bench.{module}", str(spec_path), str(result_path)]
         began = time.perf_counter()
         timed_out = threading.Event()
@@ -116,7 +167,7 @@ class CaseRunner:
             "module": f"bench.{module}",
             "exit_code": process.returncode,
             "process_wall_s": round(time.perf_counter() - began, 3),
-            "process_peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "wait4_maxrss_mb": round(usage.ru_maxrss / 1024, 1),
             # CPU seconds of the whole process: less sensitive than wall time to other
             # processes sharing the machine's cores
             "process_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),

@@ -82,6 +82,12 @@ ROW_KEEP_BYTES: Final = 4096
 # peak memory flat in the row count at the same speed (`python -m bench.run --cases b
 # --rss-scaling`, figures in docs/performance.md).
 CSV_BLOCK_BYTES: Final = 1 << 20
+# pyarrow's reader reads up to 32 blocks ahead of the batch asked for, per table: at most
+# this many reads run ahead of the batches taken (ingest/read_ahead.py), enough to keep
+# inflating on its thread while a batch is typed and written. A read held back longer
+# than CSV_READ_AHEAD_WAIT seconds goes on (a record longer than that many blocks).
+CSV_READ_AHEAD_BLOCKS: Final = 4
+CSV_READ_AHEAD_WAIT: Final = 1.0
 # A zip member may not decompress to more than this many times its compressed size
 # nor more than ZIP_MAX_MEMBER_BYTES: a guard against zip bombs.
 ZIP_MAX_RATIO: Final = 200

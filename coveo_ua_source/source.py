@@ -37,7 +37,13 @@ from coveo_ua_source.exports.types import (
     ReadyExport,
     TExportProgress,
 )
-from coveo_ua_source.ingest.archive import ReadStats, RejectedRow, missing_table_error, read_table
+from coveo_ua_source.ingest.archive import (
+    ReadStats,
+    RejectedRow,
+    missing_table_error,
+    read_table,
+    release_read_memory,
+)
 from coveo_ua_source.ingest.placement import keep_inside
 from coveo_ua_source.runs.load_path import MERGE, choose_disposition, run_dispositions
 from coveo_ua_source.runs.plan import (
@@ -70,6 +76,7 @@ from coveo_ua_source.warehouse.dimension_catalog import (
     rejected_values_item,
 )
 from coveo_ua_source.warehouse.lakehouse import explain_plain_lake, for_delta, is_delta
+from coveo_ua_source.warehouse.lean_defaults import pipeline_lean_defaults
 
 logger = logging.getLogger(__name__)
 
@@ -161,8 +168,11 @@ def _extract_key() -> str:
 
 def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress | None) -> FeedRun:
     """Plan this extract from dlt's selection, state and destination; runs inside the
-    extract step, where it waits for the dataset's turn (kept until dlt's run ends)."""
+    extract step, where it waits for the dataset's turn (kept until dlt's run ends).
+    The lean load settings come first: before this extract writes a file or opens the
+    destination, as from every entry point."""
     pipeline = active_pipeline()
+    pipeline_lean_defaults(pipeline)
     readers = _readers(load.windows.tables)
     refreshed = refresh_requested()
     inputs = PlanInputs(
@@ -271,6 +281,7 @@ def _bookkeeping_resource(feeds: FeedPerExtract, tables: Sequence[TTable]) -> Dl
             return
         for queued in feeds.current().records():
             yield from [None] if queued is None else joined_by_table(queued)
+        release_read_memory()  # every table is read: the room goes to the load step
 
     return dlt.resource(records, name=BOOKKEEPING_RESOURCE)
 

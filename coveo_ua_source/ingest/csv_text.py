@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from coveo_ua_source.exceptions import ExportFileError
+from coveo_ua_source.ingest.read_ahead import ReadAheadGate
 from coveo_ua_source.schema import TExportFormat
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -149,6 +150,12 @@ class CsvByteStream(io.RawIOBase):
         self._buffer = b""
         self._inflated = 0
         self._eof = False
+        self.gate: ReadAheadGate | None = None  # set while pyarrow's reader reads it
+
+    def bound_read_ahead(self, limit: int, wait: float) -> ReadAheadGate:
+        """From now on, reads wait while ``limit`` reads ahead of the batches taken."""
+        self.gate = ReadAheadGate(limit, wait)
+        return self.gate
 
     def readable(self) -> bool:
         return True
@@ -167,6 +174,8 @@ class CsvByteStream(io.RawIOBase):
         return chunk.replace(b"\0", b"") if b"\0" in chunk else chunk
 
     def read(self, size: int | None = -1) -> bytes:
+        if self.gate is not None:
+            self.gate.before_read()
         wanted = (1 << 62) if size is None or size < 0 else size
         parts, have = ([self._buffer] if self._buffer else []), len(self._buffer)
         while have < wanted and not self._eof:

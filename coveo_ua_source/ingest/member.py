@@ -34,8 +34,15 @@ from coveo_ua_source.ingest.csv_text import (
     parse_options,
 )
 from coveo_ua_source.ingest.headers import arrow_schema
+from coveo_ua_source.ingest.read_ahead import ReadAheadGate
 from coveo_ua_source.schema import TExportFormat, TTable
-from coveo_ua_source.settings import ROW_KEEP_BYTES, ZIP_MAX_MEMBER_BYTES, ZIP_MAX_RATIO
+from coveo_ua_source.settings import (
+    CSV_READ_AHEAD_BLOCKS,
+    CSV_READ_AHEAD_WAIT,
+    ROW_KEEP_BYTES,
+    ZIP_MAX_MEMBER_BYTES,
+    ZIP_MAX_RATIO,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -128,13 +135,15 @@ class MemberReader:
         if not headers or stream.exhausted():
             return
         self._names = [f"f{index}" for index in range(len(headers))]
+        gate = stream.bound_read_ahead(CSV_READ_AHEAD_BLOCKS, CSV_READ_AHEAD_WAIT)
         reader = self._open_csv(stream, block_size, self._on_invalid_row)
         if reader is None:
             return
         try:
-            yield from self._converted(reader)
+            yield from self._converted(reader, gate)
             self._tracker.finish()
         finally:
+            gate.open()  # a read held back must not hold up the close
             reader.close()  # stops pyarrow's read-ahead before the member is closed
 
     def _open_csv(
@@ -234,9 +243,13 @@ class MemberReader:
         finally:
             reader.close()
 
-    def _converted(self, reader: pa_csv.CSVStreamingReader) -> Iterator[pa.RecordBatch]:
+    def _converted(
+        self, reader: pa_csv.CSVStreamingReader, gate: ReadAheadGate | None = None
+    ) -> Iterator[pa.RecordBatch]:
         """The reader's batches in the output schema, empty ones left out."""
         while (batch := self._next_batch(reader)) is not None:
+            if gate is not None:
+                gate.taken()
             converted = self._convert(batch)
             if converted.num_rows:
                 yield converted

@@ -9,7 +9,12 @@ setting that no dlt config provider (environment, ``.dlt/*.toml``, ...) has a va
 - DuckDB only: ``load.workers = 1`` and a ``memory_limit`` in the credentials'
   ``global_config`` (not when ``global_config``, ``local_config`` or ``pragmas`` are set).
 
-The CLI, the demo and the example pipelines call it before creating their pipeline.
+The CLI, the demo and ``run_load`` call it before their run. The source itself calls
+``pipeline_lean_defaults(pipeline)`` as each extract starts, before it writes a file or
+opens the destination, so that a plain ``pipeline.run(coveo_ua_source(...))`` loads the
+same way: there the variables name the pipeline (``<PIPELINE_NAME>__LOAD__WORKERS``), so
+the process's other pipelines keep dlt's defaults. A value the user set anywhere dlt
+looks (for every pipeline or for this one; an explicit credentials object) wins.
 """
 
 from __future__ import annotations
@@ -50,12 +55,15 @@ _MEMORY_LIMIT = _Default(
 
 
 def lean_load_defaults(
-    destination: Any, environ: MutableMapping[str, str] | None = None
+    destination: Any,
+    environ: MutableMapping[str, str] | None = None,
+    *,
+    pipeline_name: str | None = None,
 ) -> dict[str, str]:
     """Set the lean defaults nobody configured; returns the variables it set.
 
     ``destination``: a name (``"duckdb"``, ``"dlt.destinations.duckdb"``), a dlt destination
-    object, or None.
+    object, or None. With ``pipeline_name``, only that pipeline's settings are set.
     """
     target = os.environ if environ is None else environ
     chosen = [_COMPRESSION, _DELETE_COMPLETED]
@@ -63,9 +71,44 @@ def lean_load_defaults(
         chosen += [_WORKERS, _MEMORY_LIMIT]
     applied: dict[str, str] = {}
     for default in chosen:
-        if default.variable not in target and not any(map(_configured, default.keys)):
-            target[default.variable] = applied[default.variable] = default.value
+        variable = _variable(default, pipeline_name)
+        _retract_own(target, variable)
+        if variable not in target and not _set_by_user(default, pipeline_name):
+            target[variable] = applied[variable] = default.value
+    if target is os.environ:
+        _SET_HERE.update(applied)
     return applied
+
+
+# What this process's calls set in os.environ: decided again at each call, so that a
+# setting the user makes later in a long-lived process (a notebook, a worker) wins.
+_SET_HERE: dict[str, str] = {}
+
+
+def _retract_own(target: MutableMapping[str, str], variable: str) -> None:
+    """Take back ``variable`` if an earlier call set it and nobody changed it since."""
+    ours = target is os.environ and variable in _SET_HERE
+    if ours and target.get(variable) == _SET_HERE.pop(variable):
+        del target[variable]
+
+
+def pipeline_lean_defaults(pipeline: Any) -> dict[str, str]:
+    """The lean defaults of ``pipeline`` alone, for its destination; what it set."""
+    return lean_load_defaults(pipeline.destination, pipeline_name=pipeline.pipeline_name)
+
+
+def _variable(default: _Default, pipeline_name: str | None) -> str:
+    # dlt looks a setting up under the pipeline's name first: PIPELINE__LOAD__WORKERS
+    if pipeline_name is None:
+        return default.variable
+    return f"{pipeline_name.upper()}__{default.variable}"
+
+
+def _set_by_user(default: _Default, pipeline_name: str | None) -> bool:
+    keys = list(default.keys)
+    if pipeline_name is not None:
+        keys += [f"{pipeline_name}.{key}" for key in default.keys]
+    return any(map(_configured, keys))
 
 
 def _destination_name(destination: Any) -> str:

@@ -12,6 +12,9 @@ from dlt.pipeline.pipeline import Pipeline
 
 from helpers.open_database import OpenDatabases
 
+# Settings of one pipeline (PIPELINE__LOAD__WORKERS): the source sets its lean defaults so.
+_PIPELINE_SCOPED = ("__LOAD__", "__DATA_WRITER__", "__DESTINATION__")
+
 
 def isolate_dlt_config(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
     """No dlt settings from the environment, no telemetry, ``folder`` as the cwd, and dlt's
@@ -20,7 +23,7 @@ def isolate_dlt_config(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
     for name in list(os.environ):
         if name.startswith(
             ("SOURCES__", "DESTINATION__", "COVEO_UA_ACCESS", "LOAD__", "DATA_WRITER__")
-        ):
+        ) or any(scoped in name for scoped in _PIPELINE_SCOPED):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
     monkeypatch.setenv("DLT_DATA_DIR", str(folder / "dlt-data"))

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 from pathlib import Path
 
 import dlt
 import pytest
-from helpers import TOKEN, make_source
+from helpers import TOKEN, assert_tables_match, make_source
 
 from coveo_ua_simulator import Simulator
 from coveo_ua_source import run_load, settings
@@ -75,6 +76,63 @@ def test_a_setting_the_user_configured_is_left_alone(
     assert len(environ) == 3, "the other settings are still applied"
 
 
+def _plain_pipeline(tmp_path: Path, name: str) -> dlt.Pipeline:
+    """A user's own DuckDB pipeline; the database is not held open, so dlt opens it with
+    the settings it resolved."""
+    return dlt.pipeline(
+        pipeline_name=name, destination=dlt.destinations.duckdb(str(tmp_path / f"{name}.duckdb")),
+        dataset_name="coveo_ua", pipelines_dir=str(tmp_path / "pipelines"),
+    )  # fmt: skip
+
+
+def _resolved(pipeline: dlt.Pipeline, key: str, config: str) -> str | None:
+    """The value dlt resolved for ``key`` of the ``config`` spec in the pipeline's last run,
+    as its provider gave it (None when no provider had one: dlt's default was used)."""
+    assert pipeline.last_trace is not None
+    found = [
+        value.value
+        for value in pipeline.last_trace.resolved_config_values
+        if value.key == key and value.config_type_name == config
+    ]
+    return str(found[-1]) if found else None
+
+
+def _memory_limit(pipeline: dlt.Pipeline) -> str:
+    with pipeline.sql_client() as client:
+        return str(client.execute_sql("SELECT current_setting('memory_limit')")[0][0])
+
+
+def test_a_plain_pipeline_run_loads_with_the_lean_defaults(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    pipeline = _plain_pipeline(tmp_path, "plain")
+    pipeline.run(make_source(simulator)).raise_on_failed_jobs()
+    assert _resolved(pipeline, "workers", "LoaderConfiguration") == "1"
+    assert _resolved(pipeline, "delete_completed_jobs", "LoadStorageConfiguration") == "true"
+    assert _resolved(pipeline, "global_config", "DuckDbCredentials") == MEMORY_LIMIT
+    # dlt 1.22 has no Parquet compression setting to resolve; the variable is set on every dlt
+    assert os.environ["PLAIN__DATA_WRITER__COMPRESSION"] == "none"
+    assert _memory_limit(pipeline) == "488.2 MiB", "DuckDB's limit (512MB as it reports it)"
+    assert dlt.config.get("load.workers") is None, "other pipelines keep dlt's defaults"
+    assert_tables_match(pipeline, simulator)
+
+
+def test_a_plain_pipeline_run_keeps_what_the_user_set(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limit = json.dumps({"memory_limit": "1GB"})
+    monkeypatch.setenv("MINE__DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", limit)
+    pipeline = _plain_pipeline(tmp_path, "mine")
+    pipeline.run(make_source(simulator, tables="searches")).raise_on_failed_jobs()
+    assert _memory_limit(pipeline) == "953.6 MiB", "the user's 1GB for this pipeline"
+    assert _resolved(pipeline, "workers", "LoaderConfiguration") == "1", "the rest: the defaults"
+    monkeypatch.setenv("LOAD__WORKERS", "3")  # set later in the same process
+    next_day = make_source(simulator, tables="searches", end_date="2024-03-04")
+    pipeline.run(next_day).raise_on_failed_jobs()
+    assert _resolved(pipeline, "workers", "LoaderConfiguration") == "3"
+    assert _resolved(pipeline, "delete_completed_jobs", "LoadStorageConfiguration") == "true"
+
+
 def test_a_committed_packages_files_are_removed_and_disk_stays_bounded(
     simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,3 +160,18 @@ def test_a_full_disk_names_the_folder_and_the_space(tmp_path: Path) -> None:
     assert f"no space left on the disk of {tmp_path} (" in message
     assert "this needs about 48.0 MB" in message
     assert full_disk(RuntimeError("another failure")) is None
+
+
+def test_the_readings_memory_is_given_back_once_every_table_is_read(
+    simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import coveo_ua_source.source as source_module
+
+    calls: list[str] = []
+    pipeline = _plain_pipeline(tmp_path, "released")
+    monkeypatch.setattr(source_module, "release_read_memory", lambda: calls.append("released"))
+    pipeline.extract(make_source(simulator, tables="searches,clicks"))
+    assert calls == ["released"], "once per extract, when the bookkeeping resource ends"
+    pipeline.normalize()
+    pipeline.load().raise_on_failed_jobs()
+    assert_tables_match(pipeline, simulator, ("searches", "clicks"))
