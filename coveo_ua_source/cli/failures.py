@@ -19,6 +19,9 @@ from coveo_ua_source.exceptions import CoveoUAError
 
 # Errors that tell the user what to do themselves: the unwrapping stops at them.
 SELF_EXPLAINING: tuple[type[BaseException], ...] = (
+    # a Ctrl-C that landed while dlt handled an error of its own (its __context__): the
+    # interrupt is what ended the run, not that error
+    KeyboardInterrupt,
     CoveoUAError,
     ConfigFieldMissingException,
     ConfigValueCannotBeCoercedException,

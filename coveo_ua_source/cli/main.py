@@ -19,6 +19,7 @@ from coveo_ua_source import settings
 from coveo_ua_source.cli import commands as run
 from coveo_ua_source.cli import exports as export_commands
 from coveo_ua_source.cli.config import config_only_help
+from coveo_ua_source.cli.interrupts import ctrl_c_kept
 from coveo_ua_source.cli.warnings_once import warnings_once
 from coveo_ua_source.configuration import MissingSettingError
 from coveo_ua_source.exceptions import ConfigurationError, CoveoUAError, TooManyExportsError
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         verbose = getattr(args, "verbose", False)
         summarized = args.handler is not run.load_command  # load's summary reports them
-        with warnings_once(show_all=verbose, summarized=summarized) as once:
+        with ctrl_c_kept(), warnings_once(show_all=verbose, summarized=summarized) as once:
             code = int(args.handler(args))
         for line in once.repeats():
             errors.print(line, highlight=False, markup=False, soft_wrap=True)
