@@ -42,9 +42,9 @@ from coveo_ua_source.ingest.archive import (
     RejectedRow,
     missing_table_error,
     read_table,
-    release_read_memory,
 )
 from coveo_ua_source.ingest.placement import keep_inside
+from coveo_ua_source.ingest.reading_memory import release_read_memory
 from coveo_ua_source.runs.load_path import MERGE, choose_disposition, run_dispositions
 from coveo_ua_source.runs.plan import (
     CHECKED_KEY,

@@ -136,12 +136,6 @@ def read_table(
             yield from reader.batches(block_size, row_max_bytes)
 
 
-def release_read_memory() -> None:
-    """Give back to the system what pyarrow's allocator kept of the reading: it keeps freed
-    blocks for reuse, and once every file is read the load step (DuckDB) needs the room."""
-    pa.default_memory_pool().release_unused()
-
-
 def _open_zip(zip_path: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(zip_path)

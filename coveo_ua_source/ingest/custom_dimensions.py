@@ -32,6 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from coveo_ua_source.ingest import arrow_literals
 from coveo_ua_source.ingest.csv_text import bad_rows, convert_column
 from coveo_ua_source.schema import ARROW_TYPES, COVEO_COLUMN_TYPES, COVEO_TYPES
 
@@ -87,6 +88,8 @@ REJECTED_SCHEMA = pa.schema(
 )
 # JSON strings made of these characters need no escaping: printable ASCII but " and \.
 _PLAIN_JSON_TEXT = r"^[ !#-\[\]-~]*$"
+_EMPTY = arrow_literals.text("")
+_FALSE = arrow_literals.boolean(False)
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ def type_batch(
 
 def empty_rejected() -> pa.Table:
     """A ``TypedBatch.rejected`` without rows."""
-    return REJECTED_SCHEMA.empty_table()
+    return pa.Table.from_batches([], schema=REJECTED_SCHEMA)  # empty_table() imports pandas
 
 
 def rejected_table(
@@ -176,12 +179,12 @@ def rejected_table(
     rows: Sequence[int],
 ) -> pa.Table:
     """The rejected values of ``column`` at ``rows`` of ``batch`` (``REJECTED_SCHEMA``)."""
-    positions = pa.array(rows, pa.int64())
+    positions = arrow_literals.integers(rows)
     arrays = [
-        pa.repeat(pa.scalar(column, pa.string()), len(rows)),
+        pa.repeat(arrow_literals.text(column), len(rows)),
         row_key_texts(batch, key_columns, positions),
         batch.column(column).take(positions),
-        pa.repeat(pa.scalar(coveo_type, pa.string()), len(rows)),
+        pa.repeat(arrow_literals.text(coveo_type), len(rows)),
     ]
     return pa.Table.from_arrays(arrays, schema=REJECTED_SCHEMA)
 
@@ -202,10 +205,11 @@ def cast_values(text: pa.Array, coveo_type: str) -> tuple[pa.Array, list[int]]:
     """
     arrow_type = ARROW_TYPES[COVEO_COLUMN_TYPES[coveo_type]]
     trimmed = pc.utf8_trim_whitespace(text)
-    trimmed = _null_where(trimmed, pc.equal(trimmed, ""))
+    trimmed = _null_where(trimmed, pc.equal(trimmed, _EMPTY))
     looks_bad = pc.invert(pc.match_substring_regex(trimmed, _PATTERNS[coveo_type]))
-    bad = pc.indices_nonzero(pc.fill_null(looks_bad, False)).to_pylist()
-    trimmed = _null_where(trimmed, pc.fill_null(looks_bad, False))
+    looks_bad = pc.fill_null(looks_bad, _FALSE)
+    bad = pc.indices_nonzero(looks_bad).to_pylist()
+    trimmed = _null_where(trimmed, looks_bad)
     residual = bad_rows(trimmed, arrow_type)
     if residual:
         trimmed = _null_where(trimmed, _mask(len(trimmed), residual))
@@ -213,7 +217,7 @@ def cast_values(text: pa.Array, coveo_type: str) -> tuple[pa.Array, list[int]]:
 
 
 def _null_where(text: pa.Array, mask: pa.Array) -> pa.Array:
-    return pc.if_else(mask, pa.scalar(None, pa.string()), text)
+    return pc.if_else(mask, arrow_literals.null(pa.string()), text)
 
 
 def row_key_texts(
@@ -227,7 +231,7 @@ def row_key_texts(
     """
     present = sorted(name for name in key_columns if name in batch.schema.names)
     if not present:
-        return pa.repeat(pa.scalar("{}", pa.string()), len(positions))
+        return pa.repeat(arrow_literals.text("{}"), len(positions))
     columns = [batch.column(name).take(positions) for name in present]
     if not all(_plain_json_text(column) for column in columns):
         rows = zip(*(column.to_pylist() for column in columns), strict=True)
@@ -236,8 +240,9 @@ def row_key_texts(
         )
     parts: list[Any] = []
     for index, (name, column) in enumerate(zip(present, columns, strict=True)):
-        parts += [("{" if index == 0 else ", ") + json.dumps(name) + ': "', column, '"']
-    return pc.binary_join_element_wise(*parts, "}", "")
+        opening = ("{" if index == 0 else ", ") + json.dumps(name) + ': "'
+        parts += [arrow_literals.text(opening), column, arrow_literals.text('"')]
+    return pc.binary_join_element_wise(*parts, arrow_literals.text("}"), _EMPTY)
 
 
 def _plain_json_text(column: pa.Array) -> bool:

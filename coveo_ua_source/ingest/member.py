@@ -35,6 +35,7 @@ from coveo_ua_source.ingest.csv_text import (
 )
 from coveo_ua_source.ingest.headers import arrow_schema
 from coveo_ua_source.ingest.read_ahead import ReadAheadGate
+from coveo_ua_source.ingest.reading_memory import reading_pool
 from coveo_ua_source.schema import TExportFormat, TTable
 from coveo_ua_source.settings import (
     CSV_READ_AHEAD_BLOCKS,
@@ -160,6 +161,7 @@ class MemberReader:
                 ),
                 parse_options=parse_options(self._format, on_invalid),
                 convert_options=convert_options(self._names),
+                memory_pool=reading_pool(),
             )
         except pa.ArrowInvalid as error:
             if str(error).startswith("Empty CSV file"):  # only blank lines after the header

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from coveo_ua_source.dates import Window, format_utc
+from coveo_ua_source.ingest import arrow_literals
 from coveo_ua_source.ingest.member import RejectedRow
 
 TIME_COLUMN = "datetime"
@@ -30,10 +31,10 @@ def keep_inside(
     if TIME_COLUMN not in batch.schema.names:
         return batch, []
     moments = batch.column(TIME_COLUMN)
-    start = pa.scalar(window.start, moments.type)
-    end = pa.scalar(window.end, moments.type)
+    start = arrow_literals.timestamp(window.start, moments.type)
+    end = arrow_literals.timestamp(window.end, moments.type)
     inside = pc.and_(pc.greater_equal(moments, start), pc.less(moments, end))
-    keep = pc.fill_null(inside, True)
+    keep = pc.fill_null(inside, arrow_literals.boolean(True))
     if pc.all(keep).as_py():
         return batch, []
     outside = batch.filter(pc.invert(keep))

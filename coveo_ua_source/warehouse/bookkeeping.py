@@ -29,6 +29,7 @@ from coveo_ua_source.dlt_internals import (
     new_dlt_id,
 )
 from coveo_ua_source.exports.types import ReadyExport
+from coveo_ua_source.ingest import arrow_literals
 from coveo_ua_source.ingest.archive import RejectedRow
 
 logger = logging.getLogger(__name__)
@@ -197,22 +198,22 @@ def window_replaced_table(
     a table first loaded from dict rows (their columns are NOT NULL) takes these rows too.
     """
     if destination_merges():
-        marker = pa.Table.from_pylist([{}], schema=details.schema)
-        details = pa.concat_tables([marker, details])
-        superseded = [True] + [False] * (details.num_rows - 1)
+        marker = [pa.nulls(1, field.type) for field in details.schema]
+        details = pa.concat_tables([pa.Table.from_arrays(marker, schema=details.schema), details])
+        superseded = pa.concat_arrays([_repeat(True, 1), _repeat(False, details.num_rows - 1)])
     else:
-        superseded = [False] * details.num_rows
+        superseded = _repeat(False, details.num_rows)
     rows = details.num_rows
     window: list[tuple[pa.Field, pa.Array]] = [
-        (_key_field("table_name", pa.string()), _repeat(table, pa.string(), rows)),
-        (_key_field("window_start", _TIMESTAMP), _repeat(ready.window.start, _TIMESTAMP, rows)),
-        (_key_field("window_end", _TIMESTAMP), _repeat(ready.window.end, _TIMESTAMP, rows)),
-        (pa.field("export_id", pa.string()), _repeat(ready.export_id, pa.string(), rows)),
+        (_key_field("table_name", pa.string()), _repeat(table, rows)),
+        (_key_field("window_start", _TIMESTAMP), _repeat(ready.window.start, rows)),
+        (_key_field("window_end", _TIMESTAMP), _repeat(ready.window.end, rows)),
+        (pa.field("export_id", pa.string()), _repeat(ready.export_id, rows)),
     ]
     load_id = dlt.current.load_package_state()["load_id"]
     dlt_columns: list[tuple[pa.Field, pa.Array]] = [
-        (pa.field("_superseded", pa.bool_()), pa.array(superseded, pa.bool_())),
-        (_key_field("_dlt_load_id", pa.string()), _repeat(load_id, pa.string(), rows)),
+        (pa.field("_superseded", pa.bool_()), superseded),
+        (_key_field("_dlt_load_id", pa.string()), _repeat(load_id, rows)),
         (_key_field("_dlt_id", pa.string()), _row_ids(rows)),
     ]
     pairs = [*window, *zip(details.schema, details.columns, strict=True), *dlt_columns]
@@ -267,16 +268,28 @@ def _row_ids(rows: int) -> pa.Array:
 
     Built column-wise: dlt's own generator takes about 3 us per id.
     """
-    numbers = pc.cast(pc.cumulative_sum(_repeat(1, pa.int64(), rows)), pa.string())
-    return pc.binary_join_element_wise(new_dlt_id() + "-", numbers, "")
+    numbers = pc.cast(pc.cumulative_sum(_repeat(1, rows)), pa.string())
+    prefix, empty = arrow_literals.text(new_dlt_id() + "-"), arrow_literals.text("")
+    return pc.binary_join_element_wise(prefix, numbers, empty)
 
 
 def _key_field(name: str, arrow_type: pa.DataType) -> pa.Field:
     return pa.field(name, arrow_type, nullable=False)  # as the hints declare: no dlt warning
 
 
-def _repeat(value: Any, arrow_type: pa.DataType, rows: int) -> pa.Array:
-    return pa.repeat(pa.scalar(value, arrow_type), rows)
+def _repeat(value: str | bool | int | datetime, rows: int) -> pa.Array:
+    return pa.repeat(_scalar(value), rows)
+
+
+def _scalar(value: str | bool | int | datetime) -> pa.Scalar:
+    """``value`` as an Arrow scalar, without pyarrow's conversion (see arrow_literals)."""
+    if isinstance(value, str):
+        return arrow_literals.text(value)
+    if isinstance(value, bool):
+        return arrow_literals.boolean(value)
+    if isinstance(value, int):
+        return arrow_literals.integer(value)
+    return arrow_literals.timestamp(value, _TIMESTAMP)
 
 
 def destination_merges() -> bool:

@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 PRELOAD = ("dlt", "coveo_ua_source", "coveo_ua_source.cli.main", "crash_driver", "helpers.targets")
-# Imported on first use by every run that loads into DuckDB (dlt's DuckDB credentials, and
-# pyarrow.compute's casts): imported once here rather than again in every child.
-PRELOAD_ON_FIRST_USE = ("duckdb", "pandas")
+# Imported on first use by every run that loads into DuckDB (dlt's DuckDB credentials):
+# imported once here rather than again in every child.
+PRELOAD_ON_FIRST_USE = ("duckdb",)
 # For measuring: no rusage of the test process sees the CPU of the server and its children
 # (nobody waits for them), so with this variable set each appends its CPU seconds to a file.
 CPU_LOG = "FORKED_CPU_LOG"
