@@ -61,8 +61,8 @@ ifeq ($(origin ROWS),command line)
 	$(BIN)/python -m bench.run --rows $(ROWS)
 else
 	$(BIN)/python -m bench.run --daily --out bench/out/daily
-	$(BIN)/python -m bench.run --rows 1000000 --rss-scaling --high-rate
-	$(BIN)/python -m bench.run --rows 2000000 --cases abc
+	$(BIN)/python -m bench.run --rows 1000000 --rss-scaling --high-rate --out bench/out/1m
+	$(BIN)/python -m bench.run --rows 2000000 --cases abc --out bench/out/2m
 endif
 
 # The daily case alone (about a minute).
