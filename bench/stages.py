@@ -132,6 +132,7 @@ def install(probes: Probes) -> None:
     import coveo_ua_source.source as source_module
     from coveo_ua_source.api.client import CoveoClient
     from coveo_ua_source.ingest.batch_conversion import BatchConverter
+    from coveo_ua_source.ingest.parquet_files import ParquetFiles
     from coveo_ua_source.warehouse.dimension_catalog import BatchTyper
 
     for step in ("run", "extract", "normalize", "load"):
@@ -144,8 +145,10 @@ def install(probes: Probes) -> None:
         probes.wrap(BatchConverter, name, "extract: typing (catalog columns)")
     probes.wrap(BatchTyper, "apply", "extract: typing (custom dimensions)")
     probes.wrap(source_module, "keep_inside", "extract: typing (rows outside the window)")
+    for name in ("write", "close"):
+        probes.wrap(ParquetFiles, name, "extract: Parquet writing")
     for name in ("write_data_item", "close"):
-        probes.wrap(BufferedDataWriter, name, "extract: Parquet writing")
+        probes.wrap(BufferedDataWriter, name, "extract: dlt's writer (bookkeeping tables)")
     probes.wrap(RunnableLoadJob, "run_managed", _load_job_stage)
     for name in ("update_stored_schema", "complete_load", "get_stored_state", "initialize_storage"):
         probes.wrap(SqlJobClientBase, name, "dlt: state, schema and load records")

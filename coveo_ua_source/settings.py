@@ -87,6 +87,13 @@ CSV_BLOCK_BYTES: Final = 1 << 20
 # inflating on its thread while a batch is typed and written. A read held back longer
 # than CSV_READ_AHEAD_WAIT seconds goes on (a record longer than that many blocks).
 CSV_READ_AHEAD_BLOCKS: Final = 4
+# Windows of different tables read, typed and written to Parquet at once (each on a thread
+# of its own, ingest/background.py): two use the machine's two cores.
+EXTRACT_THREADS: Final = 2
+# A Parquet row group of DuckDB's size is buffered before it is written; a table whose
+# row group would take more memory than this writes each batch as it comes
+# (ingest/parquet_files.py).
+PARQUET_ROW_GROUP_BUDGET: Final = 16 << 20
 CSV_READ_AHEAD_WAIT: Final = 1.0
 # A zip member may not decompress to more than this many times its compressed size
 # nor more than ZIP_MAX_MEMBER_BYTES: a guard against zip bombs.

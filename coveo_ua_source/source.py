@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
+import uuid
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ from coveo_ua_source.ingest.archive import (
     missing_table_error,
     read_table,
 )
+from coveo_ua_source.ingest.background import Background, work_slots
+from coveo_ua_source.ingest.parquet_files import ParquetFiles, WrittenFile
 from coveo_ua_source.ingest.placement import keep_inside
 from coveo_ua_source.ingest.reading_memory import release_read_memory
 from coveo_ua_source.runs.load_path import MERGE, choose_disposition, run_dispositions
@@ -71,6 +74,7 @@ from coveo_ua_source.warehouse.bookkeeping import (
     rejected_item,
 )
 from coveo_ua_source.warehouse.dimension_catalog import (
+    BatchTyper,
     DimensionTypes,
     loaded_column_types,
     rejected_values_item,
@@ -305,17 +309,9 @@ def _table_batches(
             choose_disposition(table, feed.dispositions())
         rejected: list[RejectedRow] = []
         stats = ReadStats()
-        values: list[pa.Table] = []  # the rejected custom dimension values of each batch
-        loaded = 0
-        for read in _read_window(table, ready, load, rejected, stats):
-            _check_identifiers(table, read, ready.export_id)
-            batch, elsewhere = keep_inside(read, ready.window, table)
-            rejected += elsewhere
-            loaded += batch.num_rows
-            typed = typer.apply(batch, primary_key(table))
-            values.append(typed.rejected)
-            typer.describe(table, typed.batch)
-            yield typed.batch
+        read = yield from _in_background(table, ready, load, typer, rejected, stats)
+        loaded, values = read.rows, read.rejected_values
+        yield from _file_imports(table, read.files, typer)
         delta, bad_values = is_delta(table), sum(value.num_rows for value in values)
         for item in (
             rejected_item(table, ready, rejected),
@@ -330,6 +326,92 @@ def _table_batches(
             "rejected_values": bad_values, "repaired_values": stats.repaired_values,
         }  # fmt: skip
         _tell(progress, ProgressEvent("rows", ready.window, ready.export_id, detail))
+
+
+@dataclass(frozen=True)
+class _WindowRead:
+    """A window's rows of one table, written to Parquet files on a thread of their own."""
+
+    files: list[WrittenFile]
+    rows: int
+    rejected_values: list[pa.Table]
+
+
+# Windows read, typed and written at once in this process (ingest/background.py).
+_READ_SLOTS = work_slots(settings.EXTRACT_THREADS)
+
+
+def _in_background(
+    table: TTable,
+    ready: ReadyExport,
+    load: LoadSettings,
+    typer: BatchTyper,
+    rejected: list[RejectedRow],
+    stats: ReadStats,
+) -> Generator[None, None, _WindowRead]:
+    """Read the window on a thread of its own; yields None to dlt until it is done."""
+    stem = ready.zip_path.with_name(f"{ready.zip_path.stem}.{table}.{uuid.uuid4().hex[:8]}")
+
+    def work(check: Callable[[], None]) -> _WindowRead:
+        return _write_window(table, ready, load, typer, rejected, stats, stem, check)
+
+    job = Background(work, _READ_SLOTS)
+    try:
+        while not job.wait(_WAIT_STEP):
+            yield None
+    finally:
+        job.cancel()  # at once when done; otherwise the thread stops at its next batch
+    return job.result()
+
+
+_WAIT_STEP = 0.01  # seconds: how long a table waits for its thread before dlt goes on
+
+
+def _write_window(
+    table: TTable,
+    ready: ReadyExport,
+    load: LoadSettings,
+    typer: BatchTyper,
+    rejected: list[RejectedRow],
+    stats: ReadStats,
+    stem: Path,
+    check: Callable[[], None],
+) -> _WindowRead:
+    """Runs on its own thread: read, type and write the window's rows; no dlt call here."""
+    files = ParquetFiles(stem, settings.PARQUET_ROW_GROUP_BUDGET)
+    values: list[pa.Table] = []  # the rejected custom dimension values of each batch
+    loaded = 0
+    try:
+        for read in _read_window(table, ready, load, rejected, stats):
+            check()
+            _check_identifiers(table, read, ready.export_id)
+            batch, elsewhere = keep_inside(read, ready.window, table)
+            rejected += elsewhere
+            loaded += batch.num_rows
+            typed = typer.apply(batch, primary_key(table))
+            values.append(typed.rejected)
+            files.write(typed.batch)
+        return _WindowRead(files.close(), loaded, values)
+    except BaseException:
+        files.discard()
+        raise
+
+
+def _file_imports(table: TTable, files: list[WrittenFile], typer: BatchTyper) -> Iterator[Any]:
+    """Hand dlt each written file (hard-linked into the load package), then remove ours."""
+    try:
+        for file in files:
+            typer.describe(table, file.schema.names)
+            yield dlt.mark.with_file_import(
+                str(file.path),
+                "parquet",
+                file.rows,
+                hints=pa.Table.from_batches([], schema=file.schema),
+            )
+            file.path.unlink(missing_ok=True)
+    finally:
+        for file in files:
+            file.path.unlink(missing_ok=True)
 
 
 def _tell(progress: TExportProgress | None, event: ProgressEvent) -> None:

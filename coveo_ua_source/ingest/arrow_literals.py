@@ -55,6 +55,34 @@ def integers(values: Sequence[int]) -> pa.Int64Array:
     return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
 
 
+def texts(values: Sequence[str | None]) -> pa.StringArray:
+    """``values`` as a string array (None as null)."""
+    data = bytearray()
+    offsets = array("i", [0])
+    valid = bytearray((len(values) + 7) // 8)
+    for index, value in enumerate(values):
+        if value is not None:
+            data += value.encode()
+            valid[index // 8] |= 1 << (index % 8)
+        offsets.append(len(data))
+    buffers = [pa.py_buffer(valid), pa.py_buffer(offsets), pa.py_buffer(bytes(data))]
+    return pa.Array.from_buffers(pa.string(), len(values), buffers)
+
+
+def booleans(values: Sequence[bool]) -> pa.BooleanArray:
+    """``values`` as a boolean array."""
+    bits = bytearray((len(values) + 7) // 8)
+    for index, value in enumerate(values):
+        if value:
+            bits[index // 8] |= 1 << (index % 8)
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bytes(bits))])
+
+
+def zero(data_type: pa.DataType) -> pa.Scalar:
+    """The zero of the integer type ``data_type``."""
+    return _fixed_width(data_type, bytes(data_type.bit_width // 8))
+
+
 @cache
 def null(data_type: pa.DataType) -> pa.Scalar:
     """The null of ``data_type``."""
@@ -65,4 +93,14 @@ def _fixed_width(data_type: pa.DataType, value: bytes) -> pa.Scalar:
     return pa.Array.from_buffers(data_type, 1, [None, pa.py_buffer(value)])[0]
 
 
-__all__ = ["boolean", "integer", "integers", "null", "text", "timestamp"]
+__all__ = [
+    "boolean",
+    "booleans",
+    "integer",
+    "integers",
+    "null",
+    "text",
+    "texts",
+    "timestamp",
+    "zero",
+]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from coveo_ua_source.ingest import arrow_literals
 from coveo_ua_source.ingest.csv_text import (
     bad_rows,
     convert_column,
@@ -56,7 +57,7 @@ class BatchConverter:
     ) -> pa.RecordBatch:
         """The output batch without the rejected rows."""
         if rejected:
-            keep = pa.array([index not in rejected for index in range(batch.num_rows)])
+            keep = arrow_literals.booleans([i not in rejected for i in range(batch.num_rows)])
             arrays = [
                 convert_column(column.filter(keep), field.type)
                 if array is None

@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from coveo_ua_source.exceptions import ExportFileError
+from coveo_ua_source.ingest import arrow_literals
 from coveo_ua_source.ingest.read_ahead import ReadAheadGate
 from coveo_ua_source.schema import TExportFormat
 
@@ -119,7 +120,7 @@ def repair_utf8(column: pa.Array) -> tuple[pa.Array, int]:
         except UnicodeDecodeError:
             texts.append(value.decode("utf-8", "replace"))
             repaired += 1
-    return pa.array(texts, pa.string()), repaired
+    return arrow_literals.texts(texts), repaired
 
 
 def bad_rows(column: pa.Array, type_: pa.DataType, start: int = 0) -> list[int]:
@@ -317,7 +318,8 @@ def newline_prefix(batch: pa.RecordBatch, per_column: Sequence[int]) -> list[int
     counts = None
     for column, newlines in zip(batch.columns, per_column, strict=True):
         if newlines:
-            column_counts = pc.fill_null(pc.count_substring(column, "\n"), 0)
+            found = pc.count_substring(column, "\n")
+            column_counts = pc.fill_null(found, arrow_literals.zero(found.type))
             counts = column_counts if counts is None else pc.add(counts, column_counts)
     if counts is None:
         return None

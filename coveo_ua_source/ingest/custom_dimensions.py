@@ -235,8 +235,8 @@ def row_key_texts(
     columns = [batch.column(name).take(positions) for name in present]
     if not all(_plain_json_text(column) for column in columns):
         rows = zip(*(column.to_pylist() for column in columns), strict=True)
-        return pa.array(
-            [json.dumps(dict(zip(present, row, strict=True))) for row in rows], pa.string()
+        return arrow_literals.texts(
+            [json.dumps(dict(zip(present, row, strict=True))) for row in rows]
         )
     parts: list[Any] = []
     for index, (name, column) in enumerate(zip(present, columns, strict=True)):
@@ -253,7 +253,7 @@ def _plain_json_text(column: pa.Array) -> bool:
 
 def _mask(length: int, positions: Sequence[int]) -> pa.Array:
     wanted = set(positions)
-    return pa.array([index in wanted for index in range(length)])
+    return arrow_literals.booleans([index in wanted for index in range(length)])
 
 
 def _arrow_type(coveo_type: str) -> pa.DataType | None:

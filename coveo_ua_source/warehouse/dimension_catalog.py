@@ -109,13 +109,13 @@ class BatchTyper:
     def apply(self, batch: pa.RecordBatch, key_columns: Sequence[str]) -> TypedBatch:
         return type_batch(batch, self.types, key_columns, self._loaded)
 
-    def describe(self, table: TTable, batch: pa.RecordBatch) -> None:
-        """Give the columns of ``batch`` not described yet in this run their descriptions.
+    def describe(self, table: TTable, names: Sequence[str]) -> None:
+        """Give the columns ``names`` not described yet in this run their descriptions.
 
         They are written into the schema being extracted rather than given as resource
         hints, which the bookkeeping tables (table variants of the resource) would inherit.
         """
-        new = [name for name in batch.schema.names if name not in self._described]
+        new = [name for name in names if name not in self._described]
         if not new:
             return
         self._described.update(new)

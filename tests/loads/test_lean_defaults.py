@@ -223,3 +223,33 @@ def test_a_run_never_imports_pandas(simulator: Simulator, tmp_path: Path) -> Non
     if outcome["imported"]:
         pytest.skip("this dlt imports pyarrow.dataset, which imports pandas itself")
     assert outcome["pandas"] is False
+
+
+_HOSTILE_PATHS = """
+import sys
+import pyarrow as pa
+from coveo_ua_source.ingest.csv_text import newline_prefix, repair_utf8
+
+def binary(*values):
+    offsets, data = [0], b""
+    for value in values:
+        data += value
+        offsets.append(len(data))
+    offsets_buffer = pa.py_buffer(b"".join(o.to_bytes(4, "little") for o in offsets))
+    buffers = [None, offsets_buffer, pa.py_buffer(data)]
+    return pa.Array.from_buffers(pa.binary(), len(values), buffers)
+
+repaired, count = repair_utf8(binary(b"ok", b"\\xff"))
+text = repair_utf8(binary(b"a\\nb"))[0]
+prefix = newline_prefix(pa.RecordBatch.from_arrays([text], names=["t"]), [1])
+print(repaired.to_pylist(), count, prefix, "pandas" in sys.modules)
+"""
+
+
+def test_the_repair_paths_never_import_pandas() -> None:
+    """They run on the reading threads: a pandas import there races dlt's own check of
+    ``sys.modules["pandas"]`` on the main thread (a partially initialised module)."""
+    ran = subprocess.run(
+        [sys.executable, "-c", _HOSTILE_PATHS], capture_output=True, text=True, check=True
+    )
+    assert ran.stdout.split() == ["['ok',", "'\ufffd']", "1", "[0,", "1]", "False"]

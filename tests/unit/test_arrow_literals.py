@@ -51,3 +51,27 @@ def test_timestamp_truncates_to_the_unit_as_pyarrow_does(unit: str, moment: date
 def test_null() -> None:
     assert arrow_literals.null(pa.string()).equals(pa.scalar(None, pa.string()))
     assert not arrow_literals.null(pa.int64()).is_valid
+
+
+@pytest.mark.parametrize(
+    "values", [[], ["a", None, "é€😀", ""], [None] * 9, ["x"] * 17, [None, "line\nbreak"]]
+)
+def test_texts_are_the_string_array_of_the_values(values: list[str | None]) -> None:
+    built = arrow_literals.texts(values)
+    built.validate(full=True)
+    assert built.type == pa.string()
+    assert built.to_pylist() == values
+
+
+@pytest.mark.parametrize("data_type", [pa.int8(), pa.int32(), pa.int64(), pa.uint16()])
+def test_zero_of_an_integer_type(data_type: pa.DataType) -> None:
+    zero = arrow_literals.zero(data_type)
+    assert zero.type == data_type
+    assert zero.as_py() == 0
+
+
+@pytest.mark.parametrize("values", [[], [True], [False, True, True] * 5, [False] * 9])
+def test_booleans_are_the_boolean_array_of_the_values(values: list[bool]) -> None:
+    built = arrow_literals.booleans(values)
+    built.validate(full=True)
+    assert built.to_pylist() == values
