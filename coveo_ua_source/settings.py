@@ -87,6 +87,10 @@ CSV_BLOCK_BYTES: Final = 1 << 20
 # inflating on its thread while a batch is typed and written. A read held back longer
 # than CSV_READ_AHEAD_WAIT seconds goes on (a record longer than that many blocks).
 CSV_READ_AHEAD_BLOCKS: Final = 4
+CSV_READ_AHEAD_WAIT: Final = 1.0
+# A reader left before the end waits up to this many seconds for pyarrow's read-ahead
+# thread to stop calling into Python (one caught there at exit aborts the process).
+CSV_READ_AHEAD_STOP_WAIT: Final = 5.0
 # Windows of different tables read, typed and written to Parquet at once (each on a thread
 # of its own, ingest/background.py): two use the machine's two cores.
 EXTRACT_THREADS: Final = 2
@@ -94,7 +98,9 @@ EXTRACT_THREADS: Final = 2
 # row group would take more memory than this writes each batch as it comes
 # (ingest/parquet_files.py).
 PARQUET_ROW_GROUP_BUDGET: Final = 16 << 20
-CSV_READ_AHEAD_WAIT: Final = 1.0
+# A Parquet file is closed, and the next begun, once it holds this many column chunks
+# (row groups x columns): its writer keeps about 0.8 KB of metadata per chunk until then.
+PARQUET_FILE_COLUMN_CHUNKS: Final = 10_000
 # A zip member may not decompress to more than this many times its compressed size
 # nor more than ZIP_MAX_MEMBER_BYTES: a guard against zip bombs.
 ZIP_MAX_RATIO: Final = 200

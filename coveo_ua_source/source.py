@@ -378,7 +378,9 @@ def _write_window(
     check: Callable[[], None],
 ) -> _WindowRead:
     """Runs on its own thread: read, type and write the window's rows; no dlt call here."""
-    files = ParquetFiles(stem, settings.PARQUET_ROW_GROUP_BUDGET)
+    files = ParquetFiles(
+        stem, settings.PARQUET_ROW_GROUP_BUDGET, settings.PARQUET_FILE_COLUMN_CHUNKS
+    )
     values: list[pa.Table] = []  # the rejected custom dimension values of each batch
     loaded = 0
     try:

@@ -29,7 +29,9 @@ class Background(Generic[_T]):
         self._finished = threading.Event()
         self._result: _T | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="coveo-ua-read", daemon=True)
+        # not a daemon: the interpreter waits for it at exit, as one caught in pyarrow then
+        # aborts the process
+        self._thread = threading.Thread(target=self._run, name="coveo-ua-read")
         self._thread.start()
 
     def wait(self, timeout: float) -> bool:

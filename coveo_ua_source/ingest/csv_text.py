@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import IO, cast
 
@@ -142,6 +144,9 @@ def type_name(type_: pa.DataType) -> str:
     return "timestamp" if pa.types.is_timestamp(type_) else _TYPE_NAMES.get(type_, str(type_))
 
 
+_LAST_READ_RETURN = 0.02  # seconds for pyarrow's read-ahead thread to leave its last read
+
+
 class CsvByteStream(io.RawIOBase):
     """A member's bytes: counted against a limit (zip bombs), NUL bytes dropped, header apart."""
 
@@ -152,6 +157,10 @@ class CsvByteStream(io.RawIOBase):
         self._inflated = 0
         self._eof = False
         self.gate: ReadAheadGate | None = None  # set while pyarrow's reader reads it
+        self._stopped = False
+        self._counting = threading.Lock()
+        self._in_flight = 0  # reads under way (pyarrow's read-ahead thread)
+        self._last_return = 0.0  # time.monotonic() when the last read returned
 
     def bound_read_ahead(self, limit: int, wait: float) -> ReadAheadGate:
         """From now on, reads wait while ``limit`` reads ahead of the batches taken."""
@@ -174,9 +183,41 @@ class CsvByteStream(io.RawIOBase):
             )
         return chunk.replace(b"\0", b"") if b"\0" in chunk else chunk
 
-    def read(self, size: int | None = -1) -> bytes:
+    def stop(self) -> None:
+        """Every read from now on returns the end of the input, at once."""
+        self._stopped = True
         if self.gate is not None:
-            self.gate.before_read()
+            self.gate.open()
+
+    def wait_stopped(self, timeout: float) -> bool:
+        """Whether no read is under way, waiting up to ``timeout`` for one to return.
+
+        pyarrow's read-ahead thread goes on reading after its reader is closed; one caught
+        calling into Python while the interpreter exits aborts the process (SIGABRT), so a
+        reader left early waits here until that thread is out of its reads (and a moment
+        more after the last one: nothing in Python can see it return).
+        """
+        deadline = time.monotonic() + timeout
+        while self._in_flight and time.monotonic() < deadline:
+            time.sleep(0.001)
+        since_last = time.monotonic() - self._last_return
+        if since_last < _LAST_READ_RETURN:
+            time.sleep(_LAST_READ_RETURN - since_last)
+        return not self._in_flight
+
+    def read(self, size: int | None = -1) -> bytes:
+        with self._counting:
+            self._in_flight += 1
+        try:
+            if self.gate is not None:
+                self.gate.before_read()
+            return b"" if self._stopped else self._read(size)
+        finally:
+            with self._counting:
+                self._in_flight -= 1
+                self._last_return = time.monotonic()
+
+    def _read(self, size: int | None) -> bytes:
         wanted = (1 << 62) if size is None or size < 0 else size
         parts, have = ([self._buffer] if self._buffer else []), len(self._buffer)
         while have < wanted and not self._eof:

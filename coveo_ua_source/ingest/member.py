@@ -39,6 +39,7 @@ from coveo_ua_source.ingest.reading_memory import reading_pool
 from coveo_ua_source.schema import TExportFormat, TTable
 from coveo_ua_source.settings import (
     CSV_READ_AHEAD_BLOCKS,
+    CSV_READ_AHEAD_STOP_WAIT,
     CSV_READ_AHEAD_WAIT,
     ROW_KEEP_BYTES,
     ZIP_MAX_MEMBER_BYTES,
@@ -137,19 +138,22 @@ class MemberReader:
             return
         self._names = [f"f{index}" for index in range(len(headers))]
         gate = stream.bound_read_ahead(CSV_READ_AHEAD_BLOCKS, CSV_READ_AHEAD_WAIT)
-        reader = self._open_csv(stream, block_size, self._on_invalid_row)
-        if reader is None:
-            return
+        reader = None
         try:
-            yield from self._converted(reader, gate)
-            self._tracker.finish()
+            reader = self._open_csv(stream, block_size, self._on_invalid_row)
+            if reader is not None:
+                yield from self._converted(reader, gate)
+                self._tracker.finish()
         finally:
-            gate.open()  # a read held back must not hold up the close
-            reader.close()  # stops pyarrow's read-ahead before the member is closed
+            stream.stop()  # a read held back must not hold up the close
+            if reader is not None:
+                reader.close()
+            if not stream.wait_stopped(CSV_READ_AHEAD_STOP_WAIT):
+                logger.warning("%s: pyarrow's read-ahead thread did not stop", self._where)
 
     def _open_csv(
         self,
-        stream: io.RawIOBase | io.BytesIO,
+        stream: io.RawIOBase | pa.NativeFile,
         block_size: int,
         on_invalid: Callable[[pa_csv.InvalidRow], str],
     ) -> pa_csv.CSVStreamingReader | None:
@@ -237,7 +241,7 @@ class MemberReader:
             number = None if row.number is None else row.number + first - 1
             return self._on_invalid_row(row._replace(number=number))
 
-        reader = self._open_csv(io.BytesIO(data), len(data) + 1, on_invalid)
+        reader = self._open_csv(pa.BufferReader(data), len(data) + 1, on_invalid)
         if reader is None:
             return
         try:

@@ -10,7 +10,9 @@ Row groups: DuckDB inserts a Parquet file fastest when its row groups hold 122,8
 (``docs/performance.md``). Such a row group is buffered in memory until it is written,
 so it is used only while it fits ``budget_bytes``; a wider table's batches are written as
 they come, one row group each. A batch whose schema differs from the file's starts the
-next file.
+next file, and so does one after ``max_column_chunks`` (row groups x columns): a Parquet
+writer keeps each column chunk's metadata, about 0.8 KB, until its file is closed, so an
+export's window of millions of rows in one file would hold hundreds of MB.
 """
 
 from __future__ import annotations
@@ -46,8 +48,12 @@ def aligned_group_rows(bytes_per_row: float, budget_bytes: int) -> int | None:
 class ParquetFiles:
     """Writes batches to ``<stem>.<n>.parquet`` files beside each other, uncompressed."""
 
-    def __init__(self, stem: Path, budget_bytes: int, compression: str = "none") -> None:
+    def __init__(
+        self, stem: Path, budget_bytes: int, max_column_chunks: int, compression: str = "none"
+    ) -> None:
         self._stem, self._budget, self._compression = stem, budget_bytes, compression
+        self._max_chunks = max_column_chunks
+        self._groups = 0  # row groups in the open file
         self._written: list[WrittenFile] = []
         self._writer: pq.ParquetWriter | None = None
         self._path: Path | None = None
@@ -69,11 +75,13 @@ class ParquetFiles:
             self._group_rows = aligned_group_rows(batch.nbytes / batch.num_rows, self._budget)
         if self._group_rows is None:
             self._write_rows(pa.Table.from_batches([batch]))
-            return
-        self._pending.append(batch)
-        self._pending_rows += batch.num_rows
-        if self._pending_rows >= self._group_rows:
-            self._write_full_groups()
+        else:
+            self._pending.append(batch)
+            self._pending_rows += batch.num_rows
+            if self._pending_rows >= self._group_rows:
+                self._write_full_groups()
+        if self._groups * len(batch.schema) >= self._max_chunks:
+            self._close_file()
 
     def close(self) -> list[WrittenFile]:
         """Write what is buffered and close; the files written, in order."""
@@ -93,7 +101,7 @@ class ParquetFiles:
     def _open(self, batch: pa.RecordBatch) -> None:
         self._path = self._stem.with_name(f"{self._stem.name}.{len(self._written)}.parquet")
         self._writer = pq.ParquetWriter(self._path, batch.schema, compression=self._compression)
-        self._rows = 0
+        self._rows, self._groups = 0, 0
 
     def _write_full_groups(self) -> None:
         assert self._group_rows is not None
@@ -107,6 +115,7 @@ class ParquetFiles:
         assert self._writer is not None
         if rows.num_rows:
             self._writer.write_table(rows, row_group_size=group_rows)
+            self._groups += -(-rows.num_rows // (group_rows or rows.num_rows))
 
     def _close_file(self) -> None:
         if self._writer is None:

@@ -230,6 +230,8 @@ import sys
 import pyarrow as pa
 from coveo_ua_source.ingest.csv_text import newline_prefix, repair_utf8
 
+imported = "pandas" in sys.modules  # some dlt versions import it themselves
+
 def binary(*values):
     offsets, data = [0], b""
     for value in values:
@@ -242,7 +244,7 @@ def binary(*values):
 repaired, count = repair_utf8(binary(b"ok", b"\\xff"))
 text = repair_utf8(binary(b"a\\nb"))[0]
 prefix = newline_prefix(pa.RecordBatch.from_arrays([text], names=["t"]), [1])
-print(repaired.to_pylist(), count, prefix, "pandas" in sys.modules)
+print(repaired.to_pylist(), count, prefix, imported, "pandas" in sys.modules)
 """
 
 
@@ -252,4 +254,8 @@ def test_the_repair_paths_never_import_pandas() -> None:
     ran = subprocess.run(
         [sys.executable, "-c", _HOSTILE_PATHS], capture_output=True, text=True, check=True
     )
-    assert ran.stdout.split() == ["['ok',", "'\ufffd']", "1", "[0,", "1]", "False"]
+    *results, imported, pandas = ran.stdout.split()
+    assert results == ["['ok',", "'\ufffd']", "1", "[0,", "1]"]
+    if imported == "True":
+        pytest.skip("this dlt imports pyarrow.dataset, which imports pandas itself")
+    assert pandas == "False"

@@ -17,6 +17,7 @@ from coveo_ua_source.ingest.parquet_files import (
 )
 
 BUDGET = 16 << 20
+CHUNKS = 10_000
 
 
 def _narrow(first: int, rows: int) -> pa.RecordBatch:
@@ -41,7 +42,7 @@ def test_no_aligned_row_group_when_half_of_one_exceeds_the_budget() -> None:
 
 
 def test_narrow_rows_are_written_in_duckdb_sized_row_groups(tmp_path: Path) -> None:
-    files = ParquetFiles(tmp_path / "clicks", BUDGET)
+    files = ParquetFiles(tmp_path / "clicks", BUDGET, CHUNKS)
     for first in range(0, 300_000, 7_000):
         files.write(_narrow(first, min(7_000, 300_000 - first)))
     [written] = files.close()
@@ -52,15 +53,38 @@ def test_narrow_rows_are_written_in_duckdb_sized_row_groups(tmp_path: Path) -> N
 
 def test_wide_rows_are_written_batch_by_batch(tmp_path: Path) -> None:
     wide = pa.record_batch({"text": pa.array(["x" * 400] * 1_000)})
-    files = ParquetFiles(tmp_path / "searches", BUDGET)
+    files = ParquetFiles(tmp_path / "searches", BUDGET, CHUNKS)
     for _ in range(3):
         files.write(wide)
     [written] = files.close()
     assert _group_sizes(written.path) == [1_000, 1_000, 1_000]
 
 
+def test_a_file_full_of_column_chunks_is_closed_and_the_next_begun(tmp_path: Path) -> None:
+    wide = pa.record_batch({"text": pa.array(["x" * 400] * 1_000), "n": pa.array(range(1_000))})
+    files = ParquetFiles(tmp_path / "searches", BUDGET, max_column_chunks=6)
+    for _ in range(7):
+        files.write(wide)
+    written = files.close()
+    assert [file.rows for file in written] == [3_000, 3_000, 1_000]
+    assert [_group_sizes(file.path) for file in written] == [[1_000] * 3, [1_000] * 3, [1_000]]
+    assert len({file.path for file in written}) == 3
+
+
+def test_narrow_files_are_closed_after_whole_row_groups(tmp_path: Path) -> None:
+    files = ParquetFiles(tmp_path / "clicks", BUDGET, max_column_chunks=2)
+    for first in range(0, 300_000, 50_000):
+        files.write(_narrow(first, 50_000))
+    written = files.close()
+    assert sum(file.rows for file in written) == 300_000
+    assert [file.rows for file in written] == [250_000, 50_000]
+    assert _group_sizes(written[0].path) == [122_880, 122_880, 4_240]
+    rows = [n for file in written for n in pq.read_table(file.path)["n"].to_pylist()]
+    assert rows == list(range(300_000))
+
+
 def test_a_batch_of_another_schema_starts_the_next_file(tmp_path: Path) -> None:
-    files = ParquetFiles(tmp_path / "searches", BUDGET)
+    files = ParquetFiles(tmp_path / "searches", BUDGET, CHUNKS)
     files.write(_narrow(0, 10))
     files.write(pa.record_batch({"n": pa.array(["text"])}))
     first, second = files.close()
@@ -70,7 +94,7 @@ def test_a_batch_of_another_schema_starts_the_next_file(tmp_path: Path) -> None:
 
 
 def test_only_empty_batches_make_one_empty_file_with_their_columns(tmp_path: Path) -> None:
-    files = ParquetFiles(tmp_path / "groups", BUDGET)
+    files = ParquetFiles(tmp_path / "groups", BUDGET, CHUNKS)
     files.write(_narrow(0, 0))
     [written] = files.close()
     assert written.rows == 0
@@ -78,12 +102,12 @@ def test_only_empty_batches_make_one_empty_file_with_their_columns(tmp_path: Pat
 
 
 def test_no_batch_no_file(tmp_path: Path) -> None:
-    assert ParquetFiles(tmp_path / "groups", BUDGET).close() == []
+    assert ParquetFiles(tmp_path / "groups", BUDGET, CHUNKS).close() == []
     assert list(tmp_path.iterdir()) == []
 
 
 def test_discard_removes_every_file_written(tmp_path: Path) -> None:
-    files = ParquetFiles(tmp_path / "searches", BUDGET)
+    files = ParquetFiles(tmp_path / "searches", BUDGET, CHUNKS)
     files.write(_narrow(0, 10))
     files.write(pa.record_batch({"n": pa.array(["text"])}))  # the second file, still open
     files.discard()
@@ -94,7 +118,7 @@ def test_discard_removes_every_file_written(tmp_path: Path) -> None:
 @given(sizes=st.lists(st.integers(min_value=0, max_value=90_000), max_size=8))
 def test_any_batch_sizes_keep_every_row_in_order(tmp_path_factory, sizes: list[int]) -> None:
     folder = tmp_path_factory.mktemp("files")
-    files = ParquetFiles(folder / "keywords", BUDGET)
+    files = ParquetFiles(folder / "keywords", BUDGET, CHUNKS)
     first = 0
     for size in sizes:
         files.write(_narrow(first, size))
