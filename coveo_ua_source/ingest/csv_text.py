@@ -158,7 +158,7 @@ class CsvByteStream(io.RawIOBase):
         self._eof = False
         self.gate: ReadAheadGate | None = None  # set while pyarrow's reader reads it
         self._stopped = False
-        self._counting = threading.Lock()
+        self._reads_done = threading.Condition()  # notified as each read returns
         self._in_flight = 0  # reads under way (pyarrow's read-ahead thread)
         self._last_return = 0.0  # time.monotonic() when the last read returned
 
@@ -197,25 +197,25 @@ class CsvByteStream(io.RawIOBase):
         reader left early waits here until that thread is out of its reads (and a moment
         more after the last one: nothing in Python can see it return).
         """
-        deadline = time.monotonic() + timeout
-        while self._in_flight and time.monotonic() < deadline:
-            time.sleep(0.001)
+        with self._reads_done:
+            self._reads_done.wait_for(lambda: not self._in_flight, timeout)
         since_last = time.monotonic() - self._last_return
         if since_last < _LAST_READ_RETURN:
             time.sleep(_LAST_READ_RETURN - since_last)
         return not self._in_flight
 
     def read(self, size: int | None = -1) -> bytes:
-        with self._counting:
+        with self._reads_done:
             self._in_flight += 1
         try:
             if self.gate is not None:
                 self.gate.before_read()
             return b"" if self._stopped else self._read(size)
         finally:
-            with self._counting:
+            with self._reads_done:
                 self._in_flight -= 1
                 self._last_return = time.monotonic()
+                self._reads_done.notify_all()
 
     def _read(self, size: int | None) -> bytes:
         wanted = (1 << 62) if size is None or size < 0 else size

@@ -138,17 +138,19 @@ class MemberReader:
             return
         self._names = [f"f{index}" for index in range(len(headers))]
         gate = stream.bound_read_ahead(CSV_READ_AHEAD_BLOCKS, CSV_READ_AHEAD_WAIT)
-        reader = None
+        reader, read_to_the_end = None, False
         try:
             reader = self._open_csv(stream, block_size, self._on_invalid_row)
             if reader is not None:
                 yield from self._converted(reader, gate)
                 self._tracker.finish()
+            read_to_the_end = True
         finally:
             stream.stop()  # a read held back must not hold up the close
             if reader is not None:
                 reader.close()
-            if not stream.wait_stopped(CSV_READ_AHEAD_STOP_WAIT):
+            # at the end, pyarrow's last read has returned; left early, one may be under way
+            if not read_to_the_end and not stream.wait_stopped(CSV_READ_AHEAD_STOP_WAIT):
                 logger.warning("%s: pyarrow's read-ahead thread did not stop", self._where)
 
     def _open_csv(
