@@ -45,6 +45,7 @@ from coveo_ua_source.ingest.archive import (
     read_table,
 )
 from coveo_ua_source.ingest.background import Background, work_slots
+from coveo_ua_source.ingest.custom_dimensions import HeldRejected
 from coveo_ua_source.ingest.parquet_files import ParquetFiles, WrittenFile
 from coveo_ua_source.ingest.placement import keep_inside
 from coveo_ua_source.ingest.reading_memory import release_read_memory
@@ -56,6 +57,7 @@ from coveo_ua_source.runs.plan import (
     RunPlan,
     checked_value,
 )
+from coveo_ua_source.runs.process_exit import freeze_at_exit
 from coveo_ua_source.runs.report import WindowFailures, last_report, new_report
 from coveo_ua_source.runs.start import start_run
 from coveo_ua_source.runs.turns import Coordination
@@ -79,7 +81,12 @@ from coveo_ua_source.warehouse.dimension_catalog import (
     loaded_column_types,
     rejected_values_item,
 )
-from coveo_ua_source.warehouse.lakehouse import explain_plain_lake, for_delta, is_delta
+from coveo_ua_source.warehouse.lakehouse import (
+    explain_plain_lake,
+    for_delta,
+    is_delta,
+    keeps_load_files,
+)
 from coveo_ua_source.warehouse.lean_defaults import pipeline_lean_defaults
 
 logger = logging.getLogger(__name__)
@@ -177,6 +184,7 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress
     destination, as from every entry point."""
     pipeline = active_pipeline()
     pipeline_lean_defaults(pipeline)
+    freeze_at_exit()
     readers = _readers(load.windows.tables)
     refreshed = refresh_requested()
     inputs = PlanInputs(
@@ -196,8 +204,7 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress
     started = start_run(pipeline, inputs, client, runner, local_state, coordination)
     plan = started.plan
     dispositions = _record_plan(plan, readers)
-    destination_type = pipeline.destination.destination_type if pipeline.destination else ""
-    explain_plain_lake(destination_type, readers, plan.exports, plan.positions)
+    explain_plain_lake(_destination_type(), readers, plan.exports, plan.positions)
     report = new_report(pipeline)
     detail = {
         "exports": len(plan.exports),
@@ -210,6 +217,12 @@ def _feed_run(load: LoadSettings, client: CoveoClient, progress: TExportProgress
         plan.exports, started.stream, started.runner, readers, plan.positions,
         load.keep_exports, dispositions=dispositions, on_window_failed=failures.handle,
     )  # fmt: skip
+
+
+def _destination_type() -> str:
+    """The active pipeline's destination type ("duckdb", "filesystem", ...); "" for none."""
+    destination = active_pipeline().destination
+    return destination.destination_type if destination else ""
 
 
 def _readers(tables: Sequence[TTable]) -> frozenset[str]:
@@ -303,13 +316,14 @@ def _table_batches(
     resource; all of them are committed with the data, in the same load package.
     """
     typer = None
+    statistics = keeps_load_files(_destination_type())
     for ready in feed.exports_for(table):
         if typer is None:
             typer = dimension_types.typer(table, loaded_column_types(table))
             choose_disposition(table, feed.dispositions())
         rejected: list[RejectedRow] = []
         stats = ReadStats()
-        read = yield from _in_background(table, ready, load, typer, rejected, stats)
+        read = yield from _in_background(table, ready, load, typer, rejected, stats, statistics)
         loaded, values = read.rows, read.rejected_values
         yield from _file_imports(table, read.files, typer)
         delta, bad_values = is_delta(table), sum(value.num_rows for value in values)
@@ -348,12 +362,20 @@ def _in_background(
     typer: BatchTyper,
     rejected: list[RejectedRow],
     stats: ReadStats,
+    statistics: bool,
 ) -> Generator[None, None, _WindowRead]:
-    """Read the window on a thread of its own; yields None to dlt until it is done."""
+    """Read the window on a thread of its own; yields None to dlt until it is done.
+    ``statistics``: whether the Parquet files carry column statistics."""
     stem = ready.zip_path.with_name(f"{ready.zip_path.stem}.{table}.{uuid.uuid4().hex[:8]}")
 
     def work(check: Callable[[], None]) -> _WindowRead:
-        return _write_window(table, ready, load, typer, rejected, stats, stem, check)
+        files = ParquetFiles(
+            stem,
+            settings.PARQUET_ROW_GROUP_BUDGET,
+            settings.PARQUET_FILE_COLUMN_CHUNKS,
+            statistics=statistics,
+        )
+        return _write_window(table, ready, load, typer, rejected, stats, files, check)
 
     job = Background(work, _READ_SLOTS)
     try:
@@ -374,14 +396,11 @@ def _write_window(
     typer: BatchTyper,
     rejected: list[RejectedRow],
     stats: ReadStats,
-    stem: Path,
+    files: ParquetFiles,
     check: Callable[[], None],
 ) -> _WindowRead:
     """Runs on its own thread: read, type and write the window's rows; no dlt call here."""
-    files = ParquetFiles(
-        stem, settings.PARQUET_ROW_GROUP_BUDGET, settings.PARQUET_FILE_COLUMN_CHUNKS
-    )
-    values: list[pa.Table] = []  # the rejected custom dimension values of each batch
+    values = HeldRejected()  # the rejected custom dimension values of each batch
     loaded = 0
     try:
         for read in _read_window(table, ready, load, rejected, stats):
@@ -391,9 +410,9 @@ def _write_window(
             rejected += elsewhere
             loaded += batch.num_rows
             typed = typer.apply(batch, primary_key(table))
-            values.append(typed.rejected)
+            values.add(typed.rejected)
             files.write(typed.batch)
-        return _WindowRead(files.close(), loaded, values)
+        return _WindowRead(files.close(), loaded, values.tables())
     except BaseException:
         files.discard()
         raise

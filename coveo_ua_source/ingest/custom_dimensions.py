@@ -166,6 +166,33 @@ def type_batch(
     return TypedBatch(typed, pa.concat_tables(rejected) if rejected else empty_rejected())
 
 
+class HeldRejected:
+    """A window's rejected values, batch after batch, held in few chunks.
+
+    Each batch's ``TypedBatch.rejected`` is a table of a few rows in a chunk per column
+    with bad values, and each such chunk costs about 8 KB however few its rows (buffers,
+    wrappers): held as they come, a window of thousands of batches grew the extract's
+    memory with its rows. Every ``combine_every`` tables with rows are combined into one.
+    """
+
+    def __init__(self, combine_every: int = 32) -> None:
+        self._every = combine_every
+        self._combined: list[pa.Table] = []
+        self._recent: list[pa.Table] = []
+
+    def add(self, rejected: pa.Table) -> None:
+        if not rejected.num_rows:
+            return
+        self._recent.append(rejected)
+        if len(self._recent) >= self._every:
+            self._combined.append(pa.concat_tables(self._recent).combine_chunks())
+            self._recent = []
+
+    def tables(self) -> list[pa.Table]:
+        """Every rejected value added, in order."""
+        return [*self._combined, *self._recent]
+
+
 def empty_rejected() -> pa.Table:
     """A ``TypedBatch.rejected`` without rows."""
     return pa.Table.from_batches([], schema=REJECTED_SCHEMA)  # empty_table() imports pandas

@@ -46,6 +46,13 @@ def delta_lakehouse(source: DltSource) -> DltSource:
     return source
 
 
+def keeps_load_files(destination_type: str) -> bool:
+    """Whether the destination keeps the load's Parquet files as the table's data (the
+    filesystem destination, plain or under a table format), where readers use their
+    statistics; a warehouse copies the rows into its own storage."""
+    return destination_type.rsplit(".", 1)[-1] == "filesystem"
+
+
 def is_delta(table: str) -> bool:
     """Whether the current source loads ``table`` as a Delta table (in the extract step)."""
     resource = dlt.current.source().resources.get(table)

@@ -6,8 +6,10 @@ setting that no dlt config provider (environment, ``.dlt/*.toml``, ...) has a va
 - ``data_writer.compression = "none"``: Parquet written uncompressed (every destination);
 - ``load.delete_completed_jobs = true``: a load package's files are removed once loaded
   (every destination; set it false to keep them);
-- DuckDB only: ``load.workers = 1`` and a ``memory_limit`` in the credentials'
-  ``global_config`` (not when ``global_config``, ``local_config`` or ``pragmas`` are set).
+- DuckDB only: ``load.workers = 2`` and, in the credentials' ``global_config``, a
+  ``memory_limit`` and (only where the workers are this default too) ``threads = 1``:
+  two tables copied at once, each by one DuckDB thread; not when ``global_config``,
+  ``local_config`` or ``pragmas`` are set.
 
 The CLI, the demo and ``run_load`` call it before their run. The source itself calls
 ``pipeline_lean_defaults(pipeline)`` as each extract starts, before it writes a file or
@@ -44,13 +46,20 @@ _COMPRESSION = _Default(
 # by default, and a long-lived pipelines folder then grows without bound.
 _DELETE_COMPLETED = _Default(("load.delete_completed_jobs",), "LOAD__DELETE_COMPLETED_JOBS", "true")
 _WORKERS = _Default(("load.workers",), "LOAD__WORKERS", str(settings.DUCKDB_LOAD_WORKERS))
-_MEMORY_LIMIT = _Default(
+_DUCKDB_CONFIG = _Default(
     tuple(
         f"destination.duckdb.credentials.{name}"
         for name in ("global_config", "local_config", "pragmas")
     ),
     "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG",
     json.dumps({"memory_limit": settings.DUCKDB_MEMORY_LIMIT}),
+)
+# One DuckDB thread per load job suits the default workers only: under workers the user
+# chose (one, say), the jobs keep DuckDB's threads.
+_DUCKDB_CONFIG_WITH_WORKERS = _DUCKDB_CONFIG._replace(
+    value=json.dumps(
+        {"memory_limit": settings.DUCKDB_MEMORY_LIMIT, "threads": settings.DUCKDB_LOAD_THREADS}
+    )
 )
 
 
@@ -66,15 +75,13 @@ def lean_load_defaults(
     object, or None. With ``pipeline_name``, only that pipeline's settings are set.
     """
     target = os.environ if environ is None else environ
-    chosen = [_COMPRESSION, _DELETE_COMPLETED]
-    if _destination_name(destination) == "duckdb":
-        chosen += [_WORKERS, _MEMORY_LIMIT]
     applied: dict[str, str] = {}
-    for default in chosen:
-        variable = _variable(default, pipeline_name)
-        _retract_own(target, variable)
-        if variable not in target and not _set_by_user(default, pipeline_name):
-            target[variable] = applied[variable] = default.value
+    for default in (_COMPRESSION, _DELETE_COMPLETED):
+        _apply(default, target, pipeline_name, applied)
+    if _destination_name(destination) == "duckdb":
+        workers = _apply(_WORKERS, target, pipeline_name, applied)
+        duckdb_config = _DUCKDB_CONFIG_WITH_WORKERS if workers else _DUCKDB_CONFIG
+        _apply(duckdb_config, target, pipeline_name, applied)
     if target is os.environ:
         _SET_HERE.update(applied)
     return applied
@@ -83,6 +90,21 @@ def lean_load_defaults(
 # What this process's calls set in os.environ: decided again at each call, so that a
 # setting the user makes later in a long-lived process (a notebook, a worker) wins.
 _SET_HERE: dict[str, str] = {}
+
+
+def _apply(
+    default: _Default,
+    target: MutableMapping[str, str],
+    pipeline_name: str | None,
+    applied: dict[str, str],
+) -> bool:
+    """Set ``default`` in ``target`` unless someone configured it; whether it was set."""
+    variable = _variable(default, pipeline_name)
+    _retract_own(target, variable)
+    if variable in target or _set_by_user(default, pipeline_name):
+        return False
+    target[variable] = applied[variable] = default.value
+    return True
 
 
 def _retract_own(target: MutableMapping[str, str], variable: str) -> None:

@@ -97,7 +97,7 @@ LEAN_SETTINGS = ("DATA_WRITER__COMPRESSION", "LOAD__DELETE_COMPLETED_JOBS", "LOA
 @dataclass(frozen=True)
 class Tasks:
     """Two incremental tasks on one worker (to 2024-03-03, then 2024-03-04), the user
-    having set LOAD__WORKERS=2 between them: what they returned, exported and left behind."""
+    having set LOAD__WORKERS=3 between them: what they returned, exported and left behind."""
 
     simulator: Simulator
     summaries: list[dict[str, Any]]
@@ -125,7 +125,7 @@ def incremental_tasks(
             first = load_incremental(destination, dataset_name="tasks", end_date="2024-03-03")
             created = [simulator.created_count]
             lean = [{name: os.environ.get(name) for name in LEAN_SETTINGS}]
-            monkeypatch.setenv("LOAD__WORKERS", "2")  # the user's choice, kept
+            monkeypatch.setenv("LOAD__WORKERS", "3")  # the user's choice, kept
             # Held open from here only: the second task must set the memory limit itself.
             with database_kept_open(database):
                 second = load_incremental(destination, dataset_name="tasks", end_date="2024-03-04")
@@ -180,9 +180,9 @@ def test_tasks_load_with_the_lean_defaults_but_keep_what_the_user_set(
     assert tasks.memory_limits == ["488.2 MiB"] * 2, "DuckDB's limit (512MB as it reports it)"
     assert tasks.lean_settings[0] == {
         "DATA_WRITER__COMPRESSION": "none", "LOAD__DELETE_COMPLETED_JOBS": "true",
-        "LOAD__WORKERS": "1",
+        "LOAD__WORKERS": "2",
     }  # fmt: skip
-    assert tasks.lean_settings[1]["LOAD__WORKERS"] == "2", "a setting the user configured is kept"
+    assert tasks.lean_settings[1]["LOAD__WORKERS"] == "3", "a setting the user configured is kept"
     assert_loaded_match(tasks.rows, tasks.simulator, utc(2024, 3, 4))
 
 

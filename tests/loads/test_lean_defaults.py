@@ -24,9 +24,10 @@ from coveo_ua_source.disk import disk_full_error, full_disk
 from coveo_ua_source.warehouse.lean_defaults import lean_load_defaults
 
 MEMORY_LIMIT = json.dumps({"memory_limit": settings.DUCKDB_MEMORY_LIMIT})
+MEMORY_LIMIT_ONE_THREAD = json.dumps({"memory_limit": settings.DUCKDB_MEMORY_LIMIT, "threads": 1})
 
 
-def test_duckdb_gets_one_worker_a_memory_limit_and_plain_parquet() -> None:
+def test_duckdb_gets_two_single_threaded_workers_a_memory_limit_and_plain_parquet() -> None:
     environ: dict[str, str] = {}
     applied = lean_load_defaults("duckdb", environ)
     assert (
@@ -35,8 +36,8 @@ def test_duckdb_gets_one_worker_a_memory_limit_and_plain_parquet() -> None:
         == {
             "DATA_WRITER__COMPRESSION": "none",
             "LOAD__DELETE_COMPLETED_JOBS": "true",
-            "LOAD__WORKERS": "1",
-            "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG": MEMORY_LIMIT,
+            "LOAD__WORKERS": "2",
+            "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG": MEMORY_LIMIT_ONE_THREAD,
         }
     )
     assert lean_load_defaults("dlt.destinations.duckdb", {}) == applied
@@ -79,6 +80,13 @@ def test_a_setting_the_user_configured_is_left_alone(
     assert len(environ) == 3, "the other settings are still applied"
 
 
+def test_workers_the_user_chose_keep_duckdbs_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOAD__WORKERS", "1")
+    environ: dict[str, str] = {}
+    lean_load_defaults("duckdb", environ)
+    assert environ["DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"] == MEMORY_LIMIT
+
+
 def _plain_pipeline(tmp_path: Path, name: str) -> dlt.Pipeline:
     """A user's own DuckDB pipeline; the database is not held open, so dlt opens it with
     the settings it resolved."""
@@ -100,9 +108,13 @@ def _resolved(pipeline: dlt.Pipeline, key: str, config: str) -> str | None:
     return str(found[-1]) if found else None
 
 
-def _memory_limit(pipeline: dlt.Pipeline) -> str:
+def _setting(pipeline: dlt.Pipeline, name: str) -> str:
     with pipeline.sql_client() as client:
-        return str(client.execute_sql("SELECT current_setting('memory_limit')")[0][0])
+        return str(client.execute_sql(f"SELECT current_setting('{name}')")[0][0])
+
+
+def _memory_limit(pipeline: dlt.Pipeline) -> str:
+    return _setting(pipeline, "memory_limit")
 
 
 def test_a_plain_pipeline_run_loads_with_the_lean_defaults(
@@ -110,12 +122,13 @@ def test_a_plain_pipeline_run_loads_with_the_lean_defaults(
 ) -> None:
     pipeline = _plain_pipeline(tmp_path, "plain")
     pipeline.run(make_source(simulator)).raise_on_failed_jobs()
-    assert _resolved(pipeline, "workers", "LoaderConfiguration") == "1"
+    assert _resolved(pipeline, "workers", "LoaderConfiguration") == "2"
     assert _resolved(pipeline, "delete_completed_jobs", "LoadStorageConfiguration") == "true"
-    assert _resolved(pipeline, "global_config", "DuckDbCredentials") == MEMORY_LIMIT
+    assert _resolved(pipeline, "global_config", "DuckDbCredentials") == MEMORY_LIMIT_ONE_THREAD
     # dlt 1.22 has no Parquet compression setting to resolve; the variable is set on every dlt
     assert os.environ["PLAIN__DATA_WRITER__COMPRESSION"] == "none"
     assert _memory_limit(pipeline) == "488.2 MiB", "DuckDB's limit (512MB as it reports it)"
+    assert _setting(pipeline, "threads") == "1"
     assert dlt.config.get("load.workers") is None, "other pipelines keep dlt's defaults"
     assert_tables_match(pipeline, simulator)
 
@@ -128,7 +141,7 @@ def test_a_plain_pipeline_run_keeps_what_the_user_set(
     pipeline = _plain_pipeline(tmp_path, "mine")
     pipeline.run(make_source(simulator, tables="searches")).raise_on_failed_jobs()
     assert _memory_limit(pipeline) == "953.6 MiB", "the user's 1GB for this pipeline"
-    assert _resolved(pipeline, "workers", "LoaderConfiguration") == "1", "the rest: the defaults"
+    assert _resolved(pipeline, "workers", "LoaderConfiguration") == "2", "the rest: the defaults"
     monkeypatch.setenv("LOAD__WORKERS", "3")  # set later in the same process
     next_day = make_source(simulator, tables="searches", end_date="2024-03-04")
     pipeline.run(next_day).raise_on_failed_jobs()

@@ -15,6 +15,7 @@ from coveo_ua_source.ingest.parquet_files import (
     ParquetFiles,
     aligned_group_rows,
 )
+from coveo_ua_source.warehouse.lakehouse import keeps_load_files
 
 BUDGET = 16 << 20
 CHUNKS = 10_000
@@ -130,3 +131,31 @@ def test_any_batch_sizes_keep_every_row_in_order(tmp_path_factory, sizes: list[i
         *full, last = _group_sizes(file.path) or [0]
         assert all(size == DUCKDB_ROW_GROUP_ROWS for size in full)
         assert last <= DUCKDB_ROW_GROUP_ROWS
+
+
+@pytest.mark.parametrize("statistics", [True, False])
+def test_column_statistics_are_written_only_when_asked(tmp_path: Path, statistics: bool) -> None:
+    files = ParquetFiles(tmp_path / "keywords", BUDGET, CHUNKS, statistics=statistics)
+    files.write(_narrow(5, 1_000))
+    [written] = files.close()
+    column = pq.ParquetFile(written.path).metadata.row_group(0).column(0)
+    assert column.is_stats_set is statistics
+    if statistics:
+        assert (column.statistics.min, column.statistics.max) == (5, 1_004)
+    assert pq.read_table(written.path)["n"].to_pylist() == list(range(5, 1_005))
+
+
+@pytest.mark.parametrize(
+    ("destination_type", "keeps"),
+    [
+        ("filesystem", True),
+        ("dlt.destinations.filesystem", True),
+        ("duckdb", False),
+        ("dlt.destinations.postgres", False),
+        ("", False),
+    ],
+)
+def test_only_the_filesystem_destination_keeps_the_load_files(
+    destination_type: str, keeps: bool
+) -> None:
+    assert keeps_load_files(destination_type) is keeps
