@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -147,6 +148,45 @@ def type_name(type_: pa.DataType) -> str:
 _LAST_READ_RETURN = 0.02  # seconds for pyarrow's read-ahead thread to leave its last read
 
 
+class PyarrowHold:
+    """Waits until pyarrow has let go of the Python objects a reader of its was given.
+
+    pyarrow's CSV reader keeps its input (a Python stream) and its invalid-row handler and
+    may drop them on its own I/O thread, after the reader is closed. That thread takes the
+    interpreter lock to drop them, and one that does so while the interpreter exits ends
+    the process ("terminate called without an active exception", SIGABRT). The references
+    to each object are counted against their number when ``mark()`` was called, before the
+    reader was opened (not in the constructor: its call holds references of its own).
+    """
+
+    def __init__(self, *given: object) -> None:
+        self._given = given
+        self._before: list[int] = []
+
+    def mark(self) -> None:
+        """Count the references the objects have now, before pyarrow is given them."""
+        self._before = self._counts()
+
+    def _counts(self) -> list[int]:
+        return [sys.getrefcount(item) for item in self._given]
+
+    def released(self) -> bool:
+        return all(now <= before for now, before in zip(self._counts(), self._before, strict=True))
+
+    def wait(self, timeout: float) -> bool:
+        """Whether pyarrow let go of every object, waiting up to ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while not self.released():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_RELEASE_POLL)
+        return True
+
+
+_RELEASE_POLL = 0.001  # seconds between two counts while pyarrow's I/O thread lets go
+_OWN_REFERENCES = 3  # of a value in CsvByteStream._lent, counted in _still_lent
+
+
 class CsvByteStream(io.RawIOBase):
     """A member's bytes: counted against a limit (zip bombs), NUL bytes dropped, header apart."""
 
@@ -161,6 +201,9 @@ class CsvByteStream(io.RawIOBase):
         self._reads_done = threading.Condition()  # notified as each read returns
         self._in_flight = 0  # reads under way (pyarrow's read-ahead thread)
         self._last_return = 0.0  # time.monotonic() when the last read returned
+        # What read() returned and pyarrow may still hold: it wraps each in a buffer whose
+        # release takes the interpreter lock, on whichever thread drops it last.
+        self._lent: list[bytes] = []
 
     def bound_read_ahead(self, limit: int, wait: float) -> ReadAheadGate:
         """From now on, reads wait while ``limit`` reads ahead of the batches taken."""
@@ -210,12 +253,30 @@ class CsvByteStream(io.RawIOBase):
         try:
             if self.gate is not None:
                 self.gate.before_read()
-            return b"" if self._stopped else self._read(size)
+            data = b"" if self._stopped else self._read(size)
+            if data:
+                self._lent = [*self._still_lent(), data]
+            return data
         finally:
             with self._reads_done:
                 self._in_flight -= 1
                 self._last_return = time.monotonic()
                 self._reads_done.notify_all()
+
+    def _still_lent(self) -> list[bytes]:
+        # A lent value that only this list refers to is one pyarrow has let go of:
+        # sys.getrefcount counts the list, the loop's name and its own argument.
+        return [data for data in self._lent if sys.getrefcount(data) > _OWN_REFERENCES]
+
+    def wait_returned(self, timeout: float) -> bool:
+        """Whether pyarrow let go of every value read() returned, waiting up to ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while self._still_lent():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_RELEASE_POLL)
+        self._lent = []
+        return True
 
     def _read(self, size: int | None) -> bytes:
         wanted = (1 << 62) if size is None or size < 0 else size

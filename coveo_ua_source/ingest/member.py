@@ -27,6 +27,7 @@ from coveo_ua_source.ingest.csv_text import (
     UTF8_BOM,
     CsvByteStream,
     LineTracker,
+    PyarrowHold,
     column_newlines,
     convert_options,
     newline_prefix,
@@ -138,9 +139,12 @@ class MemberReader:
             return
         self._names = [f"f{index}" for index in range(len(headers))]
         gate = stream.bound_read_ahead(CSV_READ_AHEAD_BLOCKS, CSV_READ_AHEAD_WAIT)
+        handler = self._on_invalid_row
+        hold = PyarrowHold(stream, handler)
+        hold.mark()
         reader, read_to_the_end = None, False
         try:
-            reader = self._open_csv(stream, block_size, self._on_invalid_row)
+            reader = self._open_csv(stream, block_size, handler)
             if reader is not None:
                 yield from self._converted(reader, gate)
                 self._tracker.finish()
@@ -149,8 +153,17 @@ class MemberReader:
             stream.stop()  # a read held back must not hold up the close
             if reader is not None:
                 reader.close()
-            # at the end, pyarrow's last read has returned; left early, one may be under way
-            if not read_to_the_end and not stream.wait_stopped(CSV_READ_AHEAD_STOP_WAIT):
+            reader = None
+            # Until pyarrow's I/O thread is done with our objects. Read to the end: until it
+            # let go of them (the stream, the handler, the bytes read; ``hold`` counts the
+            # references this frame's are compared with, so it is asked from here). Left
+            # early (a traceback may keep the reader): until no read of its is under way.
+            wait = CSV_READ_AHEAD_STOP_WAIT
+            if read_to_the_end:
+                settled = hold.wait(wait) and stream.wait_returned(wait)
+            else:
+                settled = stream.wait_stopped(wait)
+            if not settled:
                 logger.warning("%s: pyarrow's read-ahead thread did not stop", self._where)
 
     def _open_csv(
