@@ -77,7 +77,7 @@ class Deployment:
         processes = [
             subprocess.Popen(
                 [*command, "--partition", partition],
-                env=self.env,
+                env={**self.env, "PYTHONUNBUFFERED": "1"},  # whole lines on the shared pipe
                 cwd=self.tmp_path,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -157,14 +157,19 @@ def test_definitions_import_without_any_configuration(tmp_path: Path) -> None:
     assert done.stdout.split() == [f"coveo_ua/{table}" for table in sorted(TABLES)]
 
 
-STEP_EVENT = re.compile(r"^(\S+ \S+ \S+) - dagster - \w+ - .* - (STEP_START|STEP_SUCCESS) - ")
+# Searched anywhere in a line: stdout and stderr share one pipe, and a block of stdout
+# written without its line's end can come just before one of Dagster's log lines.
+STEP_EVENT = re.compile(
+    r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}) - dagster - \w+ - .* - "
+    r"(STEP_START|STEP_SUCCESS) - "
+)
 
 
 def _step_interval(output: str) -> tuple[datetime, datetime]:
     """When the run's step started and succeeded, from Dagster's event log lines."""
     events: dict[str, datetime] = {}
     for line in output.splitlines():
-        if match := STEP_EVENT.match(line):
+        if match := STEP_EVENT.search(line):
             events[match[2]] = datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S %z")
     return events["STEP_START"], events["STEP_SUCCESS"]
 
