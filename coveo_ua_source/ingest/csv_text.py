@@ -175,12 +175,17 @@ class PyarrowHold:
 
     def wait(self, timeout: float) -> bool:
         """Whether pyarrow let go of every object, waiting up to ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        while not self.released():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(_RELEASE_POLL)
-        return True
+        return _wait_until(self.released, timeout)
+
+
+def _wait_until(done: Callable[[], bool], timeout: float) -> bool:
+    """Whether ``done()`` became true, asked every _RELEASE_POLL up to ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_RELEASE_POLL)
+    return True
 
 
 _RELEASE_POLL = 0.001  # seconds between two counts while pyarrow's I/O thread lets go
@@ -270,11 +275,8 @@ class CsvByteStream(io.RawIOBase):
 
     def wait_returned(self, timeout: float) -> bool:
         """Whether pyarrow let go of every value read() returned, waiting up to ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while self._still_lent():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(_RELEASE_POLL)
+        if not _wait_until(lambda: not self._still_lent(), timeout):
+            return False
         self._lent = []
         return True
 

@@ -50,7 +50,7 @@ def keeps_load_files(destination_type: str) -> bool:
     """Whether the destination keeps the load's Parquet files as the table's data (the
     filesystem destination, plain or under a table format), where readers use their
     statistics; a warehouse copies the rows into its own storage."""
-    return destination_type.rsplit(".", 1)[-1] == "filesystem"
+    return destination_type.endswith("filesystem")
 
 
 def is_delta(table: str) -> bool:
@@ -100,7 +100,7 @@ def explain_plain_lake(
     """On a filesystem destination without a table format (which appends what it cannot
     merge): dlt's per-table fallback warnings silenced, and one warning when windows
     already loaded are exported again."""
-    if not destination_type.endswith("filesystem") or any(is_delta(t) for t in readers):
+    if not keeps_load_files(destination_type) or any(is_delta(t) for t in readers):
         return
     dlt_logger = logging.getLogger("dlt")
     if not any(isinstance(each, _ExplainedByConnector) for each in dlt_logger.filters):

@@ -46,20 +46,19 @@ _COMPRESSION = _Default(
 # by default, and a long-lived pipelines folder then grows without bound.
 _DELETE_COMPLETED = _Default(("load.delete_completed_jobs",), "LOAD__DELETE_COMPLETED_JOBS", "true")
 _WORKERS = _Default(("load.workers",), "LOAD__WORKERS", str(settings.DUCKDB_LOAD_WORKERS))
+_DUCKDB_MEMORY = {"memory_limit": settings.DUCKDB_MEMORY_LIMIT}
 _DUCKDB_CONFIG = _Default(
     tuple(
         f"destination.duckdb.credentials.{name}"
         for name in ("global_config", "local_config", "pragmas")
     ),
     "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG",
-    json.dumps({"memory_limit": settings.DUCKDB_MEMORY_LIMIT}),
+    json.dumps(_DUCKDB_MEMORY),
 )
 # One DuckDB thread per load job suits the default workers only: under workers the user
 # chose (one, say), the jobs keep DuckDB's threads.
 _DUCKDB_CONFIG_WITH_WORKERS = _DUCKDB_CONFIG._replace(
-    value=json.dumps(
-        {"memory_limit": settings.DUCKDB_MEMORY_LIMIT, "threads": settings.DUCKDB_LOAD_THREADS}
-    )
+    value=json.dumps({**_DUCKDB_MEMORY, "threads": settings.DUCKDB_LOAD_THREADS})
 )
 
 
